@@ -1,0 +1,130 @@
+"""The audit log: append-only events, hash-chained per workspace.
+
+``audit`` imports nothing of ours (STYLE.md): the workspace is a foreign key by string, with
+no database constraint so that events outlive what they describe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC
+from typing import Any
+
+from django.db import models
+
+
+class AuditLogIsAppendOnly(Exception):
+    """Raised when code tries to change or delete an audit event."""
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def update(self, **kwargs: Any) -> int:  # noqa: D401
+        raise AuditLogIsAppendOnly("Audit events cannot be updated.")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AuditLogIsAppendOnly("Audit events cannot be deleted; retention purges use audit.retention.")
+
+
+class ActorKind(models.TextChoices):
+    USER = "user", "User"
+    SCIM_CLIENT = "scim_client", "SCIM client"
+    API_KEY = "api_key", "API key"
+    SYSTEM = "system", "System"
+
+
+class AuditEvent(models.Model):
+    """One thing that happened. Written only by ``audit.record.record_event``."""
+
+    workspace = models.ForeignKey(
+        "workspaces.Workspace",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    # Position in the workspace's chain (1, 2, 3...); a gap means a deleted event.
+    seq = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField()
+    actor_kind = models.CharField(max_length=16, choices=ActorKind.choices)
+    actor_id = models.CharField(max_length=64, blank=True)
+    actor_label = models.CharField(max_length=255, blank=True)
+    # How the actor authenticated: password, saml, scim_bearer, scim_basic, oauth, api_key, system.
+    auth_method = models.CharField(max_length=32, blank=True)
+    action = models.CharField(max_length=64)
+    target_type = models.CharField(max_length=32, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    target_label = models.CharField(max_length=255, blank=True)
+    ip = models.CharField(max_length=64, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    request_id = models.CharField(max_length=128, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64, blank=True)
+    hash = models.CharField(max_length=64)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # Two writers can never both append event N to one chain.
+            models.UniqueConstraint(fields=["workspace", "seq"], name="audit_event_unique_seq_per_workspace"),
+        ]
+        indexes = [
+            models.Index(fields=["workspace", "-created_at", "-id"], name="audit_ws_time"),
+            models.Index(fields=["workspace", "actor_id", "-created_at", "-id"], name="audit_ws_actor_time"),
+            models.Index(fields=["workspace", "action", "-created_at", "-id"], name="audit_ws_action_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.action} by {self.actor_label or self.actor_kind}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AuditLogIsAppendOnly("Audit events cannot be updated.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise AuditLogIsAppendOnly("Audit events cannot be deleted.")
+
+    @property
+    def action_family(self) -> str:
+        return self.action.split(".", 1)[0]
+
+    def canonical_payload(self) -> dict[str, Any]:
+        """Everything the hash covers, in a form that survives a round trip through any database."""
+        return {
+            "workspace": self.workspace_id,
+            "seq": self.seq,
+            "created_at": self.created_at.astimezone(UTC).isoformat(timespec="microseconds"),
+            "actor_kind": self.actor_kind,
+            "actor_id": self.actor_id,
+            "actor_label": self.actor_label,
+            "auth_method": self.auth_method,
+            "action": self.action,
+            "target_type": self.target_type,
+            "target_id": self.target_id,
+            "target_label": self.target_label,
+            "ip": self.ip,
+            "user_agent": self.user_agent,
+            "request_id": self.request_id,
+            "details": self.details,
+            "prev_hash": self.prev_hash,
+        }
+
+    def compute_hash(self) -> str:
+        body = json.dumps(self.canonical_payload(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+class AuditChainHead(models.Model):
+    """The last link of one workspace's chain, locked by each writer so appends are serialised."""
+
+    # "ws:<id>" for a workspace, "global" for events outside any workspace.
+    chain = models.CharField(max_length=32, unique=True)
+    last_seq = models.PositiveBigIntegerField(default=0)
+    last_hash = models.CharField(max_length=64, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.chain} @ {self.last_seq}"

@@ -1,0 +1,87 @@
+"""The one writer of audit events.
+
+Called by service functions inside their transaction, with an explicit actor, so a rolled-back
+change leaves no event and a committed change never lacks one (Zulip's ``acting_user`` habit).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from .chain import chain_key
+from .context import get_request_context
+from .models import ActorKind, AuditChainHead, AuditEvent
+
+
+class AuditOutsideTransaction(RuntimeError):
+    """record_event was called outside a transaction: the event could outlive a failed change."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did it and how they proved it."""
+
+    kind: str
+    id: str = ""
+    label: str = ""
+    auth_method: str = ""
+    # The acting workspace membership, when a person acts: services check its rights.
+    membership: Any = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def system(cls, label: str = "system") -> Actor:
+        return cls(kind=ActorKind.SYSTEM, id="", label=label, auth_method="system")
+
+
+def _jsonable(details: dict[str, Any] | None) -> dict[str, Any]:
+    # Normalise once so the stored value and the hashed value are the same thing.
+    return json.loads(json.dumps(details or {}, default=str, sort_keys=True))
+
+
+def record_event(
+    *,
+    actor: Actor,
+    action: str,
+    workspace: Any | None = None,
+    target_type: str = "",
+    target_id: Any = "",
+    target_label: str = "",
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event to ``workspace``'s chain (or the global chain) inside the caller's transaction."""
+    if not connection.in_atomic_block:
+        raise AuditOutsideTransaction(f"record_event({action!r}) must run inside the change's transaction.")
+    workspace_id = getattr(workspace, "pk", workspace)
+    ctx = get_request_context()
+    with transaction.atomic():
+        head, _ = AuditChainHead.objects.get_or_create(chain=chain_key(workspace_id))
+        head = AuditChainHead.objects.select_for_update().get(pk=head.pk)
+        event = AuditEvent(
+            workspace_id=workspace_id,
+            seq=head.last_seq + 1,
+            created_at=timezone.now(),
+            actor_kind=actor.kind,
+            actor_id=str(actor.id or "")[:64],
+            actor_label=(actor.label or "")[:255],
+            auth_method=actor.auth_method,
+            action=action,
+            target_type=target_type,
+            target_id=str(target_id or "")[:64],
+            target_label=(target_label or "")[:255],
+            ip=ctx.ip,
+            user_agent=ctx.user_agent,
+            request_id=ctx.request_id,
+            details=_jsonable(details),
+            prev_hash=head.last_hash,
+        )
+        event.hash = event.compute_hash()
+        event.save()
+        head.last_seq = event.seq
+        head.last_hash = event.hash
+        head.save(update_fields=["last_seq", "last_hash"])
+    return event

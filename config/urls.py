@@ -1,0 +1,13 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from workspaces import errors
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("", include("audit.urls")),
+    path("", include("workspaces.urls")),
+]
+
+handler403 = errors.forbidden
+handler404 = errors.not_found

@@ -1,0 +1,60 @@
+"""Local password login: which workspaces a password session may open, and its audit trail."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.contrib.auth import authenticate, login
+from django.db import transaction
+from django.http import HttpRequest
+
+from audit.record import Actor, record_event
+
+from .access import GrantMethod, grant_workspace
+from .models import Membership, User, Workspace
+from .services import actor_for_membership, membership_record_login
+
+
+@dataclass
+class LoginResult:
+    ok: bool
+    message: str = ""
+    granted: list[Workspace] = field(default_factory=list)
+    sso_required: list[Workspace] = field(default_factory=list)
+
+
+def _record_failure(email: str, reason: str) -> None:
+    """A failed password login goes into each workspace the email belongs to (or the global chain)."""
+    actor = Actor(kind="user", id="", label=email[:255], auth_method="password")
+    memberships = Membership.objects.filter(user__email__iexact=email).select_related("workspace")
+    with transaction.atomic():
+        workspaces = [m.workspace for m in memberships] or [None]
+        for workspace in workspaces:
+            record_event(
+                actor=actor, action="auth.login_failed", workspace=workspace,
+                target_type="user", target_label=email[:255], details={"reason": reason},
+            )
+
+
+def password_login(request: HttpRequest, email: str, password: str) -> LoginResult:
+    """Authenticate with a password and grant the user's workspaces that do not enforce SAML-only."""
+    user: User | None = authenticate(request, email=email, password=password)
+    if user is None:
+        _record_failure(email, "bad email or password")
+        return LoginResult(False, "That email and password do not match. Check both and try again.")
+    memberships = list(
+        Membership.objects.filter(user=user, is_active=True).select_related("workspace", "user")
+    )
+    allowed = [m for m in memberships if not m.workspace.saml_only]
+    sso_only = [m.workspace for m in memberships if m.workspace.saml_only]
+    if memberships and not allowed and not user.is_staff:
+        _record_failure(user.email, "password login refused: workspace enforces SAML-only")
+        names = ", ".join(w.name for w in sso_only)
+        return LoginResult(
+            False, f"{names} requires single sign-on. Use “Log in with SSO” for your workspace.", sso_required=sso_only
+        )
+    login(request, user, backend="workspaces.auth_backends.EmailBackend")
+    for membership in allowed:
+        grant_workspace(request, membership.workspace, GrantMethod.PASSWORD)
+        membership_record_login(membership=membership, actor=actor_for_membership(membership, "password"))
+    return LoginResult(True, granted=[m.workspace for m in allowed], sso_required=sso_only)

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from django import forms
+
+from .models import Permission, Visibility
+from .roles import Role
+
+
+class LoginForm(forms.Form):
+    email = forms.EmailField(widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "username"}))
+    password = forms.CharField(
+        required=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+    )
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices)
+
+
+class VisibilityForm(forms.Form):
+    visibility = forms.ChoiceField(choices=Visibility.choices)
+
+
+class AddMemberForm(forms.Form):
+    email = forms.EmailField()
+    full_name = forms.CharField(max_length=200, required=False)
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.MEMBER)
+
+
+class TeamForm(forms.Form):
+    name = forms.CharField(max_length=200)
+
+
+class TeamMemberForm(forms.Form):
+    member = forms.ChoiceField(choices=())
+
+    def __init__(self, *args, members=(), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["member"].choices = [(m.pk, f"{m.name} <{m.email}>") for m in members]
+
+
+class RepositoryForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    environment = forms.CharField(max_length=64, required=False, help_text="For example: production, staging.")
+    description = forms.CharField(max_length=500, required=False)
+
+
+class GrantForm(forms.Form):
+    grantee = forms.ChoiceField(choices=())
+    permission = forms.ChoiceField(choices=Permission.choices)
+
+    def __init__(self, *args, teams=(), members=(), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["grantee"].choices = [(f"team:{t.pk}", f"Team: {t.name}") for t in teams] + [
+            (f"member:{m.pk}", f"Member: {m.email}") for m in members
+        ]
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="What the key is for, e.g. “CI pipeline”.")

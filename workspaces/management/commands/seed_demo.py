@@ -1,0 +1,60 @@
+"""A demo workspace with an owner, members in every role, teams and repositories."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from audit.record import Actor
+from workspaces import services
+from workspaces.models import Membership, User, Workspace
+from workspaces.roles import Role
+
+DEMO_SLUG = "acme"
+DEMO_OWNER = "owner@acme.test"
+DEMO_PASSWORD = "gatehouse-demo"  # noqa: S105 - printed at start, demo data only
+
+PEOPLE = [
+    ("manager@acme.test", "Mara Manager", Role.MANAGER),
+    ("member@acme.test", "Milo Member", Role.MEMBER),
+    ("private@acme.test", "Pia Private", Role.MEMBER),
+    ("collab@acme.test", "Cole Collaborator", Role.COLLABORATOR),
+]
+
+
+class Command(BaseCommand):
+    help = "Create (once) the demo workspace 'acme' and print its URL and the owner's credentials."
+
+    def handle(self, *args, **options) -> None:
+        actor = Actor.system("manage.py seed_demo")
+        with transaction.atomic():
+            if not Workspace.objects.filter(slug=DEMO_SLUG).exists():
+                owner, _ = services.user_get_or_create(email=DEMO_OWNER, full_name="Olive Owner", password=DEMO_PASSWORD)
+                ws = services.workspace_create(slug=DEMO_SLUG, name="Acme Corp", owner=owner, actor=actor)
+                members = {}
+                for email, name, role in PEOPLE:
+                    members[email] = services.membership_add(
+                        workspace=ws, email=email, full_name=name, role=role, password=DEMO_PASSWORD, actor=actor,
+                        visibility="private" if email.startswith("private") else "public",
+                    )
+                platform = services.team_create(workspace=ws, name="Platform", actor=actor)
+                web = services.team_create(workspace=ws, name="Web", actor=actor)
+                owner_m = Membership.objects.get(workspace=ws, user=owner)
+                services.team_add_members(team=platform, memberships=[owner_m, members["manager@acme.test"]], actor=actor)
+                services.team_add_members(team=web, memberships=[members["member@acme.test"], members["private@acme.test"]], actor=actor)
+                prod = services.repository_create(workspace=ws, name="prod-images", environment="production", actor=actor)
+                staging = services.repository_create(workspace=ws, name="staging-packages", environment="staging", actor=actor)
+                services.repository_grant(repository=prod, team=platform, permission="admin", actor=actor)
+                services.repository_grant(repository=staging, team=web, permission="write", actor=actor)
+                services.repository_grant(repository=staging, membership=members["collab@acme.test"], permission="read", actor=actor)
+                self.stdout.write(self.style.SUCCESS("Demo workspace created."))
+            else:
+                owner = User.objects.get(email__iexact=DEMO_OWNER)
+                self.stdout.write("Demo workspace already present.")
+        base = settings.PUBLIC_BASE_URL
+        self.stdout.write("")
+        self.stdout.write(f"  Portal:    {base}/login/")
+        self.stdout.write(f"  Workspace: {base}/w/{DEMO_SLUG}/")
+        self.stdout.write(f"  Owner:     {DEMO_OWNER}   password: {DEMO_PASSWORD}")
+        self.stdout.write(f"  Others:    {', '.join(p[0] for p in PEOPLE)} (same password)")

@@ -1,0 +1,316 @@
+"""Who belongs where, with which rights. Rows and their constraints only; rules live in services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from .roles import Role
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    @classmethod
+    def normalize_email(cls, email: str | None) -> str:
+        return (email or "").strip()
+
+    def get_by_natural_key(self, email: str) -> User:
+        # Emails are unique case-insensitively; logins match them that way too.
+        return self.get(email__iexact=email)
+
+    def create_user(self, email: str, password: str | None = None, **extra: Any) -> User:
+        if not email:
+            raise ValueError("An email address is required.")
+        user = self.model(email=self.normalize_email(email), **extra)
+        user.set_password(password) if password else user.set_unusable_password()
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> User:
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        return self.create_user(email, password, **extra)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """The global account. Authority inside a workspace comes only from a Membership."""
+
+    email = models.EmailField(max_length=254)
+    full_name = models.CharField(max_length=200, blank=True)
+    is_active = models.BooleanField(default=True, help_text="Off: support disabled the whole account.")
+    is_staff = models.BooleanField(default=False, help_text="May use the Django admin (support staff).")
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        constraints = [models.UniqueConstraint(Lower("email"), name="user_email_ci_unique")]
+
+    def __str__(self) -> str:
+        return self.email
+
+    @property
+    def two_factor_enabled(self) -> bool:
+        return False
+
+    def get_full_name(self) -> str:
+        return self.full_name or self.email
+
+    def get_short_name(self) -> str:
+        return self.full_name.split(" ")[0] if self.full_name else self.email
+
+
+slug_validator = RegexValidator(
+    r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$",
+    "Use 1-50 lowercase letters, digits and hyphens, starting and ending with a letter or digit.",
+)
+
+
+class Workspace(models.Model):
+    """A customer organisation. Its slug is in every URL."""
+
+    slug = models.CharField(max_length=50, unique=True, validators=[slug_validator])
+    name = models.CharField(max_length=200)
+    saml_only = models.BooleanField(default=False, help_text="Password logins are refused for this workspace.")
+    scim_enabled = models.BooleanField(default=False)
+    jit_provisioning = models.BooleanField(default=False, help_text="SSO may create unknown members.")
+    default_role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    scim_may_grant_owner = models.BooleanField(
+        default=False, help_text="Off (default): SCIM and group sync can never make an Owner."
+    )
+    require_2fa = models.BooleanField(default=False, help_text="Password logins need a second factor.")
+    audit_retention_days = models.PositiveIntegerField(default=365)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    @property
+    def policy(self) -> dict[str, Any]:
+        return {
+            "saml_only": self.saml_only,
+            "scim_enabled": self.scim_enabled,
+            "jit_provisioning": self.jit_provisioning,
+            "default_role": self.default_role,
+            "require_2fa": self.require_2fa,
+        }
+
+
+class Visibility(models.TextChoices):
+    PUBLIC = "public", "Public"
+    PRIVATE = "private", "Private"
+
+
+class Membership(models.Model):
+    """A user in a workspace: the SCIM User resource and the holder of an org role."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    visibility = models.CharField(max_length=8, choices=Visibility.choices, default=Visibility.PUBLIC)
+    is_active = models.BooleanField(default=True)
+    is_auditor = models.BooleanField(default=False, help_text="May read the audit log whatever the role.")
+    # SCIM: the IdP's id for this person, and the userName it sent (case kept, unique case-insensitively).
+    external_id = models.CharField(max_length=255, blank=True)
+    scim_username = models.CharField(max_length=255, blank=True)
+    given_name = models.CharField(max_length=150, blank=True)
+    family_name = models.CharField(max_length=150, blank=True)
+    display_name = models.CharField(max_length=255, blank=True)
+    # Other SCIM profile attributes (emails, title, enterprise extension...) as the IdP sent them.
+    profile = models.JSONField(default=dict, blank=True)
+    # Repository or environment names this member may reach (SCIM custom attribute); empty = no limit.
+    allowed_environments = models.JSONField(default=list, blank=True)
+    # Any session grant or credential issued before this instant is dead (revocation across all nodes).
+    credentials_valid_after = models.DateTimeField(null=True, blank=True)
+    deactivated_at = models.DateTimeField(null=True, blank=True)
+    last_login_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    # SCIM meta.version: bumped by every service change.
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["user__email"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "user"], name="membership_unique_user_per_workspace"),
+            models.UniqueConstraint(
+                "workspace",
+                Lower("scim_username"),
+                condition=~Q(scim_username=""),
+                name="membership_scim_username_ci_unique",
+            ),
+        ]
+        indexes = [
+            models.Index("workspace", Lower("scim_username"), name="membership_ws_username_ci"),
+            models.Index(fields=["workspace", "external_id"], name="membership_ws_external_id"),
+            models.Index(fields=["workspace", "role", "is_active"], name="membership_ws_role_active"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user.email} in {self.workspace.slug}"
+
+    @property
+    def name(self) -> str:
+        full = " ".join(p for p in (self.given_name, self.family_name) if p)
+        return self.display_name or full or self.user.full_name or self.user.email
+
+    @property
+    def email(self) -> str:
+        return self.user.email
+
+
+class Team(models.Model):
+    """A group of members: the SCIM Group resource and the target of SAML group sync."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="teams")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    external_id = models.CharField(max_length=255, blank=True)
+    members = models.ManyToManyField(Membership, through="TeamMembership", related_name="teams")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint("workspace", Lower("name"), name="team_name_ci_unique_per_workspace"),
+        ]
+        indexes = [models.Index(fields=["workspace", "external_id"], name="team_ws_external_id")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TeamSource(models.TextChoices):
+    MANUAL = "manual", "Added by an admin"
+    SCIM = "scim", "Pushed by SCIM"
+    SAML = "saml", "SAML group sync"
+
+
+class TeamMembership(models.Model):
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="team_memberships")
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="team_memberships")
+    source = models.CharField(max_length=8, choices=TeamSource.choices, default=TeamSource.MANUAL)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "membership"], name="team_membership_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.membership_id} in team {self.team_id}"
+
+
+class Repository(models.Model):
+    """A package repository an artifact service asks about."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="repositories")
+    name = models.CharField(max_length=100)
+    description = models.CharField(max_length=500, blank=True)
+    # Environment this repository belongs to (for example "production"); matched by allowed environments.
+    environment = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "repositories"
+        constraints = [
+            models.UniqueConstraint("workspace", Lower("name"), name="repository_name_ci_unique_per_workspace"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Permission(models.TextChoices):
+    READ = "read", "Read"
+    WRITE = "write", "Write"
+    ADMIN = "admin", "Admin"
+
+
+PERMISSION_RANK = {Permission.READ: 1, Permission.WRITE: 2, Permission.ADMIN: 3}
+
+
+class RepositoryGrant(models.Model):
+    """A team or a single member gets read, write or admin on one repository."""
+
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="grants")
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.CASCADE, related_name="grants")
+    membership = models.ForeignKey(
+        Membership, null=True, blank=True, on_delete=models.CASCADE, related_name="grants"
+    )
+    permission = models.CharField(max_length=8, choices=Permission.choices, default=Permission.READ)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(team__isnull=False) & Q(membership__isnull=True))
+                | (Q(team__isnull=True) & Q(membership__isnull=False)),
+                name="grant_exactly_one_grantee",
+            ),
+            models.UniqueConstraint(fields=["repository", "team"], condition=Q(team__isnull=False), name="grant_unique_team"),
+            models.UniqueConstraint(
+                fields=["repository", "membership"], condition=Q(membership__isnull=False), name="grant_unique_member"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.permission} on {self.repository_id}"
+
+    @property
+    def grantee_label(self) -> str:
+        return f"team {self.team.name}" if self.team_id else self.membership.email
+
+
+class ApiKey(models.Model):
+    """A personal key (acts as its member in one workspace) or a workspace service key with scopes.
+
+    Only a SHA-256 of the key is stored: keys are 256-bit random values, so a fast hash is
+    enough (no dictionary to attack) and lookups stay cheap. The prefix is shown to humans.
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="api_keys")
+    membership = models.ForeignKey(
+        Membership, null=True, blank=True, on_delete=models.CASCADE, related_name="api_keys",
+        help_text="Empty for a workspace service key.",
+    )
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    scopes = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_service_key(self) -> bool:
+        return self.membership_id is None
+
+    @property
+    def is_live(self) -> bool:
+        now = timezone.now()
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)

@@ -1,0 +1,85 @@
+"""Org roles and the capability matrix: the one place that says who may do what.
+
+Views, templates (``{% if can.team_manage %}``), the REST API and SCIM all ask ``can()``.
+Rules that depend on the *target* as well as the actor (only Owners touch Owners, the last
+Owner stays) are in ``may_change_role`` / ``may_manage_member`` below, still here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.db import models
+
+if TYPE_CHECKING:
+    from .models import Membership
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    MANAGER = "manager", "Manager"
+    MEMBER = "member", "Member"
+    COLLABORATOR = "collaborator", "Collaborator"
+
+
+class Cap(models.TextChoices):
+    WORKSPACE_VIEW = "workspace.view", "See the workspace"
+    MEMBERS_LIST = "members.list", "List members (public ones; private too with members.view_private)"
+    MEMBERS_VIEW_PRIVATE = "members.view_private", "See private members"
+    MEMBER_MANAGE = "member.manage", "Change roles, deactivate and reactivate members"
+    MEMBER_MAKE_OWNER = "member.make_owner", "Make or unmake Owners"
+    MEMBER_SET_AUDITOR = "member.set_auditor", "Give or take the auditor permission"
+    TEAMS_LIST = "teams.list", "See all teams (without it: only the teams one belongs to)"
+    TEAM_MANAGE = "team.manage", "Create, rename and delete teams, change their members"
+    REPOSITORIES_LIST = "repositories.list", "See all repositories"
+    REPOSITORY_MANAGE = "repository.manage", "Create repositories and change grants"
+    APIKEY_OWN = "apikey.own", "Create and revoke one's own personal API keys"
+    APIKEY_SERVICE = "apikey.service", "Create and revoke workspace service keys"
+    SETTINGS_MANAGE = "settings.manage", "Change SSO, provisioning and workspace policy"
+    AUDIT_VIEW = "audit.view", "Read the audit log"
+
+
+_ALL = set(Cap)
+
+MATRIX: dict[str, frozenset[str]] = {
+    Role.OWNER: frozenset(_ALL),
+    Role.MANAGER: frozenset(
+        _ALL - {Cap.MEMBER_MAKE_OWNER, Cap.MEMBER_SET_AUDITOR, Cap.APIKEY_SERVICE, Cap.SETTINGS_MANAGE}
+    ),
+    # A Member sees public members, the teams it belongs to and every repository.
+    Role.MEMBER: frozenset({Cap.WORKSPACE_VIEW, Cap.MEMBERS_LIST, Cap.REPOSITORIES_LIST, Cap.APIKEY_OWN}),
+    # A Collaborator sees only itself and what is granted to it directly.
+    Role.COLLABORATOR: frozenset({Cap.WORKSPACE_VIEW, Cap.APIKEY_OWN}),
+}
+
+
+def can(membership: Membership | None, cap: str) -> bool:
+    """True when this active membership's role (or auditor flag) gives the capability."""
+    if membership is None or not membership.is_active:
+        return False
+    if cap == Cap.AUDIT_VIEW and membership.is_auditor:
+        return True
+    return cap in MATRIX.get(membership.role, frozenset())
+
+
+def capabilities(membership: Membership | None) -> dict[str, bool]:
+    """All capabilities as a dict with template-friendly keys (``team.manage`` -> ``team_manage``)."""
+    return {c.value.replace(".", "_"): can(membership, c.value) for c in Cap}
+
+
+def may_manage_member(actor: Membership | None, target: Membership) -> bool:
+    """Managers manage non-Owners; only Owners touch Owners."""
+    if not can(actor, Cap.MEMBER_MANAGE):
+        return False
+    if target.role == Role.OWNER and not can(actor, Cap.MEMBER_MAKE_OWNER):
+        return False
+    return True
+
+
+def may_change_role(actor: Membership | None, target: Membership, new_role: str) -> bool:
+    """Only Owners make Owners (or demote them); Managers move others among the lower roles."""
+    if not may_manage_member(actor, target):
+        return False
+    if new_role == Role.OWNER and not can(actor, Cap.MEMBER_MAKE_OWNER):
+        return False
+    return True

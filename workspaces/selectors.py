@@ -1,0 +1,64 @@
+"""Reads of tenant data, always scoped by workspace and by what the viewer may see. N+1-safe."""
+
+from __future__ import annotations
+
+from django.db.models import Count, Prefetch, Q, QuerySet
+
+from .models import ApiKey, Membership, Repository, RepositoryGrant, Team, User, Workspace
+from .roles import Cap, can
+
+
+def workspaces_of_user(user: User) -> QuerySet[Membership]:
+    return Membership.objects.filter(user=user).select_related("workspace").order_by("workspace__name")
+
+
+def members_visible_to(viewer: Membership) -> QuerySet[Membership]:
+    """Owners/Managers: everyone; Members: public members and themselves; Collaborators: themselves."""
+    qs = Membership.objects.filter(workspace_id=viewer.workspace_id).select_related("user")
+    if can(viewer, Cap.MEMBERS_VIEW_PRIVATE):
+        pass
+    elif can(viewer, Cap.MEMBERS_LIST):
+        qs = qs.filter(Q(visibility="public") | Q(pk=viewer.pk))
+    else:
+        qs = qs.filter(pk=viewer.pk)
+    return qs.order_by("user__email")
+
+
+def member_for_viewer(viewer: Membership, member_id: int) -> Membership | None:
+    return members_visible_to(viewer).filter(pk=member_id).first()
+
+
+def teams_visible_to(viewer: Membership) -> QuerySet[Team]:
+    qs = Team.objects.filter(workspace_id=viewer.workspace_id)
+    if not can(viewer, Cap.TEAMS_LIST):
+        qs = qs.filter(team_memberships__membership=viewer) if can(viewer, Cap.MEMBERS_LIST) else qs.none()
+    return qs.annotate(member_count=Count("team_memberships", distinct=True)).order_by("name")
+
+
+def team_for_viewer(viewer: Membership, team_id: int) -> Team | None:
+    return teams_visible_to(viewer).filter(pk=team_id).first()
+
+
+def team_members(team: Team, viewer: Membership) -> QuerySet[Membership]:
+    return members_visible_to(viewer).filter(team_memberships__team=team)
+
+
+def repositories_visible_to(viewer: Membership) -> QuerySet[Repository]:
+    """Collaborators see only repositories granted to them directly."""
+    qs = Repository.objects.filter(workspace_id=viewer.workspace_id)
+    if not can(viewer, Cap.REPOSITORIES_LIST):
+        qs = qs.filter(grants__membership=viewer)
+    grants = RepositoryGrant.objects.select_related("team", "membership__user")
+    return qs.prefetch_related(Prefetch("grants", queryset=grants)).order_by("name").distinct()
+
+
+def api_keys_for(viewer: Membership) -> QuerySet[ApiKey]:
+    """One's own personal keys, plus the workspace's service keys for those who manage them."""
+    mine = Q(membership=viewer)
+    if can(viewer, Cap.APIKEY_SERVICE):
+        mine |= Q(membership__isnull=True)
+    return ApiKey.objects.filter(mine, workspace_id=viewer.workspace_id).order_by("-created_at")
+
+
+def active_owner_count(workspace: Workspace) -> int:
+    return Membership.objects.filter(workspace=workspace, role="owner", is_active=True).count()

@@ -1,0 +1,588 @@
+"""Every change to workspaces, members, teams, repositories and API keys.
+
+Each function is one use case: keyword-only, atomic, checks the actor's rights through
+``roles``, writes its audit event in the same transaction, and leaves side effects for
+``on_commit``. UI, API, SCIM and SAML all come through here so they share the same rules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from audit.record import Actor, record_event
+
+from .exceptions import AlreadyExists, LastOwnerError, NotAllowed, ServiceError
+from .models import (
+    ApiKey,
+    Membership,
+    Permission,
+    Repository,
+    RepositoryGrant,
+    Team,
+    TeamMembership,
+    TeamSource,
+    User,
+    Visibility,
+    Workspace,
+)
+from .roles import Cap, Role, can, may_change_role, may_manage_member
+
+API_KEY_PREFIX = "gh_"
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def actor_for_membership(membership: Membership, auth_method: str) -> Actor:
+    """The audit actor for a person acting inside a workspace through a membership."""
+    return Actor(
+        kind="user",
+        id=str(membership.user_id),
+        label=membership.user.email,
+        auth_method=auth_method,
+        membership=membership,
+    )
+
+
+def _require(actor: Actor, workspace: Workspace, cap: str) -> None:
+    """People need the capability in *this* workspace; system, SCIM and service actors were authorised upstream."""
+    if actor.kind != "user":
+        return
+    acting = actor.membership
+    if acting is None or acting.workspace_id != workspace.pk or not can(acting, cap):
+        raise NotAllowed("Your role in this workspace does not allow this.")
+
+
+def _acting_membership(actor: Actor, workspace: Workspace) -> Membership | None:
+    acting = actor.membership if actor.kind == "user" else None
+    return acting if acting is not None and acting.workspace_id == workspace.pk else None
+
+
+def _touch(obj: Membership | Team, *fields: str) -> None:
+    obj.updated_at = timezone.now()
+    obj.version = F("version") + 1
+    obj.save(update_fields=[*fields, "updated_at", "version"])
+    obj.refresh_from_db(fields=["version"])
+
+
+def _lock_workspace(workspace: Workspace) -> Workspace:
+    # Serialises Owner-count decisions: two Owners demoting each other cannot both win.
+    return Workspace.objects.select_for_update().get(pk=workspace.pk)
+
+
+def _ensure_other_active_owner(membership: Membership) -> None:
+    _lock_workspace(membership.workspace)
+    others = (
+        Membership.objects.filter(workspace_id=membership.workspace_id, role=Role.OWNER, is_active=True)
+        .exclude(pk=membership.pk)
+        .exists()
+    )
+    if not others:
+        raise LastOwnerError(
+            "This is the last active Owner of the workspace. Make another member Owner first."
+        )
+
+
+def _member_target(membership: Membership) -> dict[str, Any]:
+    return {"target_type": "member", "target_id": membership.pk, "target_label": membership.user.email}
+
+
+# ----------------------------------------------------------------------------- users and workspaces
+
+
+def user_get_or_create(*, email: str, full_name: str = "", password: str | None = None) -> tuple[User, bool]:
+    """The global account for an email (matched case-insensitively). Never changes an existing one."""
+    email = User.objects.normalize_email(email)
+    existing = User.objects.filter(email__iexact=email).first()
+    if existing is not None:
+        return existing, False
+    return User.objects.create_user(email=email, password=password, full_name=full_name), True
+
+
+@transaction.atomic
+def workspace_create(*, slug: str, name: str, owner: User, actor: Actor) -> Workspace:
+    """Create a workspace; its creator becomes its first Owner."""
+    slug = slug.strip().lower()
+    if Workspace.objects.filter(slug=slug).exists():
+        raise AlreadyExists(f"The workspace slug {slug!r} is taken. Choose another.", field="slug")
+    workspace = Workspace(slug=slug, name=name.strip() or slug)
+    workspace.full_clean()
+    workspace.save()
+    record_event(
+        actor=actor, action="workspace.created", workspace=workspace,
+        target_type="workspace", target_id=workspace.pk, target_label=slug,
+        details={"name": workspace.name, "owner": owner.email},
+    )
+    membership = Membership.objects.create(workspace=workspace, user=owner, role=Role.OWNER)
+    record_event(
+        actor=actor, action="member.created", workspace=workspace, **_member_target(membership),
+        details={"role": Role.OWNER, "source": "workspace_create"},
+    )
+    return workspace
+
+
+@transaction.atomic
+def workspace_update_policy(*, workspace: Workspace, actor: Actor, **changes: Any) -> Workspace:
+    """Change policy flags (name, JIT, default role...). SAML-only has its own guarded path in ``saml``."""
+    _require(actor, workspace, Cap.SETTINGS_MANAGE)
+    allowed = {"name", "jit_provisioning", "default_role", "require_2fa", "audit_retention_days", "scim_may_grant_owner"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise ServiceError(f"Unknown setting(s): {', '.join(sorted(unknown))}")
+    before = {k: getattr(workspace, k) for k in changes}
+    for key, value in changes.items():
+        setattr(workspace, key, value)
+    workspace.full_clean()
+    workspace.save(update_fields=list(changes))
+    record_event(
+        actor=actor, action="workspace.settings_changed", workspace=workspace,
+        target_type="workspace", target_id=workspace.pk, target_label=workspace.slug,
+        details={"before": before, "after": changes},
+    )
+    return workspace
+
+
+# ----------------------------------------------------------------------------- memberships
+
+
+@transaction.atomic
+def membership_add(
+    *,
+    workspace: Workspace,
+    email: str,
+    actor: Actor,
+    role: str = Role.MEMBER,
+    full_name: str = "",
+    password: str | None = None,
+    visibility: str = Visibility.PUBLIC,
+    source: str = "ui",
+    **fields: Any,
+) -> Membership:
+    """Add a person to a workspace, creating their global account if needed.
+
+    An existing account gains a membership here and nothing else: no authority elsewhere,
+    and its email and password are left as they are.
+    """
+    _require(actor, workspace, Cap.MEMBER_MANAGE)
+    if role not in Role.values:
+        raise ServiceError(f"Unknown role {role!r}. Use one of: {', '.join(Role.values)}.", field="role")
+    acting = _acting_membership(actor, workspace)
+    if role == Role.OWNER and actor.kind == "user" and not can(acting, Cap.MEMBER_MAKE_OWNER):
+        raise NotAllowed("Only Owners can make Owners.", field="role")
+    user, created = user_get_or_create(email=email, full_name=full_name, password=password)
+    if Membership.objects.filter(workspace=workspace, user=user).exists():
+        raise AlreadyExists(f"{user.email} is already a member of this workspace.", field="email")
+    try:
+        with transaction.atomic():
+            membership = Membership.objects.create(
+                workspace=workspace, user=user, role=role, visibility=visibility, **fields
+            )
+    except IntegrityError as exc:
+        raise AlreadyExists("A member with this userName already exists in this workspace.", field="email") from exc
+    record_event(
+        actor=actor, action="member.created", workspace=workspace, **_member_target(membership),
+        details={"role": role, "visibility": visibility, "source": source, "new_account": created},
+    )
+    return membership
+
+
+@transaction.atomic
+def membership_change_role(*, membership: Membership, role: str, actor: Actor) -> Membership:
+    """Change an org role. Only Owners make or unmake Owners; the last active Owner keeps the role."""
+    workspace = membership.workspace
+    _require(actor, workspace, Cap.MEMBER_MANAGE)
+    if role not in Role.values:
+        raise ServiceError(f"Unknown role {role!r}. Use one of: {', '.join(Role.values)}.", field="role")
+    acting = _acting_membership(actor, workspace)
+    if actor.kind == "user" and not may_change_role(acting, membership, role):
+        raise NotAllowed("Only Owners can make Owners or change an Owner's role.", field="role")
+    if membership.role == role:
+        return membership
+    if membership.role == Role.OWNER and membership.is_active:
+        _ensure_other_active_owner(membership)
+    before = membership.role
+    membership.role = role
+    _touch(membership, "role")
+    record_event(
+        actor=actor, action="member.role_changed", workspace=workspace, **_member_target(membership),
+        details={"before": {"role": before}, "after": {"role": role}},
+    )
+    return membership
+
+
+@transaction.atomic
+def membership_set_visibility(*, membership: Membership, visibility: str, actor: Actor) -> Membership:
+    workspace = membership.workspace
+    acting = _acting_membership(actor, workspace)
+    if not (acting is not None and acting.pk == membership.pk):
+        _require(actor, workspace, Cap.MEMBER_MANAGE)
+    if visibility not in Visibility.values:
+        raise ServiceError(f"Unknown visibility {visibility!r}.", field="visibility")
+    if membership.visibility == visibility:
+        return membership
+    before = membership.visibility
+    membership.visibility = visibility
+    _touch(membership, "visibility")
+    record_event(
+        actor=actor, action="member.visibility_changed", workspace=workspace, **_member_target(membership),
+        details={"before": {"visibility": before}, "after": {"visibility": visibility}},
+    )
+    return membership
+
+
+@transaction.atomic
+def membership_set_auditor(*, membership: Membership, is_auditor: bool, actor: Actor) -> Membership:
+    """Give or take the read-only auditor permission (Owners only)."""
+    _require(actor, membership.workspace, Cap.MEMBER_SET_AUDITOR)
+    if membership.is_auditor == is_auditor:
+        return membership
+    membership.is_auditor = is_auditor
+    _touch(membership, "is_auditor")
+    record_event(
+        actor=actor, action="member.auditor_changed", workspace=membership.workspace,
+        **_member_target(membership),
+        details={"before": {"is_auditor": not is_auditor}, "after": {"is_auditor": is_auditor}},
+    )
+    return membership
+
+
+def _check_may_manage(actor: Actor, membership: Membership) -> None:
+    _require(actor, membership.workspace, Cap.MEMBER_MANAGE)
+    acting = _acting_membership(actor, membership.workspace)
+    if actor.kind == "user" and not may_manage_member(acting, membership):
+        raise NotAllowed("Only Owners can deactivate or remove an Owner.")
+
+
+@transaction.atomic
+def membership_deactivate(*, membership: Membership, actor: Actor, reason: str = "") -> Membership:
+    """Deactivate at commit: the grant check refuses the member's very next request.
+
+    Credentials are revoked afterwards by a Celery task queued on commit.
+    """
+    _check_may_manage(actor, membership)
+    if not membership.is_active:
+        return membership
+    if membership.role == Role.OWNER:
+        _ensure_other_active_owner(membership)
+    now = timezone.now()
+    membership.is_active = False
+    membership.deactivated_at = now
+    membership.credentials_valid_after = now
+    _touch(membership, "is_active", "deactivated_at", "credentials_valid_after")
+    record_event(
+        actor=actor, action="member.deactivated", workspace=membership.workspace, **_member_target(membership),
+        details={"before": {"active": True}, "after": {"active": False}, "reason": reason},
+    )
+    membership_id = membership.pk
+    transaction.on_commit(lambda: _enqueue_revocation(membership_id))
+    return membership
+
+
+def _enqueue_revocation(membership_id: int) -> None:
+    from .tasks import revoke_member_credentials
+
+    revoke_member_credentials.delay(membership_id)
+
+
+@transaction.atomic
+def membership_reactivate(*, membership: Membership, actor: Actor) -> Membership:
+    """Restore the membership. Credentials revoked at deactivation stay revoked."""
+    _check_may_manage(actor, membership)
+    if membership.is_active:
+        return membership
+    membership.is_active = True
+    membership.deactivated_at = None
+    _touch(membership, "is_active", "deactivated_at")
+    record_event(
+        actor=actor, action="member.reactivated", workspace=membership.workspace, **_member_target(membership),
+        details={"before": {"active": False}, "after": {"active": True}},
+    )
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, membership: Membership, actor: Actor) -> None:
+    """Remove a person from the workspace (their global account stays)."""
+    _check_may_manage(actor, membership)
+    if membership.role == Role.OWNER and membership.is_active:
+        _ensure_other_active_owner(membership)
+    record_event(
+        actor=actor, action="member.removed", workspace=membership.workspace, **_member_target(membership),
+        details={"role": membership.role},
+    )
+    membership.delete()
+
+
+@transaction.atomic
+def membership_record_login(*, membership: Membership, actor: Actor, action: str = "auth.login_succeeded") -> None:
+    """Record a successful login into one workspace."""
+    Membership.objects.filter(pk=membership.pk).update(last_login_at=timezone.now())
+    record_event(actor=actor, action=action, workspace=membership.workspace, **_member_target(membership))
+
+
+# ----------------------------------------------------------------------------- teams
+
+
+@transaction.atomic
+def team_create(
+    *, workspace: Workspace, name: str, actor: Actor, description: str = "", external_id: str = ""
+) -> Team:
+    _require(actor, workspace, Cap.TEAM_MANAGE)
+    name = name.strip()
+    if not name:
+        raise ServiceError("A team needs a name.", field="name")
+    if Team.objects.filter(workspace=workspace, name__iexact=name).exists():
+        raise AlreadyExists(f"A team named {name!r} already exists.", field="name")
+    team = Team.objects.create(workspace=workspace, name=name, description=description, external_id=external_id)
+    record_event(
+        actor=actor, action="team.created", workspace=workspace,
+        target_type="team", target_id=team.pk, target_label=name, details={"name": name},
+    )
+    return team
+
+
+@transaction.atomic
+def team_rename(*, team: Team, name: str, actor: Actor) -> Team:
+    _require(actor, team.workspace, Cap.TEAM_MANAGE)
+    name = name.strip()
+    if not name:
+        raise ServiceError("A team needs a name.", field="name")
+    if name == team.name:
+        return team
+    if Team.objects.filter(workspace_id=team.workspace_id, name__iexact=name).exclude(pk=team.pk).exists():
+        raise AlreadyExists(f"A team named {name!r} already exists.", field="name")
+    before = team.name
+    team.name = name
+    _touch(team, "name")
+    record_event(
+        actor=actor, action="team.renamed", workspace=team.workspace,
+        target_type="team", target_id=team.pk, target_label=name,
+        details={"before": {"name": before}, "after": {"name": name}},
+    )
+    return team
+
+
+@transaction.atomic
+def team_delete(*, team: Team, actor: Actor) -> None:
+    _require(actor, team.workspace, Cap.TEAM_MANAGE)
+    record_event(
+        actor=actor, action="team.deleted", workspace=team.workspace,
+        target_type="team", target_id=team.pk, target_label=team.name,
+        details={"members": team.team_memberships.count()},
+    )
+    team.delete()
+
+
+def _team_member_event(actor: Actor, team: Team, membership: Membership, action: str, source: str) -> None:
+    record_event(
+        actor=actor, action=action, workspace=team.workspace,
+        target_type="team", target_id=team.pk, target_label=team.name,
+        details={"member": membership.user.email, "member_id": membership.pk, "source": source},
+    )
+
+
+@transaction.atomic
+def team_add_members(
+    *, team: Team, memberships: Iterable[Membership], actor: Actor, source: str = TeamSource.MANUAL
+) -> int:
+    """Add several members in one transaction (a SCIM group PATCH with thousands of members is one call)."""
+    _require(actor, team.workspace, Cap.TEAM_MANAGE)
+    team = Team.objects.select_for_update().get(pk=team.pk)  # read-modify-write on membership lists
+    existing = set(team.team_memberships.values_list("membership_id", flat=True))
+    added = 0
+    for membership in memberships:
+        if membership.workspace_id != team.workspace_id:
+            raise ServiceError("That member belongs to another workspace.")
+        if membership.pk in existing:
+            continue
+        TeamMembership.objects.create(team=team, membership=membership, source=source)
+        existing.add(membership.pk)
+        _team_member_event(actor, team, membership, "team.member_added", source)
+        added += 1
+    if added:
+        _touch(team)
+    return added
+
+
+def team_add_member(*, team: Team, membership: Membership, actor: Actor, source: str = TeamSource.MANUAL) -> bool:
+    return team_add_members(team=team, memberships=[membership], actor=actor, source=source) == 1
+
+
+@transaction.atomic
+def team_remove_members(*, team: Team, memberships: Iterable[Membership], actor: Actor, source: str = "manual") -> int:
+    _require(actor, team.workspace, Cap.TEAM_MANAGE)
+    team = Team.objects.select_for_update().get(pk=team.pk)
+    removed = 0
+    for membership in memberships:
+        deleted, _ = TeamMembership.objects.filter(team=team, membership=membership).delete()
+        if deleted:
+            _team_member_event(actor, team, membership, "team.member_removed", source)
+            removed += 1
+    if removed:
+        _touch(team)
+    return removed
+
+
+def team_remove_member(*, team: Team, membership: Membership, actor: Actor, source: str = "manual") -> bool:
+    return team_remove_members(team=team, memberships=[membership], actor=actor, source=source) == 1
+
+
+# ----------------------------------------------------------------------------- repositories
+
+
+@transaction.atomic
+def repository_create(
+    *, workspace: Workspace, name: str, actor: Actor, description: str = "", environment: str = ""
+) -> Repository:
+    _require(actor, workspace, Cap.REPOSITORY_MANAGE)
+    name = name.strip()
+    if not name:
+        raise ServiceError("A repository needs a name.", field="name")
+    if Repository.objects.filter(workspace=workspace, name__iexact=name).exists():
+        raise AlreadyExists(f"A repository named {name!r} already exists.", field="name")
+    repo = Repository.objects.create(
+        workspace=workspace, name=name, description=description, environment=environment.strip()
+    )
+    record_event(
+        actor=actor, action="repository.created", workspace=workspace,
+        target_type="repository", target_id=repo.pk, target_label=name,
+        details={"environment": repo.environment},
+    )
+    return repo
+
+
+@transaction.atomic
+def repository_grant(
+    *,
+    repository: Repository,
+    permission: str,
+    actor: Actor,
+    team: Team | None = None,
+    membership: Membership | None = None,
+) -> RepositoryGrant:
+    """Give (or change) a team's or a member's permission on a repository."""
+    _require(actor, repository.workspace, Cap.REPOSITORY_MANAGE)
+    if (team is None) == (membership is None):
+        raise ServiceError("Grant to exactly one team or one member.")
+    if permission not in Permission.values:
+        raise ServiceError(f"Unknown permission {permission!r}.", field="permission")
+    grantee = team or membership
+    if grantee.workspace_id != repository.workspace_id:
+        raise ServiceError("That grantee belongs to another workspace.")
+    grant, created = RepositoryGrant.objects.get_or_create(
+        repository=repository, team=team, membership=membership, defaults={"permission": permission}
+    )
+    before = None if created else grant.permission
+    if not created and grant.permission == permission:
+        return grant
+    if not created:
+        grant.permission = permission
+        grant.save(update_fields=["permission"])
+    record_event(
+        actor=actor, action="repository.grant_changed", workspace=repository.workspace,
+        target_type="repository", target_id=repository.pk, target_label=repository.name,
+        details={
+            "grantee": grant.grantee_label,
+            "before": {"permission": before},
+            "after": {"permission": permission},
+        },
+    )
+    return grant
+
+
+@transaction.atomic
+def repository_revoke_grant(*, grant: RepositoryGrant, actor: Actor) -> None:
+    repository = grant.repository
+    _require(actor, repository.workspace, Cap.REPOSITORY_MANAGE)
+    record_event(
+        actor=actor, action="repository.grant_removed", workspace=repository.workspace,
+        target_type="repository", target_id=repository.pk, target_label=repository.name,
+        details={"grantee": grant.grantee_label, "before": {"permission": grant.permission}},
+    )
+    grant.delete()
+
+
+# ----------------------------------------------------------------------------- API keys
+
+
+def hash_secret(secret: str) -> str:
+    """SHA-256 of a server-generated 256-bit secret (no dictionary exists to attack it)."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+@transaction.atomic
+def api_key_create(
+    *,
+    workspace: Workspace,
+    name: str,
+    actor: Actor,
+    membership: Membership | None = None,
+    scopes: Iterable[str] = (),
+) -> tuple[ApiKey, str]:
+    """Create a key and return it with its plain value, which is never stored and never shown again."""
+    name = name.strip()
+    if not name:
+        raise ServiceError("Give the key a name so you can recognise it later.", field="name")
+    acting = _acting_membership(actor, workspace)
+    if membership is None:
+        _require(actor, workspace, Cap.APIKEY_SERVICE)
+    elif actor.kind == "user" and (acting is None or acting.pk != membership.pk or not can(acting, Cap.APIKEY_OWN)):
+        raise NotAllowed("You can create personal keys only for yourself.")
+    if membership is not None and (membership.workspace_id != workspace.pk or not membership.is_active):
+        raise ServiceError("Personal keys need an active member of this workspace.")
+    secret = secrets.token_urlsafe(32)
+    prefix = secrets.token_hex(4)
+    plain = f"{API_KEY_PREFIX}{prefix}_{secret}"
+    key = ApiKey.objects.create(
+        workspace=workspace, membership=membership, name=name, prefix=prefix,
+        key_hash=hash_secret(plain), scopes=sorted(set(scopes)),
+        created_by=membership.user if membership else (acting.user if acting else None),
+    )
+    record_event(
+        actor=actor, action="api_key.created", workspace=workspace,
+        target_type="api_key", target_id=key.pk, target_label=f"{name} ({prefix})",
+        details={"kind": "personal" if membership else "service", "owner": membership.email if membership else "", "scopes": key.scopes},
+    )
+    return key, plain
+
+
+@transaction.atomic
+def api_key_revoke(*, api_key: ApiKey, actor: Actor) -> ApiKey:
+    workspace = api_key.workspace
+    acting = _acting_membership(actor, workspace)
+    own = acting is not None and api_key.membership_id == acting.pk
+    if not own:
+        _require(actor, workspace, Cap.APIKEY_SERVICE if api_key.is_service_key else Cap.MEMBER_MANAGE)
+    if api_key.revoked_at is not None:
+        return api_key
+    api_key.revoked_at = timezone.now()
+    api_key.save(update_fields=["revoked_at"])
+    record_event(
+        actor=actor, action="api_key.revoked", workspace=workspace,
+        target_type="api_key", target_id=api_key.pk, target_label=f"{api_key.name} ({api_key.prefix})",
+    )
+    return api_key
+
+
+@transaction.atomic
+def membership_revoke_credentials(*, membership_id: int, actor: Actor) -> dict[str, int] | None:
+    """Revoke what a deactivated member still holds. Idempotent: a second run revokes nothing and records nothing."""
+    membership = Membership.objects.select_for_update().select_related("workspace", "user").filter(pk=membership_id).first()
+    if membership is None or membership.is_active:
+        return None
+    now = timezone.now()
+    keys = ApiKey.objects.filter(membership=membership, revoked_at__isnull=True).update(revoked_at=now)
+    counts = {"api_keys": keys}
+    if any(counts.values()):
+        record_event(
+            actor=actor, action="member.credentials_revoked", workspace=membership.workspace,
+            **_member_target(membership), details=counts,
+        )
+    return counts

@@ -1,0 +1,17 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", views.login_view, name="login"),
+    path("logout/", views.logout_view, name="logout"),
+    path("w/<slug:slug>/", views.workspace_home, name="workspace_home"),
+    path("w/<slug:slug>/members/add/", views.member_add, name="member_add"),
+    path("w/<slug:slug>/members/<int:member_id>/", views.member_detail, name="member_detail"),
+    path("w/<slug:slug>/teams/new/", views.team_create, name="team_create"),
+    path("w/<slug:slug>/teams/<int:team_id>/", views.team_detail, name="team_detail"),
+    path("w/<slug:slug>/repositories/new/", views.repository_create, name="repository_create"),
+    path("w/<slug:slug>/repositories/<int:repo_id>/", views.repository_detail, name="repository_detail"),
+    path("w/<slug:slug>/api-keys/", views.api_keys, name="api_keys"),
+]

@@ -1,0 +1,304 @@
+"""Web pages: thin. Parse the form, call one service, render; rights come from ``access``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django import forms as djforms
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from audit.selectors import recent_events
+
+from . import selectors, services
+from .access import granted_workspace_ids, workspace_view
+from .authn import password_login
+from .exceptions import ServiceError
+from .forms import (
+    AddMemberForm,
+    ApiKeyForm,
+    GrantForm,
+    LoginForm,
+    RepositoryForm,
+    RoleForm,
+    TeamForm,
+    TeamMemberForm,
+    VisibilityForm,
+)
+from .models import Membership, Team
+from .roles import Cap, may_manage_member
+
+
+def _apply(request: HttpRequest, form: djforms.Form, fn: Callable[..., Any], success: str, **kwargs: Any) -> Any:
+    """Run a service; show its refusal inline on the form instead of failing the page."""
+    try:
+        result = fn(actor=request.access.actor, **kwargs)
+    except ServiceError as exc:
+        form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        return None
+    messages.success(request, success)
+    return result if result is not None else True
+
+
+def _ctx(request: HttpRequest, **extra: Any) -> dict[str, Any]:
+    access = request.access
+    return {"workspace": access.workspace, "me": access.membership, "can": access.caps, **extra}
+
+
+# ----------------------------------------------------------------------------- login
+
+
+def login_view(request: HttpRequest) -> HttpResponse:
+    next_url = request.POST.get("next") or request.GET.get("next") or ""
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        next_url = ""
+    form = LoginForm(request.POST or None)
+    error = ""
+    if request.method == "POST" and form.is_valid():
+        result = password_login(request, form.cleaned_data["email"], form.cleaned_data["password"])
+        if result.ok:
+            return redirect(next_url or (
+                reverse("workspace_home", args=[result.granted[0].slug]) if len(result.granted) == 1 else reverse("home")
+            ))
+        error = result.message
+    return render(request, "registration/login.html", {"form": form, "error": error, "next": next_url})
+
+
+@require_POST
+def logout_view(request: HttpRequest) -> HttpResponse:
+    logout(request)
+    messages.info(request, "You are signed out.")
+    return redirect("login")
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    granted = granted_workspace_ids(request)
+    rows = [
+        {"membership": m, "workspace": m.workspace, "open": m.workspace_id in granted and m.is_active}
+        for m in selectors.workspaces_of_user(request.user)
+    ]
+    return render(request, "workspaces/home.html", {"rows": rows})
+
+
+# ----------------------------------------------------------------------------- workspace
+
+
+@workspace_view()
+def workspace_home(request: HttpRequest, slug: str) -> HttpResponse:
+    me = request.access.membership
+    events = recent_events(request.access.workspace, limit=10) if request.access.can(Cap.AUDIT_VIEW) else []
+    return render(request, "workspaces/workspace_home.html", _ctx(
+        request,
+        members=selectors.members_visible_to(me),
+        teams=selectors.teams_visible_to(me),
+        repositories=selectors.repositories_visible_to(me),
+        events=events,
+        team_form=TeamForm(), repository_form=RepositoryForm(),
+    ))
+
+
+@workspace_view(need=Cap.MEMBER_MANAGE)
+def member_add(request: HttpRequest, slug: str) -> HttpResponse:
+    form = AddMemberForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        membership = _apply(request, form, services.membership_add, "Member added.",
+                            workspace=request.access.workspace, **form.cleaned_data)
+        if membership:
+            return redirect("member_detail", slug, membership.pk)
+    return render(request, "workspaces/member_add.html", _ctx(request, form=form))
+
+
+def _member_or_404(request: HttpRequest, member_id: int) -> Membership:
+    member = selectors.member_for_viewer(request.access.membership, member_id)
+    if member is None:
+        raise Http404("No such member")
+    return member
+
+
+@workspace_view()
+def member_detail(request: HttpRequest, slug: str, member_id: int) -> HttpResponse:
+    member = _member_or_404(request, member_id)
+    me = request.access.membership
+    role_form = RoleForm(initial={"role": member.role})
+    visibility_form = VisibilityForm(initial={"visibility": member.visibility})
+    if request.method == "POST":
+        action = request.POST.get("action", "")
+        ok = None
+        if action == "role":
+            role_form = RoleForm(request.POST)
+            if role_form.is_valid():
+                ok = _apply(request, role_form, services.membership_change_role, "Role changed.",
+                            membership=member, role=role_form.cleaned_data["role"])
+        elif action == "visibility":
+            visibility_form = VisibilityForm(request.POST)
+            if visibility_form.is_valid():
+                ok = _apply(request, visibility_form, services.membership_set_visibility, "Visibility changed.",
+                            membership=member, visibility=visibility_form.cleaned_data["visibility"])
+        elif action in ("deactivate", "reactivate"):
+            fn = services.membership_deactivate if action == "deactivate" else services.membership_reactivate
+            ok = _apply(request, role_form, fn, f"Member {action}d.", membership=member)
+        elif action in ("auditor_on", "auditor_off"):
+            ok = _apply(request, role_form, services.membership_set_auditor, "Auditor permission changed.",
+                        membership=member, is_auditor=action == "auditor_on")
+        else:
+            raise Http404("Unknown action")
+        if ok:
+            return redirect("member_detail", slug, member.pk)
+        member.refresh_from_db()
+    events = []
+    if request.access.can(Cap.AUDIT_VIEW):
+        events = recent_events(request.access.workspace, limit=10, target=("member", member.pk))
+    return render(request, "workspaces/member_detail.html", _ctx(
+        request, member=member, role_form=role_form, visibility_form=visibility_form,
+        may_manage=may_manage_member(me, member),
+        teams=selectors.teams_visible_to(me).filter(team_memberships__membership=member),
+        events=events,
+    ))
+
+
+# ----------------------------------------------------------------------------- teams
+
+
+@workspace_view(need=Cap.TEAM_MANAGE)
+@require_POST
+def team_create(request: HttpRequest, slug: str) -> HttpResponse:
+    form = TeamForm(request.POST)
+    if form.is_valid():
+        team = _apply(request, form, services.team_create, "Team created.",
+                      workspace=request.access.workspace, name=form.cleaned_data["name"])
+        if team:
+            return redirect("team_detail", slug, team.pk)
+    for error in form.errors.values():
+        messages.error(request, " ".join(error))
+    return redirect("workspace_home", slug)
+
+
+def _team_or_404(request: HttpRequest, team_id: int) -> Team:
+    team = selectors.team_for_viewer(request.access.membership, team_id)
+    if team is None:
+        raise Http404("No such team")
+    return team
+
+
+@workspace_view()
+def team_detail(request: HttpRequest, slug: str, team_id: int) -> HttpResponse:
+    team = _team_or_404(request, team_id)
+    me = request.access.membership
+    candidates = selectors.members_visible_to(me).filter(is_active=True).exclude(team_memberships__team=team)
+    add_form = TeamMemberForm(members=candidates)
+    rename_form = TeamForm(initial={"name": team.name})
+    if request.method == "POST":
+        if not request.access.can(Cap.TEAM_MANAGE):
+            raise Http404("No such action")
+        action = request.POST.get("action", "")
+        ok = None
+        if action == "add":
+            add_form = TeamMemberForm(request.POST, members=candidates)
+            if add_form.is_valid():
+                member = _member_or_404(request, int(add_form.cleaned_data["member"]))
+                ok = _apply(request, add_form, services.team_add_member, "Member added to the team.",
+                            team=team, membership=member)
+        elif action == "remove":
+            member = _member_or_404(request, int(request.POST.get("member", 0) or 0))
+            ok = _apply(request, add_form, services.team_remove_member, "Member removed from the team.",
+                        team=team, membership=member)
+        elif action == "rename":
+            rename_form = TeamForm(request.POST)
+            if rename_form.is_valid():
+                ok = _apply(request, rename_form, services.team_rename, "Team renamed.",
+                            team=team, name=rename_form.cleaned_data["name"])
+        elif action == "delete":
+            if _apply(request, add_form, services.team_delete, f"Team {team.name} deleted.", team=team):
+                return redirect("workspace_home", slug)
+        else:
+            raise Http404("Unknown action")
+        if ok:
+            return redirect("team_detail", slug, team.pk)
+    return render(request, "workspaces/team_detail.html", _ctx(
+        request, team=team, members=selectors.team_members(team, me), add_form=add_form, rename_form=rename_form,
+    ))
+
+
+# ----------------------------------------------------------------------------- repositories
+
+
+@workspace_view(need=Cap.REPOSITORY_MANAGE)
+@require_POST
+def repository_create(request: HttpRequest, slug: str) -> HttpResponse:
+    form = RepositoryForm(request.POST)
+    if form.is_valid():
+        repo = _apply(request, form, services.repository_create, "Repository created.",
+                      workspace=request.access.workspace, **form.cleaned_data)
+        if repo:
+            return redirect("repository_detail", slug, repo.pk)
+    for error in form.errors.values():
+        messages.error(request, " ".join(error))
+    return redirect("workspace_home", slug)
+
+
+@workspace_view()
+def repository_detail(request: HttpRequest, slug: str, repo_id: int) -> HttpResponse:
+    me = request.access.membership
+    repo = selectors.repositories_visible_to(me).filter(pk=repo_id).first()
+    if repo is None:
+        raise Http404("No such repository")
+    teams = selectors.teams_visible_to(me)
+    members = selectors.members_visible_to(me).filter(is_active=True)
+    form = GrantForm(teams=teams, members=members)
+    if request.method == "POST":
+        if not request.access.can(Cap.REPOSITORY_MANAGE):
+            raise Http404("No such action")
+        ok = None
+        if request.POST.get("action") == "revoke":
+            grant = repo.grants.filter(pk=int(request.POST.get("grant", 0) or 0)).first()
+            if grant is None:
+                raise Http404("No such grant")
+            ok = _apply(request, form, services.repository_revoke_grant, "Grant removed.", grant=grant)
+        else:
+            form = GrantForm(request.POST, teams=teams, members=members)
+            if form.is_valid():
+                kind, _, pk = form.cleaned_data["grantee"].partition(":")
+                grantee = {"team": teams.filter(pk=pk).first()} if kind == "team" else {"membership": members.filter(pk=pk).first()}
+                ok = _apply(request, form, services.repository_grant, "Grant saved.",
+                            repository=repo, permission=form.cleaned_data["permission"], **grantee)
+        if ok:
+            return redirect("repository_detail", slug, repo.pk)
+    return render(request, "workspaces/repository_detail.html", _ctx(request, repository=repo, form=form))
+
+
+# ----------------------------------------------------------------------------- API keys
+
+
+@workspace_view(need=Cap.APIKEY_OWN)
+def api_keys(request: HttpRequest, slug: str) -> HttpResponse:
+    me = request.access.membership
+    form = ApiKeyForm(request.POST or None)
+    new_key = ""
+    if request.method == "POST":
+        if request.POST.get("action") == "revoke":
+            key = selectors.api_keys_for(me).filter(pk=int(request.POST.get("key", 0) or 0)).first()
+            if key is None:
+                raise Http404("No such key")
+            _apply(request, form, services.api_key_revoke, f"Key {key.name} revoked.", api_key=key)
+            return redirect("api_keys", slug)
+        if form.is_valid():
+            service_key = request.POST.get("kind") == "service" and request.access.can(Cap.APIKEY_SERVICE)
+            created = _apply(request, form, services.api_key_create, "Key created. Copy it now: it will not be shown again.",
+                             workspace=request.access.workspace, name=form.cleaned_data["name"],
+                             membership=None if service_key else me)
+            if created:
+                new_key = created[1]
+                form = ApiKeyForm()
+    response = render(request, "workspaces/api_keys.html", _ctx(
+        request, form=form, keys=selectors.api_keys_for(me), new_key=new_key,
+    ))
+    response["Cache-Control"] = "no-store"  # the page may carry a secret shown once
+    return response
