@@ -1,0 +1,66 @@
+"""The named world (healthchecks' alice/bob/charlie): workspace A with one member per role, workspace B beside it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from django.test import Client
+
+from workspaces.access import GrantMethod, grant_workspace
+from workspaces.models import Membership, Workspace
+
+from .factories import TEST_PASSWORD, MembershipFactory, WorkspaceFactory
+
+
+@dataclass
+class World:
+    a: Workspace
+    b: Workspace
+    owner_a: Membership
+    manager_a: Membership
+    member_a: Membership
+    private_member_a: Membership
+    collaborator_a: Membership
+    outsider_b: Membership
+
+
+@pytest.fixture
+def world(db) -> World:
+    a = WorkspaceFactory(slug="alpha", name="Alpha Inc")
+    b = WorkspaceFactory(slug="bravo", name="Bravo Ltd")
+    return World(
+        a=a,
+        b=b,
+        owner_a=MembershipFactory(workspace=a, role="owner", user__email="owner@alpha.test"),
+        manager_a=MembershipFactory(workspace=a, role="manager", user__email="manager@alpha.test"),
+        member_a=MembershipFactory(workspace=a, role="member", user__email="member@alpha.test"),
+        private_member_a=MembershipFactory(
+            workspace=a, role="member", visibility="private", user__email="private@alpha.test"
+        ),
+        collaborator_a=MembershipFactory(workspace=a, role="collaborator", user__email="collab@alpha.test"),
+        outsider_b=MembershipFactory(workspace=b, role="owner", user__email="owner@bravo.test"),
+    )
+
+
+def login_client(membership: Membership, *workspaces: Workspace, method: str = GrantMethod.PASSWORD) -> Client:
+    """A test client whose session is signed in as the member and holds grants for ``workspaces``
+    (default: the membership's own workspace)."""
+    client = Client()
+    client.force_login(membership.user, backend="workspaces.auth_backends.EmailBackend")
+    session = client.session
+
+    class _Req:  # grant_workspace only needs .session
+        pass
+
+    req = _Req()
+    req.session = session
+    for ws in workspaces or (membership.workspace,):
+        grant_workspace(req, ws, method)
+    session.save()
+    return client
+
+
+@pytest.fixture
+def password() -> str:
+    return TEST_PASSWORD
