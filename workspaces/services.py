@@ -51,7 +51,7 @@ def actor_for_membership(membership: Membership, auth_method: str) -> Actor:
     )
 
 
-def _require(actor: Actor, workspace: Workspace, cap: str) -> None:
+def require_capability(actor: Actor, workspace: Workspace, cap: str) -> None:
     """People need the capability in *this* workspace; system, SCIM and service actors were authorised upstream."""
     if actor.kind != "user":
         return
@@ -131,7 +131,7 @@ def workspace_create(*, slug: str, name: str, owner: User, actor: Actor) -> Work
 @transaction.atomic
 def workspace_update_policy(*, workspace: Workspace, actor: Actor, **changes: Any) -> Workspace:
     """Change policy flags (name, JIT, default role...). SAML-only has its own guarded path in ``saml``."""
-    _require(actor, workspace, Cap.SETTINGS_MANAGE)
+    require_capability(actor, workspace, Cap.SETTINGS_MANAGE)
     allowed = {"name", "jit_provisioning", "default_role", "require_2fa", "audit_retention_days", "scim_may_grant_owner"}
     unknown = set(changes) - allowed
     if unknown:
@@ -170,7 +170,7 @@ def membership_add(
     An existing account gains a membership here and nothing else: no authority elsewhere,
     and its email and password are left as they are.
     """
-    _require(actor, workspace, Cap.MEMBER_MANAGE)
+    require_capability(actor, workspace, Cap.MEMBER_MANAGE)
     if role not in Role.values:
         raise ServiceError(f"Unknown role {role!r}. Use one of: {', '.join(Role.values)}.", field="role")
     acting = _acting_membership(actor, workspace)
@@ -197,7 +197,7 @@ def membership_add(
 def membership_change_role(*, membership: Membership, role: str, actor: Actor) -> Membership:
     """Change an org role. Only Owners make or unmake Owners; the last active Owner keeps the role."""
     workspace = membership.workspace
-    _require(actor, workspace, Cap.MEMBER_MANAGE)
+    require_capability(actor, workspace, Cap.MEMBER_MANAGE)
     if role not in Role.values:
         raise ServiceError(f"Unknown role {role!r}. Use one of: {', '.join(Role.values)}.", field="role")
     acting = _acting_membership(actor, workspace)
@@ -222,7 +222,7 @@ def membership_set_visibility(*, membership: Membership, visibility: str, actor:
     workspace = membership.workspace
     acting = _acting_membership(actor, workspace)
     if not (acting is not None and acting.pk == membership.pk):
-        _require(actor, workspace, Cap.MEMBER_MANAGE)
+        require_capability(actor, workspace, Cap.MEMBER_MANAGE)
     if visibility not in Visibility.values:
         raise ServiceError(f"Unknown visibility {visibility!r}.", field="visibility")
     if membership.visibility == visibility:
@@ -240,7 +240,7 @@ def membership_set_visibility(*, membership: Membership, visibility: str, actor:
 @transaction.atomic
 def membership_set_auditor(*, membership: Membership, is_auditor: bool, actor: Actor) -> Membership:
     """Give or take the read-only auditor permission (Owners only)."""
-    _require(actor, membership.workspace, Cap.MEMBER_SET_AUDITOR)
+    require_capability(actor, membership.workspace, Cap.MEMBER_SET_AUDITOR)
     if membership.is_auditor == is_auditor:
         return membership
     membership.is_auditor = is_auditor
@@ -254,7 +254,7 @@ def membership_set_auditor(*, membership: Membership, is_auditor: bool, actor: A
 
 
 def _check_may_manage(actor: Actor, membership: Membership) -> None:
-    _require(actor, membership.workspace, Cap.MEMBER_MANAGE)
+    require_capability(actor, membership.workspace, Cap.MEMBER_MANAGE)
     acting = _acting_membership(actor, membership.workspace)
     if actor.kind == "user" and not may_manage_member(acting, membership):
         raise NotAllowed("Only Owners can deactivate or remove an Owner.")
@@ -334,7 +334,7 @@ def membership_record_login(*, membership: Membership, actor: Actor, action: str
 def team_create(
     *, workspace: Workspace, name: str, actor: Actor, description: str = "", external_id: str = ""
 ) -> Team:
-    _require(actor, workspace, Cap.TEAM_MANAGE)
+    require_capability(actor, workspace, Cap.TEAM_MANAGE)
     name = name.strip()
     if not name:
         raise ServiceError("A team needs a name.", field="name")
@@ -350,7 +350,7 @@ def team_create(
 
 @transaction.atomic
 def team_rename(*, team: Team, name: str, actor: Actor) -> Team:
-    _require(actor, team.workspace, Cap.TEAM_MANAGE)
+    require_capability(actor, team.workspace, Cap.TEAM_MANAGE)
     name = name.strip()
     if not name:
         raise ServiceError("A team needs a name.", field="name")
@@ -371,7 +371,7 @@ def team_rename(*, team: Team, name: str, actor: Actor) -> Team:
 
 @transaction.atomic
 def team_delete(*, team: Team, actor: Actor) -> None:
-    _require(actor, team.workspace, Cap.TEAM_MANAGE)
+    require_capability(actor, team.workspace, Cap.TEAM_MANAGE)
     record_event(
         actor=actor, action="team.deleted", workspace=team.workspace,
         target_type="team", target_id=team.pk, target_label=team.name,
@@ -393,7 +393,7 @@ def team_add_members(
     *, team: Team, memberships: Iterable[Membership], actor: Actor, source: str = TeamSource.MANUAL
 ) -> int:
     """Add several members in one transaction (a SCIM group PATCH with thousands of members is one call)."""
-    _require(actor, team.workspace, Cap.TEAM_MANAGE)
+    require_capability(actor, team.workspace, Cap.TEAM_MANAGE)
     team = Team.objects.select_for_update().get(pk=team.pk)  # read-modify-write on membership lists
     existing = set(team.team_memberships.values_list("membership_id", flat=True))
     added = 0
@@ -417,7 +417,7 @@ def team_add_member(*, team: Team, membership: Membership, actor: Actor, source:
 
 @transaction.atomic
 def team_remove_members(*, team: Team, memberships: Iterable[Membership], actor: Actor, source: str = "manual") -> int:
-    _require(actor, team.workspace, Cap.TEAM_MANAGE)
+    require_capability(actor, team.workspace, Cap.TEAM_MANAGE)
     team = Team.objects.select_for_update().get(pk=team.pk)
     removed = 0
     for membership in memberships:
@@ -441,7 +441,7 @@ def team_remove_member(*, team: Team, membership: Membership, actor: Actor, sour
 def repository_create(
     *, workspace: Workspace, name: str, actor: Actor, description: str = "", environment: str = ""
 ) -> Repository:
-    _require(actor, workspace, Cap.REPOSITORY_MANAGE)
+    require_capability(actor, workspace, Cap.REPOSITORY_MANAGE)
     name = name.strip()
     if not name:
         raise ServiceError("A repository needs a name.", field="name")
@@ -468,7 +468,7 @@ def repository_grant(
     membership: Membership | None = None,
 ) -> RepositoryGrant:
     """Give (or change) a team's or a member's permission on a repository."""
-    _require(actor, repository.workspace, Cap.REPOSITORY_MANAGE)
+    require_capability(actor, repository.workspace, Cap.REPOSITORY_MANAGE)
     if (team is None) == (membership is None):
         raise ServiceError("Grant to exactly one team or one member.")
     if permission not in Permission.values:
@@ -500,7 +500,7 @@ def repository_grant(
 @transaction.atomic
 def repository_revoke_grant(*, grant: RepositoryGrant, actor: Actor) -> None:
     repository = grant.repository
-    _require(actor, repository.workspace, Cap.REPOSITORY_MANAGE)
+    require_capability(actor, repository.workspace, Cap.REPOSITORY_MANAGE)
     record_event(
         actor=actor, action="repository.grant_removed", workspace=repository.workspace,
         target_type="repository", target_id=repository.pk, target_label=repository.name,
@@ -532,7 +532,7 @@ def api_key_create(
         raise ServiceError("Give the key a name so you can recognise it later.", field="name")
     acting = _acting_membership(actor, workspace)
     if membership is None:
-        _require(actor, workspace, Cap.APIKEY_SERVICE)
+        require_capability(actor, workspace, Cap.APIKEY_SERVICE)
     elif actor.kind == "user" and (acting is None or acting.pk != membership.pk or not can(acting, Cap.APIKEY_OWN)):
         raise NotAllowed("You can create personal keys only for yourself.")
     if membership is not None and (membership.workspace_id != workspace.pk or not membership.is_active):
@@ -559,7 +559,7 @@ def api_key_revoke(*, api_key: ApiKey, actor: Actor) -> ApiKey:
     acting = _acting_membership(actor, workspace)
     own = acting is not None and api_key.membership_id == acting.pk
     if not own:
-        _require(actor, workspace, Cap.APIKEY_SERVICE if api_key.is_service_key else Cap.MEMBER_MANAGE)
+        require_capability(actor, workspace, Cap.APIKEY_SERVICE if api_key.is_service_key else Cap.MEMBER_MANAGE)
     if api_key.revoked_at is not None:
         return api_key
     api_key.revoked_at = timezone.now()
