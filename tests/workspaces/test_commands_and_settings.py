@@ -95,3 +95,14 @@ def test_successful_password_login_is_audited_in_the_workspace(world, password):
 
 def test_passwords_are_hashed_with_argon2(world):
     assert world.member_a.user.password.startswith("argon2")
+
+
+def test_repeated_failed_logins_are_throttled_even_with_the_right_password(world, password, settings):
+    settings.LOGIN_FAILURE_LIMIT = 3
+    client = Client()
+    for _ in range(3):
+        client.post("/login/", {"email": "member@alpha.test", "password": "wrong"})
+    response = client.post("/login/", {"email": "member@alpha.test", "password": password})
+    assert "Too many failed sign-in attempts" in response.content.decode()
+    assert client.get("/w/alpha/").status_code == 302
+    assert AuditEvent.objects.filter(action="auth.login_failed", details__reason__startswith="throttled").exists()
