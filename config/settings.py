@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "config.apps.GatehouseConfig",
     "audit",
     "workspaces",
     "saml",
