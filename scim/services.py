@@ -169,7 +169,7 @@ def _revoke_oauth_tokens(credential: ScimCredential) -> int:
 def scim_credential_revoke(*, credential: ScimCredential, actor: Actor) -> ScimCredential:
     """Stop a credential at once (OAuth: its client gets no more tokens and its tokens die)."""
     require_capability(actor, credential.workspace, Cap.SETTINGS_MANAGE)
-    credential = ScimCredential.objects.select_for_update().select_related("workspace").get(pk=credential.pk)
+    credential = ScimCredential.objects.select_for_update(of=("self",)).select_related("workspace").get(pk=credential.pk)
     if credential.revoked_at is None:
         credential.revoked_at = timezone.now()
         credential.save(update_fields=["revoked_at"])
@@ -195,7 +195,11 @@ def scim_credential_rotate(
     the old credential expires.
     """
     require_capability(actor, credential.workspace, Cap.SETTINGS_MANAGE)
-    old = ScimCredential.objects.select_for_update().select_related("workspace", "oauth_application").get(pk=credential.pk)
+    # Lock only the credential row (FOR UPDATE cannot cover the nullable side of the OAuth join).
+    old = (
+        ScimCredential.objects.select_for_update(of=("self",))
+        .select_related("workspace", "oauth_application").get(pk=credential.pk)
+    )
     if not old.is_live:
         raise ServiceError("Only a live credential can be rotated. Create a new one instead.")
     if overlap is None:
