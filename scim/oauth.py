@@ -157,6 +157,12 @@ class ScimAuthorizationView(AuthorizationView):
                 "reason": "This OAuth client is unknown, revoked or expired. Create or rotate the client "
                           "on the workspace's provisioning page and enter its new client id in your identity provider.",
             }, status=400)
+        if "approval_prompt" in request.GET:
+            # DOT lets ?approval_prompt=auto skip the form for a returning user; an Owner always decides
+            # (and every decision is audited), whatever the query string says.
+            query = request.GET.copy()
+            query.pop("approval_prompt")
+            request.GET = query
         # 404 for outsiders, the "sign in to this workspace" page without a live grant, 403 for non-Owners.
         self.scim_access = access_workspace(request, credential.workspace.slug, need=Cap.SETTINGS_MANAGE)
         self.scim_credential = credential

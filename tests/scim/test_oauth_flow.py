@@ -237,3 +237,14 @@ def test_only_checksums_of_oauth_tokens_and_a_hash_of_the_client_secret_are_stor
     assert AccessToken.objects.filter(application__scim_credential=credential).values_list("token", flat=True).get() == ""
     assert not RefreshToken.objects.filter(token=tokens["refresh_token"]).exists()
     assert Application.objects.get(pk=credential.oauth_application_id).client_secret != secret
+
+
+def test_approval_prompt_auto_cannot_skip_the_owners_decision(live_server, world, password, okta_client_a):
+    credential, _ = okta_client_a
+    _issue_tokens(live_server, world, password, okta_client_a)  # the Owner approved once already
+    session = requests.Session()
+    sign_in(session, live_server.url, "owner@alpha.test", password)
+    page = session.get(f"{live_server.url}/oauth/authorize/",
+                       params={**authorize_params(credential.key_id), "approval_prompt": "auto"},
+                       allow_redirects=False)
+    assert page.status_code == 200 and "Accept access" in page.text
