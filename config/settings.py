@@ -234,8 +234,9 @@ OAUTH2_PROVIDER = {
 SCIM_CREDENTIAL_ROTATION_OVERLAP_HOURS = _positive_int("SCIM_CREDENTIAL_ROTATION_OVERLAP_HOURS", 24)
 # Failed SCIM authentications allowed per window, per (client IP, workspace) and per key id, before 429.
 SCIM_AUTH_FAILURE_LIMIT = _positive_int("SCIM_AUTH_FAILURE_LIMIT", 10)
-# Failed SCIM authentications allowed per window from one client IP across all workspaces.
-SCIM_AUTH_FAILURE_IP_LIMIT = _positive_int("SCIM_AUTH_FAILURE_IP_LIMIT", 50)
+# Failed SCIM authentications allowed per window from one client IP across all workspaces (high: Okta's and
+# Entra's engines share egress IPs between all their customers).
+SCIM_AUTH_FAILURE_IP_LIMIT = _positive_int("SCIM_AUTH_FAILURE_IP_LIMIT", 300)
 # Length of the rate-limit window in seconds (Retry-After is at most this).
 SCIM_AUTH_FAILURE_WINDOW = _positive_int("SCIM_AUTH_FAILURE_WINDOW", 300)
 # Provisioning log: newest rows kept per workspace, and the age after which rows go.

@@ -15,21 +15,26 @@ add to DOT, at its extension points:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from typing import Any
+from urllib.parse import unquote_plus
 
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.scopes import BaseScopes
-from oauth2_provider.views import AuthorizationView
+from oauth2_provider.views import AuthorizationView, TokenView
 
+from audit.middleware import client_ip
 from audit.record import record_event
 from workspaces.access import access_workspace
 from workspaces.models import Membership
 from workspaces.roles import Cap, can
 
+from . import ratelimit
 from .models import CredentialKind, ScimCredential
 
 SCOPE_PREFIX = "scim:"
@@ -193,3 +198,40 @@ class ScimAuthorizationView(AuthorizationView):
         return response
 
 
+
+
+def _token_client_id(request: HttpRequest) -> str:
+    """The client id a token request claims (HTTP Basic, else the form), for rate limiting only."""
+    scheme, _, value = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    if scheme.lower() == "basic" and value.strip():
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            return ""
+        return unquote_plus(decoded.partition(":")[0])[:255]
+    return (request.POST.get("client_id") or "")[:255]
+
+
+class ScimTokenView(TokenView):
+    """DOT's token endpoint, with failed requests rate limited like SCIM authentication.
+
+    Every bad client secret costs an Argon2 verification, so repeated failures are refused before
+    DOT runs: per (client IP, client id), per client id, and per client IP (``scim.ratelimit``).
+    """
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        ip, client_id = client_ip(request), _token_client_id(request)
+        scope_key = f"oauth-token:{client_id}"
+        retry_after = ratelimit.blocked_for(ip, scope_key, client_id)
+        if retry_after is not None:
+            response = JsonResponse({
+                "error": "temporarily_unavailable",
+                "error_description": f"Too many failed token requests. Retry after {retry_after} seconds.",
+            }, status=429)
+            response["Retry-After"] = str(retry_after)
+            response["Cache-Control"] = "no-store"
+            return response
+        response = super().post(request, *args, **kwargs)
+        if response.status_code in (400, 401):
+            ratelimit.record_failure(ip, scope_key, client_id)
+        return response

@@ -7,12 +7,12 @@ Only these three: DOT's application-management and dynamic-registration views ar
 from django.urls import path
 from oauth2_provider import views as dot_views
 
-from .oauth import ScimAuthorizationView
+from .oauth import ScimAuthorizationView, ScimTokenView
 
 app_name = "oauth2_provider"
 
 urlpatterns = [
     path("authorize/", ScimAuthorizationView.as_view(), name="authorize"),
-    path("token/", dot_views.TokenView.as_view(), name="token"),
+    path("token/", ScimTokenView.as_view(), name="token"),
     path("revoke_token/", dot_views.RevokeTokenView.as_view(), name="revoke-token"),
 ]

@@ -46,7 +46,7 @@ def _counters(ip: str, slug: str, key_id: str) -> list[_Counter]:
     per = int(getattr(settings, "SCIM_AUTH_FAILURE_LIMIT", 10))
     counters = [
         _Counter(f"ipws:{_digest(ip + '|' + slug)}", per),
-        _Counter(f"ip:{_digest(ip)}", int(getattr(settings, "SCIM_AUTH_FAILURE_IP_LIMIT", 50))),
+        _Counter(f"ip:{_digest(ip)}", int(getattr(settings, "SCIM_AUTH_FAILURE_IP_LIMIT", 300))),
     ]
     if key_id:
         counters.append(_Counter(f"key:{_digest(key_id[:64])}", per))

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 import requests
-from django.test import Client
+from django.test import Client, override_settings
 
 from audit.models import AuditEvent
 from scim.auth import ScimAuthError, authenticate_scim_request
@@ -248,3 +248,14 @@ def test_approval_prompt_auto_cannot_skip_the_owners_decision(live_server, world
                        params={**authorize_params(credential.key_id), "approval_prompt": "auto"},
                        allow_redirects=False)
     assert page.status_code == 200 and "Accept access" in page.text
+
+
+@override_settings(SCIM_AUTH_FAILURE_LIMIT=3, SCIM_AUTH_FAILURE_IP_LIMIT=10, SCIM_AUTH_FAILURE_WINDOW=120)
+def test_repeated_wrong_client_secrets_get_429_with_retry_after_at_the_token_endpoint(live_server, world, entra_client_a):
+    credential, secret = entra_client_a
+    for _ in range(3):
+        assert token(live_server.url, credential.key_id, "wrong", grant_type="client_credentials").status_code == 401
+    blocked = token(live_server.url, credential.key_id, secret, grant_type="client_credentials")
+    assert blocked.status_code == 429
+    assert 1 <= int(blocked.headers["Retry-After"]) <= 120
+    assert blocked.json()["error"] == "temporarily_unavailable"
