@@ -7,11 +7,9 @@ from playwright.sync_api import expect
 
 from scim.models import ScimCredential
 
-from ..scim.credential_helpers import fast_hashers
 from .conftest import sign_in
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fast_hashers")]
-assert fast_hashers
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 URL = "/w/alpha/settings/provisioning/"
 

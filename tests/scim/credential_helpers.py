@@ -19,12 +19,6 @@ def clear_cache():
     cache.clear()
 
 
-@pytest.fixture
-def fast_hashers(settings):
-    """Argon2 costs ~1 s per world member on this shared machine; hashing strength is not under test here."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def owner_actor(membership):
     return actor_for_membership(membership, "password")
 

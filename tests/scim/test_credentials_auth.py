@@ -11,10 +11,10 @@ from scim.auth import ScimAuthError, authenticate_scim_request
 from scim.models import ScimCredential
 from scim.services import scim_credential_create, scim_credential_revoke, scim_credential_rotate
 
-from .credential_helpers import basic, clear_cache, enable_scim, fast_hashers, owner_actor, scim_request
+from .credential_helpers import basic, clear_cache, enable_scim, owner_actor, scim_request
 
-pytestmark = pytest.mark.usefixtures("fast_hashers", "clear_cache")
-assert clear_cache and fast_hashers
+pytestmark = pytest.mark.usefixtures("clear_cache")
+assert clear_cache
 
 
 @pytest.fixture

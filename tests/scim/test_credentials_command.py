@@ -11,10 +11,10 @@ from audit.models import AuditEvent
 from scim.auth import authenticate_scim_request
 from scim.models import ScimCredential
 
-from .credential_helpers import basic, clear_cache, fast_hashers, scim_request
+from .credential_helpers import basic, clear_cache, scim_request
 
-pytestmark = pytest.mark.usefixtures("fast_hashers", "clear_cache")
-assert clear_cache and fast_hashers
+pytestmark = pytest.mark.usefixtures("clear_cache")
+assert clear_cache
 
 
 def _run(*args) -> tuple[str, str]:

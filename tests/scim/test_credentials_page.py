@@ -9,10 +9,10 @@ from scim.models import ScimCredential, ScimRequestLog
 from scim.services import scim_credential_create
 
 from ..conftest import login_client
-from .credential_helpers import clear_cache, fast_hashers, owner_actor
+from .credential_helpers import clear_cache, owner_actor
 
-pytestmark = pytest.mark.usefixtures("fast_hashers", "clear_cache")
-assert clear_cache and fast_hashers
+pytestmark = pytest.mark.usefixtures("clear_cache")
+assert clear_cache
 
 URL = "/w/alpha/settings/provisioning/"
 

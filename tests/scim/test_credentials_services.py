@@ -22,10 +22,10 @@ from scim.services import (
 from workspaces.exceptions import NotAllowed, ServiceError
 from workspaces.services import actor_for_membership
 
-from .credential_helpers import clear_cache, fast_hashers, owner_actor
+from .credential_helpers import clear_cache, owner_actor
 
-pytestmark = pytest.mark.usefixtures("fast_hashers", "clear_cache")
-assert clear_cache and fast_hashers
+pytestmark = pytest.mark.usefixtures("clear_cache")
+assert clear_cache
 
 
 def _events(workspace, action):

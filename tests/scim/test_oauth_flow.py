@@ -17,11 +17,11 @@ from workspaces.access import GrantMethod, grant_workspace
 from workspaces.models import Membership
 
 from ..factories import MembershipFactory
-from .credential_helpers import clear_cache, enable_scim, fast_hashers, owner_actor, scim_request
+from .credential_helpers import clear_cache, enable_scim, owner_actor, scim_request
 from .oauth_helpers import REDIRECT_URI, approve, authorize_params, code_from, sign_in, token
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fast_hashers", "clear_cache")]
-assert clear_cache and fast_hashers
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("clear_cache")]
+assert clear_cache
 
 
 @pytest.fixture
