@@ -16,6 +16,12 @@ from workspaces.services import actor_for_membership
 SCIM_JSON = "application/scim+json"
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Argon2 for the world's six accounts per test made this suite minutes slower; hashing is not under test."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @dataclass
 class Cred:
     kind: str
@@ -73,6 +79,8 @@ class ScimClient:
     def call(self, method: str, path: str, body: Any = None, raw: bytes | None = None, **headers: str):
         extra = {"HTTP_AUTHORIZATION": self.cred.header}
         extra.update({f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()})
+        if method.upper() == "GET":
+            return self.client.get(self.base + path, **extra)
         data = raw if raw is not None else (json.dumps(body) if body is not None else "")
         return getattr(self.client, method.lower())(self.base + path, data=data, content_type=SCIM_JSON, **extra)
 
