@@ -38,6 +38,7 @@ from .schemas import CORE_GROUP, CORE_USER
 
 MAX_FILTER_LENGTH = 2000
 MAX_COMPARISONS = 50
+MAX_DEPTH = 64
 
 
 def invalid_filter(detail: str) -> ScimError:
@@ -237,7 +238,22 @@ def _parse(text: str) -> Any:
         raise invalid_filter(f"The filter could not be parsed: {str(exc)[:200]}") from exc
     if tree is None:
         raise invalid_filter("The filter could not be parsed.")
+    if _depth(tree) > MAX_DEPTH:
+        raise invalid_filter(f"The filter is nested more than {MAX_DEPTH} levels deep.")
     return tree
+
+
+def _depth(tree: Any) -> int:
+    """Depth of the parsed tree, measured without recursion (a hostile filter cannot blow the stack here)."""
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        for name in getattr(node, "_fields", ()):
+            child = getattr(node, name, None)
+            if isinstance(child, scim2ast.AST):
+                stack.append((child, depth + 1))
+    return deepest
 
 
 def compile_filter(text: str, attrs: dict[tuple[str, str | None], Attr], core_uri: str) -> Q:

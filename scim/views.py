@@ -76,6 +76,9 @@ def scim_endpoint(request: HttpRequest, slug: str, path: str = "") -> HttpRespon
 
 
 def _route(request: HttpRequest, principal: ScimPrincipal, path: str) -> HttpResponse:
+    if path.strip("/") == ".search":
+        # RFC 7644 §3.4.3 lets a server decline root searches across resource types: 501.
+        raise ScimError(501, "Searching several resource types at once is not supported. Use /Users/.search or /Groups/.search.")
     match = _ROUTE.match(path)
     if not match:
         raise ScimError(404, "No such SCIM endpoint.")
@@ -152,9 +155,14 @@ def _check_if_match(request: HttpRequest, version: int) -> None:
 # ----------------------------------------------------------------------------- attributes / excludedAttributes
 
 
+def _params(request: HttpRequest) -> Any:
+    """Query parameters: the URL's, or a POSTed SearchRequest's (RFC 7644 §3.4.3) set by ``_search``."""
+    return getattr(request, "scim_params", None) or request.GET
+
+
 def _projection(request: HttpRequest, core_uri: str) -> tuple[set[str] | None, set[str]]:
     def split(name: str) -> set[str]:
-        raw = request.GET.get(name, "")
+        raw = _params(request).get(name, "") or ""
         out = set()
         for part in raw.split(","):
             part = part.strip()
@@ -211,7 +219,7 @@ def _project(doc: dict[str, Any], attributes: set[str] | None, excluded: set[str
 
 def _paging(request: HttpRequest) -> tuple[int, int]:
     def integer(name: str, default: int) -> int:
-        raw = request.GET.get(name)
+        raw = _params(request).get(name)
         if raw is None or raw == "":
             return default
         try:
@@ -228,9 +236,9 @@ def _list(ctx: Ctx, qs: Any, sort_fields: dict[str, str], core_uri: str,
           render: Callable[[list[Any]], list[dict[str, Any]]]) -> HttpResponse:
     request = ctx.request
     start, count = _paging(request)
-    sort_by = request.GET.get("sortBy")
+    sort_by = _params(request).get("sortBy")
     order = sort_field(sort_by, sort_fields, core_uri) if sort_by else "pk"
-    descending = (request.GET.get("sortOrder") or "ascending").lower() == "descending"
+    descending = (_params(request).get("sortOrder") or "ascending").lower() == "descending"
     ordering = [f"-{order}" if descending else order]
     if order != "pk":
         ordering.append("-pk" if descending else "pk")
@@ -250,11 +258,32 @@ def _list(ctx: Ctx, qs: Any, sort_fields: dict[str, str], core_uri: str,
     return _json(doc)
 
 
+def _search(ctx: Ctx, list_view: Callable[[Ctx], HttpResponse]) -> HttpResponse:
+    """POST /Users/.search or /Groups/.search: a SearchRequest body instead of query parameters."""
+    if ctx.request.method != "POST":
+        raise _method_not_allowed(ctx)
+    body = ctx.body()
+    if not isinstance(body, dict):
+        raise bad_request("A SearchRequest must be a JSON object.", "invalidSyntax")
+    params: dict[str, str] = {}
+    for key in ("filter", "startIndex", "count", "sortBy", "sortOrder", "attributes", "excludedAttributes"):
+        value = next((v for k, v in body.items() if str(k).lower() == key.lower()), None)
+        if value is None:
+            continue
+        if isinstance(value, list):
+            value = ",".join(str(v) for v in value)
+        params[key] = str(value)
+    ctx.request.scim_params = params  # type: ignore[attr-defined]
+    return list_view(ctx)
+
+
 # ----------------------------------------------------------------------------- Users
 
 
 def users(ctx: Ctx, rid: str | None) -> HttpResponse:
     method = ctx.request.method
+    if rid == ".search":
+        return _search(ctx, _users_list)
     if rid is None:
         if method == "GET":
             return _users_list(ctx)
@@ -283,7 +312,7 @@ def _render_user(ctx: Ctx, adapter: GatehouseSCIMUser, status: int = 200) -> Htt
 
 def _users_list(ctx: Ctx) -> HttpResponse:
     qs = selectors.scim_users(ctx.workspace)
-    text = ctx.request.GET.get("filter")
+    text = _params(ctx.request).get("filter")
     if text is not None:
         qs = qs.filter(user_filter(text))
     attributes, excluded = _projection(ctx.request, CORE_USER)
@@ -335,6 +364,8 @@ def _users_write(ctx: Ctx, rid: str, method: str) -> HttpResponse:
 
 def groups(ctx: Ctx, rid: str | None) -> HttpResponse:
     method = ctx.request.method
+    if rid == ".search":
+        return _search(ctx, _groups_list)
     if rid is None:
         if method == "GET":
             return _groups_list(ctx)
@@ -363,7 +394,7 @@ def groups(ctx: Ctx, rid: str | None) -> HttpResponse:
     else:
         adapter.handle_operations(patch_operations(body, max_patch_operations()))
     adapter.save()
-    if method == "PATCH" and not ctx.request.GET.get("attributes"):
+    if method == "PATCH" and not _params(ctx.request).get("attributes"):
         # Okta and Entra ignore the body of a group PATCH; RFC 7644 §3.5.2 allows 204 when none is asked for.
         response = HttpResponse(status=204)
         response["ETag"] = etag(adapter.obj.version)
@@ -382,7 +413,7 @@ def _render_group(ctx: Ctx, adapter: GatehouseSCIMGroup, status: int = 200) -> H
 
 def _groups_list(ctx: Ctx) -> HttpResponse:
     qs = selectors.scim_groups(ctx.workspace)
-    text = ctx.request.GET.get("filter")
+    text = _params(ctx.request).get("filter")
     if text is not None:
         qs = qs.filter(group_filter(text))
     attributes, excluded = _projection(ctx.request, CORE_GROUP)
