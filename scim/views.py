@@ -233,21 +233,30 @@ def _paging(request: HttpRequest) -> tuple[int, int]:
 
 
 def _list(ctx: Ctx, qs: Any, sort_fields: dict[str, str], core_uri: str,
-          render: Callable[[list[Any]], list[dict[str, Any]]]) -> HttpResponse:
+          render: Callable[[list[Any]], list[dict[str, Any]]], *, default_order: str = "pk",
+          decorate: Callable[[Any], Any] | None = None) -> HttpResponse:
+    """One page of ``qs`` (already scoped to the workspace and filtered), counted and sliced in SQL.
+
+    The page is found by id first (``LIMIT/OFFSET`` over an index, no joins, no per-row subqueries),
+    then only those rows are read in full: a deep page does not build every skipped row.
+    """
     request = ctx.request
     start, count = _paging(request)
     sort_by = _params(request).get("sortBy")
-    order = sort_field(sort_by, sort_fields, core_uri) if sort_by else "pk"
+    order = sort_field(sort_by, sort_fields, core_uri) if sort_by else default_order
     descending = (_params(request).get("sortOrder") or "ascending").lower() == "descending"
     ordering = [f"-{order}" if descending else order]
     if order != "pk":
         ordering.append("-pk" if descending else "pk")
-    qs = qs.order_by(*ordering)
-    rows = list(qs[start - 1: start - 1 + count]) if count else []
-    if start == 1 and len(rows) < count:
-        total = len(rows)  # the whole result fits on this page: no COUNT(*) needed (Okta's lookups)
+    ordered = qs.order_by(*ordering)
+    page_ids = list(ordered.values_list("pk", flat=True)[start - 1: start - 1 + count]) if count else []
+    if start == 1 and len(page_ids) < count:
+        total = len(page_ids)  # the whole result fits on this page: no COUNT(*) needed (Okta's lookups)
     else:
         total = qs.count()
+    full = decorate(qs) if decorate else qs
+    by_id = {row.pk: row for row in full.filter(pk__in=page_ids)} if page_ids else {}
+    rows = [by_id[pk] for pk in page_ids if pk in by_id]
     doc = {
         "schemas": [LIST_RESPONSE],
         "totalResults": total,
@@ -291,7 +300,8 @@ def users(ctx: Ctx, rid: str | None) -> HttpResponse:
             return _users_create(ctx)
         raise _method_not_allowed(ctx)
     if method == "GET":
-        member = selectors.scim_user(ctx.workspace, rid)
+        attributes, excluded = _projection(ctx.request, CORE_USER)
+        member = selectors.scim_user(ctx.workspace, rid, groups=_wants("groups", attributes, excluded))
         if member is None:
             raise not_found("User", rid)
         adapter = ctx.user_adapter(member)
@@ -305,7 +315,9 @@ def _render_user(ctx: Ctx, adapter: GatehouseSCIMUser, status: int = 200) -> Htt
     attributes, excluded = _projection(ctx.request, CORE_USER)
     groups = None
     if _wants("groups", attributes, excluded):
-        groups = selectors.groups_of_members([adapter.obj.pk]).get(adapter.obj.pk, [])
+        groups = selectors.groups_from_row(adapter.obj)
+        if groups is None:
+            groups = selectors.groups_of_members([adapter.obj.pk]).get(adapter.obj.pk, [])
     doc = _project(adapter.to_dict(groups=groups), attributes, excluded)
     return _json(doc, status, location=adapter.location, version=etag(adapter.obj.version))
 
@@ -316,16 +328,25 @@ def _users_list(ctx: Ctx) -> HttpResponse:
     if text is not None:
         qs = qs.filter(user_filter(text))
     attributes, excluded = _projection(ctx.request, CORE_USER)
+    wants_groups = _wants("groups", attributes, excluded)
 
     def render(rows: list[Any]) -> list[dict[str, Any]]:
-        groups = selectors.groups_of_members([m.pk for m in rows]) if rows and _wants("groups", attributes, excluded) else None
+        groups = None
+        if rows and wants_groups:
+            on_rows = [selectors.groups_from_row(m) for m in rows]
+            if all(g is not None for g in on_rows):
+                groups = {m.pk: g for m, g in zip(rows, on_rows, strict=True)}
+            else:
+                groups = selectors.groups_of_members([m.pk for m in rows])
         return [
             _project(ctx.user_adapter(m).to_dict(groups=groups.get(m.pk, []) if groups is not None else None),
                      attributes, excluded)
             for m in rows
         ]
 
-    return _list(ctx, qs, USER_SORT_FIELDS, CORE_USER, render)
+    # Default order: user id, which the (workspace_id, user_id) unique index returns in order.
+    return _list(ctx, qs, USER_SORT_FIELDS, CORE_USER, render, default_order="user_id",
+                 decorate=selectors.with_groups if wants_groups else None)
 
 
 def _users_create(ctx: Ctx) -> HttpResponse:
