@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from .chain import chain_key
 from .context import get_request_context
-from .models import ActorKind, AuditChainHead, AuditEvent
+from .models import ActorKind, AuditChainHead, AuditEvent, AuditOutbox, AuditSink
 
 
 class AuditOutsideTransaction(RuntimeError):
@@ -58,9 +58,9 @@ def record_event(
         raise AuditOutsideTransaction(f"record_event({action!r}) must run inside the change's transaction.")
     workspace_id = getattr(workspace, "pk", workspace)
     ctx = get_request_context()
-    with transaction.atomic():
-        head, _ = AuditChainHead.objects.get_or_create(chain=chain_key(workspace_id))
-        head = AuditChainHead.objects.select_for_update().get(pk=head.pk)
+    # No savepoint: we are inside the caller's transaction already, and a failure here must fail it.
+    with transaction.atomic(savepoint=False):
+        head = _locked_head(chain_key(workspace_id))
         event = AuditEvent(
             workspace_id=workspace_id,
             seq=head.last_seq + 1,
@@ -84,4 +84,33 @@ def record_event(
         head.last_seq = event.seq
         head.last_hash = event.hash
         head.save(update_fields=["last_seq", "last_hash"])
+        if workspace_id is not None:
+            _fill_outbox(event)
     return event
+
+
+def _locked_head(key: str) -> AuditChainHead:
+    """The chain head, row-locked until the caller commits: appends to one chain are serialised."""
+    head = AuditChainHead.objects.select_for_update().filter(chain=key).first()
+    if head is None:
+        AuditChainHead.objects.get_or_create(chain=key)
+        head = AuditChainHead.objects.select_for_update().get(chain=key)
+    return head
+
+
+_OUTBOX_SQL = (
+    "INSERT INTO {outbox} (sink_id, event_id, seq, created_at) "
+    "SELECT id, %s, %s, %s FROM {sink} WHERE workspace_id = %s AND is_active"
+)
+
+
+def _fill_outbox(event: AuditEvent) -> None:
+    """One outbox row per active sink of the workspace, in the event's transaction.
+
+    A single INSERT ... SELECT: no round trip to learn the sink list first, and a sink created
+    or switched off concurrently is seen consistently with the event's own commit.
+    """
+    sql = _OUTBOX_SQL.format(outbox=AuditOutbox._meta.db_table, sink=AuditSink._meta.db_table)
+    with connection.cursor() as cursor:
+        created_at = connection.ops.adapt_datetimefield_value(event.created_at)
+        cursor.execute(sql, [event.pk, event.seq, created_at, event.workspace_id])

@@ -173,3 +173,29 @@ LOGGING = {
 
 # Email uniqueness is a case-insensitive functional constraint (user_email_ci_unique), which auth.W004 cannot see.
 SILENCED_SYSTEM_CHECKS = ["auth.W004"]
+
+# ----------------------------------------------------------------------------- audit log (issue 4)
+# HMAC key for retention checkpoints; empty: derived from SECRET_KEY (set it so SECRET_KEY can rotate).
+AUDIT_CHECKPOINT_KEY = env.str("AUDIT_CHECKPOINT_KEY", default="")
+# Key material that encrypts SIEM sink secrets at rest; empty: derived from SECRET_KEY.
+AUDIT_SINK_KEY = env.str("AUDIT_SINK_KEY", default="")
+# Events per SIEM delivery batch, request timeout (s), and the backoff ceiling (s).
+AUDIT_SINK_BATCH = env.int("AUDIT_SINK_BATCH", default=500)
+AUDIT_SINK_TIMEOUT = env.int("AUDIT_SINK_TIMEOUT", default=10)
+AUDIT_SINK_MAX_BACKOFF = env.int("AUDIT_SINK_MAX_BACKOFF", default=600)
+# How often beat looks for sinks with queued events, verifies chains, applies retention (seconds).
+AUDIT_SINK_POLL_SECONDS = env.int("AUDIT_SINK_POLL_SECONDS", default=5)
+AUDIT_VERIFY_EVERY_SECONDS = env.int("AUDIT_VERIFY_EVERY_SECONDS", default=3600)
+AUDIT_RETENTION_EVERY_SECONDS = env.int("AUDIT_RETENTION_EVERY_SECONDS", default=6 * 3600)
+for _name in ("AUDIT_SINK_BATCH", "AUDIT_SINK_TIMEOUT", "AUDIT_SINK_POLL_SECONDS", "AUDIT_VERIFY_EVERY_SECONDS",
+              "AUDIT_RETENTION_EVERY_SECONDS"):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be a positive number.")
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "audit-deliver-sinks": {"task": "audit.tasks.deliver_due_audit_sinks", "schedule": float(AUDIT_SINK_POLL_SECONDS)},
+    "audit-verify-chains": {"task": "audit.tasks.verify_audit_chains", "schedule": float(AUDIT_VERIFY_EVERY_SECONDS)},
+    "audit-retention": {"task": "audit.tasks.purge_expired_audit_events", "schedule": float(AUDIT_RETENTION_EVERY_SECONDS)},
+}
+# Test settings only: let Django's flush TRUNCATE the audit table (UPDATE/DELETE stay refused).
+AUDIT_ALLOW_TRUNCATE = env.bool("AUDIT_ALLOW_TRUNCATE", default=False)
