@@ -119,6 +119,11 @@ class AuditEventList(APIView):
     authentication_classes: list = []  # authenticate_audit_reader decides (session or API key)
     permission_classes: list = []
 
+    def perform_authentication(self, request) -> None:
+        # Leave Django's session user on the underlying request: DRF with no authentication
+        # classes would otherwise overwrite it with None before authenticate_audit_reader runs.
+        pass
+
     def get(self, request, slug: str) -> Response:
         try:
             reader = authenticate_audit_reader(request._request, slug)

@@ -41,13 +41,14 @@ class FlexibleDateTimeField(forms.CharField):
         if not value:
             return None
         parsed: datetime | None = None
-        try:
-            parsed = parse_datetime(value)
-        except ValueError:
-            parsed = None
+        if len(value) > 10:  # a bare date is handled below (whole days), not as midnight
+            try:
+                parsed = parse_datetime(value)
+            except ValueError:
+                parsed = None
         if parsed is None:
             try:
-                day = datetime.strptime(value[:10], "%Y-%m-%d").date()
+                day = datetime.strptime(value, "%Y-%m-%d").date()
             except ValueError as exc:
                 raise forms.ValidationError("Use a date like 2026-11-23 or a date-time like 2026-11-23T14:00:00Z.") from exc
             parsed = datetime.combine(day, time.min)
