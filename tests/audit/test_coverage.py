@@ -268,9 +268,8 @@ def test_service_function_records_its_event_inside_its_own_transaction(qualname,
     seen: list[bool] = []
 
     def watch(execute, sql, params, many, context):
-        if sql.lstrip().upper().startswith(f"INSERT INTO \"{AuditEvent._meta.db_table.upper()}\"") or (
-            sql.lstrip().upper().startswith("INSERT INTO") and AuditEvent._meta.db_table in sql
-        ):
+        table = AuditEvent._meta.db_table
+        if f"INSERT INTO {table} " in sql or f'INSERT INTO "{table}"' in sql:
             seen.append(service_block in connection.atomic_blocks)
         return execute(sql, params, many, context)
 
