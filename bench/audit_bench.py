@@ -137,7 +137,9 @@ def timeit(fn, reps: int) -> tuple[float, float]:
     return statistics.median(samples), pct(samples, 99)
 
 
-def measure_pages(workspace, newest: datetime, reps: int) -> dict[str, dict[str, tuple[float, float]]]:
+def measure_pages(workspace, newest: datetime, reps: int, explain: bool, server_reps: int = 50) -> dict[str, dict[str, tuple[float, float]]]:
+    from django.db.models import Q
+
     from audit import selectors
 
     window_to = newest - timedelta(days=10)
@@ -158,10 +160,22 @@ def measure_pages(workspace, newest: datetime, reps: int) -> dict[str, dict[str,
         first = timeit(lambda qs=qs: selectors.events_page(workspace, qs), reps)
         deep = timeit(lambda qs=qs, c=cursor: selectors.events_page(workspace, qs, cursor=c), reps)
         page = selectors.events_page(workspace, qs, cursor=cursor)
+        deep_qs = qs.filter(created_at__lte=created_at).filter(Q(created_at__lt=created_at) | Q(pk__lt=pk))[:51]
+        server = {}
+        for label, q in (("first", qs[:51]), ("deep", deep_qs)):
+            # Server-side execution time: what the database spends, without this busy machine's client scheduling.
+            samples = [float(q.explain(analyze=True).rsplit("Execution Time:", 1)[1].split("ms")[0]) for _ in range(server_reps)]
+            server[label] = (statistics.median(samples), pct(samples, 99))
+            if explain:
+                plan = [line.strip() for line in q.explain(analyze=True).splitlines()]
+                nodes = " > ".join(line.split("  (")[0].replace("->", "").strip() for line in plan if "(" in line and "cost" in line)
+                print(f"      plan {label}: {nodes}")
         assert len(page.events) == selectors.PAGE_SIZE, f"page 1,000 of {name} is not full"
-        out[name] = {"first": first, "deep": deep}
-        print(f"    {name:22s} ({matching:>9,} match) first p50 {first[0]:6.2f} ms p99 {first[1]:6.2f} ms | "
+        out[name] = {"first": first, "deep": deep, "server_first": server["first"], "server_deep": server["deep"]}
+        print(f"    {name:22s} ({matching:>9,} match) app: first p50 {first[0]:6.2f} ms p99 {first[1]:6.2f} ms | "
               f"page {page_no:,} p50 {deep[0]:6.2f} ms p99 {deep[1]:6.2f} ms", flush=True)
+        print(f"    {'':22s} {'':17s} db:  first p50 {server['first'][0]:6.3f} ms p99 {server['first'][1]:6.3f} ms | "
+              f"page {page_no:,} p50 {server['deep'][0]:6.3f} ms p99 {server['deep'][1]:6.3f} ms", flush=True)
     return out
 
 
@@ -223,6 +237,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=200)
     parser.add_argument("--export-limit", type=int, default=200_000)
     parser.add_argument("--record-reps", type=int, default=2000)
+    parser.add_argument("--explain", action="store_true", help="print each query's plan (EXPLAIN ANALYZE)")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database afterwards")
     args = parser.parse_args()
 
@@ -263,7 +278,7 @@ def main() -> None:
             cursor.execute("SELECT pg_size_pretty(pg_total_relation_size('audit_auditevent'))")
             print(f"  table + indexes: {cursor.fetchone()[0]}")
         newest = t0 + timedelta(seconds=state[main_ws.pk][0] * 86400 / PER_DAY)
-        pages = measure_pages(main_ws, newest, args.reps)
+        pages = measure_pages(main_ws, newest, args.reps, args.explain)
         export = measure_export(main_ws, args.export_limit)
         record = [measure_record(main_ws, args.record_reps, False), measure_record(main_ws, args.record_reps // 2, True)]
         head = AuditChainHead.objects.get(chain=f"ws:{main_ws.pk}")  # the recorded events extended the chain
@@ -275,8 +290,9 @@ def main() -> None:
         print(f"\n== ratios {big:,} / {small:,} (p50; target <= 1.2x) and deep/first at {big:,} (target <= 1.5x)")
         for name in results[big]["pages"]:
             a, b = results[small]["pages"][name], results[big]["pages"][name]
-            print(f"    {name:22s} first page {b['first'][0] / a['first'][0]:.2f}x, page 1,000 {b['deep'][0] / a['deep'][0]:.2f}x; "
-                  f"page 1,000 / first at {big:,}: {b['deep'][0] / b['first'][0]:.2f}x")
+            for kind, f, d in (("app", "first", "deep"), ("db ", "server_first", "server_deep")):
+                print(f"    {kind} {name:22s} first page {b[f][0] / a[f][0]:.2f}x, page 1,000 {b[d][0] / a[d][0]:.2f}x; "
+                      f"page 1,000 / first at {big:,}: {b[d][0] / b[f][0]:.2f}x")
     if not args.keep:
         connection.close()
         ensure_database(url, drop=True)
