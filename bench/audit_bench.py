@@ -212,6 +212,16 @@ def measure_record(workspace, reps: int, with_sink: bool) -> tuple[float, float,
             secret_encrypted=encrypt_sink_secret("x"),
         )
     actor = Actor(kind="user", id="1", label=ACTORS[0][0], auth_method="password")
+    from django.db import connection
+
+    floor = []
+    for _ in range(300):  # this busy machine's round-trip floor, measured at the same moment
+        t = time.perf_counter()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+        floor.append((time.perf_counter() - t) * 1000)
+    print(f"    round trip floor (SELECT 1 through Django) p50 {statistics.median(floor):.3f} ms p99 {pct(floor, 99):.3f} ms")
     inside, total = [], []
     for i in range(reps):
         t0 = time.perf_counter()
