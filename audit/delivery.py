@@ -18,6 +18,7 @@ import urllib.request
 from dataclasses import dataclass
 from datetime import timedelta
 
+from cryptography.fernet import InvalidToken
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Min
@@ -48,7 +49,10 @@ def backoff_seconds(failures: int) -> int:
 
 def _post(sink: AuditSink, body: bytes, first_seq: int, last_seq: int) -> str:
     """POST one batch; returns an error text ('' on a 2xx). Never raises for HTTP/network errors."""
-    secret = decrypt_sink_secret(sink.secret_encrypted)
+    try:
+        secret = decrypt_sink_secret(sink.secret_encrypted)
+    except InvalidToken:
+        return "cannot decrypt the signing secret (was AUDIT_SINK_KEY or SECRET_KEY changed?); recreate the sink"
     request = urllib.request.Request(
         sink.url, data=body, method="POST",
         headers={
@@ -77,7 +81,13 @@ def deliver_sink(sink_id: int, *, force: bool = False, max_batches: int = 20) ->
     delivered = 0
     for _ in range(max_batches):
         with transaction.atomic():
-            sink = AuditSink.objects.select_for_update(skip_locked=True).filter(pk=sink_id, is_active=True).first()
+            # FOR NO KEY UPDATE, not FOR UPDATE: record_event's outbox INSERT takes FOR KEY SHARE on the
+            # sink row (foreign key check); a plain FOR UPDATE held across a slow receiver would stall
+            # every change in the workspace. SKIP LOCKED: one deliverer per sink, so order holds.
+            sink = (
+                AuditSink.objects.select_for_update(skip_locked=True, no_key=True)
+                .filter(pk=sink_id, is_active=True).first()
+            )
             if sink is None:
                 return DeliveryResult(delivered, True, skipped=True)
             now = timezone.now()

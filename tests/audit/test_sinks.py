@@ -7,10 +7,11 @@ import hmac
 import json
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from django.db import transaction
+from django.db import connection, connections, transaction
 
 from audit.delivery import SIGNATURE_HEADER, deliver_sink, due_sink_ids
 from audit.models import AuditEvent, AuditOutbox, AuditSink
@@ -31,6 +32,7 @@ class Receiver:
         self.bodies: list[tuple[bytes, dict[str, str]]] = []
         self.server: ThreadingHTTPServer | None = None
         self.fail_with: int | None = None
+        self.delay = 0.0
 
     @property
     def url(self) -> str:
@@ -42,6 +44,8 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                if receiver.delay:
+                    time.sleep(receiver.delay)
                 if receiver.fail_with:
                     self.send_response(receiver.fail_with)
                     self.end_headers()
@@ -225,3 +229,33 @@ def test_delete_via_service_records_what_was_still_undelivered(world):
     with transaction.atomic():
         audit_sink_delete(sink=sink, actor=as_actor(world.owner_a))
     assert AuditEvent.objects.get(action="audit.sink_deleted").details["undelivered"] == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_slow_receiver_never_blocks_changes_in_the_workspace(world, receiver):
+    """Delivery holds the sink row while it waits on the receiver; recording events must not wait for it."""
+    if connection.vendor != "postgresql":
+        pytest.skip(f"needs PostgreSQL: row locks and lock_timeout (this run uses {connection.vendor})")
+    import time as _time
+
+    receiver.delay = 2.0
+    receiver.up()
+    sink, _ = _sink(world, receiver.url)
+    done = threading.Event()
+
+    def deliver():
+        try:
+            deliver_sink(sink.pk)
+        finally:
+            connections.close_all()
+            done.set()
+
+    worker = threading.Thread(target=deliver)
+    worker.start()
+    _time.sleep(0.5)  # the worker now holds the sink row and waits on the receiver
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL lock_timeout = '300ms'")
+        record(world.a, "member.created")  # would raise "lock timeout" with a plain FOR UPDATE
+    assert not done.is_set()  # the delivery was still in flight
+    worker.join(10)
+    assert AuditOutbox.objects.filter(sink=sink).count() == 1  # the new event is queued for the next batch
