@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from .chain import chain_key
 from .keys import sign_checkpoint
 from .models import AuditCheckpoint, AuditEvent, AuditOutbox, AuditVerification
-from .record import Actor, _locked_head, record_event
+from .record import Actor, record_event
 
 
 @dataclass(frozen=True)
@@ -30,18 +30,26 @@ class PurgeResult:
 
 
 @transaction.atomic
-def audit_log_purge(*, workspace: Any, actor: Actor, retention_days: int | None = None) -> PurgeResult:
-    """Purge ``workspace``'s events older than its retention (``audit_retention_days``, default 365)."""
+def audit_log_purge(
+    *, workspace: Any, actor: Actor, retention_days: int | None = None, batch: int | None = None
+) -> PurgeResult:
+    """Purge ``workspace``'s events older than its retention (``audit_retention_days``, default 365).
+
+    At most ``batch`` events (AUDIT_PURGE_BATCH) per call, each call its own transaction with its
+    own checkpoint, so a large backlog never holds a long transaction; the beat job calls again
+    while a full batch was purged. Appends to the chain are not blocked: the purge only removes the
+    oldest prefix, and takes the chain head lock only for its own ``audit.purged`` event at the end.
+    """
     days = retention_days if retention_days is not None else workspace.audit_retention_days
+    batch = batch or getattr(settings, "AUDIT_PURGE_BATCH", 100_000)
     cutoff = timezone.now() - timedelta(days=days)
-    # Serialise with appends to this chain (record_event locks the same head row).
-    _locked_head(chain_key(workspace.pk))
-    last = (
-        AuditEvent.objects.filter(workspace_id=workspace.pk, created_at__lt=cutoff)
-        .order_by("-seq").only("pk", "seq", "hash").first()
-    )
-    if last is None:
+    events = AuditEvent.objects.filter(workspace_id=workspace.pk)
+    # Newest expired event, found on the (workspace, created_at, id) index; seq follows time in a chain.
+    newest_old = events.filter(created_at__lt=cutoff).order_by("-created_at", "-id").values_list("seq", flat=True).first()
+    if newest_old is None:
         return PurgeResult(0, None)
+    oldest = events.order_by("seq").values_list("seq", flat=True).first()
+    last = events.filter(seq=min(newest_old, oldest + batch - 1)).only("pk", "seq", "hash").get()
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL gatehouse.audit_purge = 'on'")

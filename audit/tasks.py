@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 from django.apps import apps
+from django.conf import settings
 
 from .chain import chain_workspace_ids, verify_chain
 from .delivery import deliver_sink, due_sink_ids
@@ -34,10 +35,16 @@ def purge_expired_audit_events() -> dict[str, int]:
     """Apply each workspace's retention through the one privileged purge path."""
     Workspace = apps.get_model("workspaces", "Workspace")
     purged = {}
+    batch = getattr(settings, "AUDIT_PURGE_BATCH", 100_000)
     for workspace in Workspace.objects.all().iterator():
-        result = audit_log_purge(workspace=workspace, actor=Actor.system("retention"))
-        if result.purged:
-            purged[workspace.slug] = result.purged
+        total = 0
+        while True:  # one short transaction per batch
+            result = audit_log_purge(workspace=workspace, actor=Actor.system("retention"), batch=batch)
+            total += result.purged
+            if result.purged < batch:
+                break
+        if total:
+            purged[workspace.slug] = total
     return purged
 
 

@@ -199,3 +199,5 @@ CELERY_BEAT_SCHEDULE = {
 }
 # Test settings only: let Django's flush TRUNCATE the audit table (UPDATE/DELETE stay refused).
 AUDIT_ALLOW_TRUNCATE = env.bool("AUDIT_ALLOW_TRUNCATE", default=False)
+# Most events one retention purge transaction removes (the beat job repeats until done).
+AUDIT_PURGE_BATCH = env.int("AUDIT_PURGE_BATCH", default=100_000)

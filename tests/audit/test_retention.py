@@ -107,3 +107,13 @@ def test_a_second_purge_starts_from_the_newer_checkpoint(world, aged):
     report = verify_chain(world.a.pk)
     assert report.ok, report.reason
     assert AuditCheckpoint.objects.filter(workspace_id=world.a.pk).count() == 2
+
+
+def test_a_large_backlog_is_purged_in_batches_each_leaving_a_verifiable_chain(world, aged, settings):
+    settings.AUDIT_PURGE_BATCH = 2
+    first = audit_log_purge(workspace=world.a, actor=Actor.system("retention"), batch=2)
+    assert first.purged == 2 and verify_chain(world.a.pk).ok
+    assert purge_expired_audit_events() == {"alpha": 1, "bravo": 2}
+    report = verify_chain(world.a.pk)
+    assert report.ok and report.start_seq == 3
+    assert AuditCheckpoint.objects.filter(workspace_id=world.a.pk).count() == 2
