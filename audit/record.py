@@ -53,7 +53,12 @@ def record_event(
     target_label: str = "",
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append one event to ``workspace``'s chain (or the global chain) inside the caller's transaction."""
+    """Append one event to ``workspace``'s chain (or the global chain) inside the caller's transaction.
+
+    Locks the chain head (appends to one chain are serialised, so ``seq`` follows commit order),
+    hashes the event onto the previous one, and queues it for each active SIEM sink of the
+    workspace (``AuditOutbox``) in the same transaction. On PostgreSQL that is two statements.
+    """
     if not connection.in_atomic_block:
         raise AuditOutsideTransaction(f"record_event({action!r}) must run inside the change's transaction.")
     workspace_id = getattr(workspace, "pk", workspace)
