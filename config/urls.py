@@ -7,6 +7,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("audit.urls")),
     path("", include("workspaces.urls")),
+    path("", include("saml.urls")),
 ]
 
 handler403 = errors.forbidden
