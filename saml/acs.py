@@ -289,6 +289,10 @@ def verify_response(*, cfg: SamlSettings | None, slug: str, workspace_id: int, s
     request = None
     if in_response_to:
         request = open_authn_request(workspace_id, in_response_to, now)
+        if request is None and IssuedAuthnRequest.objects.filter(
+            workspace_id=workspace_id, request_id=in_response_to, consumed_at__isnull=False
+        ).exists():
+            raise AcsFailure("replay", f"InResponseTo {in_response_to[:80]!r} was already answered")
         if request is None:
             raise AcsFailure("unknown_in_response_to", f"InResponseTo {in_response_to[:80]!r}")
     elif not cfg.idp_initiated:

@@ -10,7 +10,7 @@ class SsoSettingsForm(forms.Form):
         label="IdP metadata XML", required=False, widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false"}),
         help_text="Okta: Applications > your app > Sign On > SAML Signing Certificates > Actions > View IdP metadata.",
     )
-    metadata_url = forms.URLField(label="or IdP metadata URL", required=False, max_length=500,
+    metadata_url = forms.URLField(label="or IdP metadata URL", required=False, max_length=500, assume_scheme="https",
                                   help_text="Refreshed daily; a failing refresh keeps the last good metadata.")
     email_domains = forms.CharField(label="Email domains", required=False,
                                     help_text="Comma separated. People with these emails get “Log in with SSO” on /login/.")

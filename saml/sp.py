@@ -100,7 +100,9 @@ def client_for(cfg: SamlSettings, slug: str, *, in_process: bool = True) -> Gate
     cache = getattr(_local, "clients", None)
     if cache is None:
         cache = _local.clients = {}
-    key = (cfg.pk, cfg.version, cfg.updated_at, slug, in_process, settings.PUBLIC_BASE_URL)
+    # Everything the client is built from is in the key: a changed setting can never meet a stale client.
+    key = (cfg.pk, idp_metadata_xml(cfg), cfg.idp_initiated, cfg.allow_sha1, cfg.clock_skew_seconds, slug,
+           in_process, settings.PUBLIC_BASE_URL)
     client = cache.get(key)
     if client is None:
         if len(cache) > 64:
