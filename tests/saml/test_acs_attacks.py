@@ -17,7 +17,7 @@ from audit.models import AuditEvent
 from saml.sp import acs_url, sp_entity_id
 from workspaces.access import SESSION_KEY
 
-from .conftest import IDP_A, failures, post_acs, start_login
+from .conftest import failures, post_acs, start_login
 from .idp import SCM_SENDER_VOUCHES, encode, make_key
 
 NS = {
@@ -60,7 +60,7 @@ def test_unsigned_response_is_refused(world, sso_a, client_and_request):
 def test_response_with_its_signatures_stripped_is_refused(world, sso_a, client_and_request):
     client, rid = client_and_request
     root = etree.fromstring(raw(sso_a, name_id="member@alpha.test", in_response_to=rid))
-    for sig in root.iter("{%s}Signature" % NS["ds"]):
+    for sig in root.iter(f"{{{NS['ds']}}}Signature"):
         sig.getparent().remove(sig)
     refused(world, client, encode(etree.tostring(root)), "unsigned")
 
@@ -111,7 +111,7 @@ def test_wrapping_with_an_evil_copy_carrying_the_same_id_is_refused(world, sso_a
     evil.find("saml2:Subject/saml2:NameID", NS).text = "owner@alpha.test"
     signed.addprevious(evil)
     # Hide the signed original where a careless reader does not look.
-    ext = etree.SubElement(root, "{%s}Extensions" % NS["samlp"])
+    ext = etree.SubElement(root, f"{{{NS['samlp']}}}Extensions")
     root.remove(signed)
     ext.append(signed)
     refused(world, client, encode(etree.tostring(root)), "multiple_assertions")
@@ -123,9 +123,9 @@ def test_signed_response_wrapped_inside_an_unsigned_evil_response_is_refused(wor
     evil = etree.fromstring(etree.tostring(original))
     evil.set("ID", "evil-response")
     for child in list(evil):
-        if child.tag in ("{%s}Assertion" % NS["saml2"], "{%s}Signature" % NS["ds"]):
+        if child.tag in (f"{{{NS['saml2']}}}Assertion", f"{{{NS['ds']}}}Signature"):
             evil.remove(child)
-    ext = etree.Element("{%s}Extensions" % NS["samlp"])
+    ext = etree.Element(f"{{{NS['samlp']}}}Extensions")
     evil.find("saml2:Issuer", NS).addnext(ext)
     ext.append(original)
     refused(world, client, encode(etree.tostring(evil)), "signature_wrapping")
@@ -135,7 +135,7 @@ def test_an_element_reusing_the_signed_assertion_id_is_refused(world, sso_a, cli
     client, rid = client_and_request
     root = etree.fromstring(raw(sso_a, name_id="member@alpha.test", in_response_to=rid, sign_response=False))
     assertion_id = root.find("saml2:Assertion", NS).get("ID")
-    ext = etree.Element("{%s}Extensions" % NS["samlp"], ID=assertion_id)
+    ext = etree.Element(f"{{{NS['samlp']}}}Extensions", ID=assertion_id)
     root.find("saml2:Issuer", NS).addnext(ext)
     refused(world, client, encode(etree.tostring(root)), "signature_wrapping")
 

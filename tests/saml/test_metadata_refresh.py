@@ -5,9 +5,8 @@ from __future__ import annotations
 import logging
 
 from audit.models import AuditEvent
-from saml import fetch, services
+from saml import fetch, services, tasks
 from saml.models import SamlSettings
-from saml import tasks
 from workspaces.services import actor_for_membership
 
 from .conftest import IDP_A
