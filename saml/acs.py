@@ -78,6 +78,7 @@ REASONS = {
     "no_name_id": "The sign-in response does not name a user.",
     "no_email": "The sign-in response does not carry an email address.",
     "parser_differential": "The sign-in response is malformed.",
+    "schema_invalid": "The sign-in response is malformed.",
     "replay": "This sign-in response was already used.",
     "unknown_member": "You are not a member of this workspace. Ask a workspace Owner to add you.",
     "member_inactive": "Your membership in this workspace is deactivated.",
@@ -227,6 +228,8 @@ def _signature_failure(exc: BaseException, verifier) -> AcsFailure | None:  # no
         return AcsFailure(exc.code, str(exc))
     if refusal is not None:
         return AcsFailure(refusal.code, str(refusal))
+    if isinstance(exc, SigverError) and "Invalid document format" in str(exc)[:200]:
+        return AcsFailure("schema_invalid", "the signed element does not follow the SAML schema")
     if isinstance(exc, SigverError):
         # Never put the exception text in the audit log: pysaml2 embeds the whole document in some of them.
         return AcsFailure("signature_invalid", type(exc).__name__)
@@ -328,6 +331,9 @@ def verify_response(*, cfg: SamlSettings | None, slug: str, workspace_id: int, s
         signed_assertion = assertion
     elif assertion.get("ID") in verified and verified[assertion.get("ID")] is assertion:
         signed_assertion = assertion
+    elif verified:
+        # The verifier checked a tree other than the one we shaped: never read from either.
+        raise AcsFailure("parser_differential", "the verified element is not in the checked document")
     else:
         raise AcsFailure("unsigned", "no verified signature covers the assertion")
     checks = _policy(root, signed_assertion, cfg, slug, now, in_response_to)

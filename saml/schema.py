@@ -11,6 +11,7 @@ cannot be compiled, pysaml2's own validator stays in place: slower, never weaker
 from __future__ import annotations
 
 import logging
+import threading
 from importlib.resources import files
 
 import saml2.data.schemas as _schemas
@@ -42,7 +43,16 @@ def _compile() -> etree.XMLSchema:
     return etree.XMLSchema(doc)
 
 
-_schema: etree.XMLSchema | None = None
+_schema: etree.XMLSchema | None = None  # compiled once to prove the schemas load; used by the first thread
+_local = threading.local()
+
+
+def _thread_schema() -> etree.XMLSchema:
+    # lxml validators keep an error log per object: one per thread, never shared between threads.
+    schema = getattr(_local, "schema", None)
+    if schema is None:
+        schema = _local.schema = _compile()
+    return schema
 
 
 def validate(doc: str) -> None:
@@ -52,8 +62,9 @@ def validate(doc: str) -> None:
         root = etree.fromstring(doc.encode("utf-8") if isinstance(doc, str) else doc, parser)
     except etree.XMLSyntaxError as exc:
         raise XMLSchemaError({"error": str(exc)}) from exc
-    if not _schema.validate(root):
-        raise XMLSchemaError({"error": str(_schema.error_log.last_error)})
+    schema = _thread_schema()
+    if not schema.validate(root):
+        raise XMLSchemaError({"error": str(schema.error_log.last_error)})
 
 
 def install() -> bool:
@@ -63,7 +74,7 @@ def install() -> bool:
 
     if _schema is None:
         try:
-            _schema = _compile()
+            _schema = _local.schema = _compile()
         except Exception:  # noqa: BLE001 - keep pysaml2's own validator
             logger.exception("Could not compile the SAML schemas with lxml; keeping pysaml2's validator")
             return False

@@ -118,6 +118,7 @@ def build_response(
     sha1: bool = False,
     assertion_id: str | None = None,
     as_bytes: bool = False,
+    response_extra: str = "",
 ) -> str | bytes:
     """An Okta-shaped Response, base64 encoded as the browser posts it (or raw XML bytes with ``as_bytes``)."""
     now = now or dt.datetime.now(dt.UTC)
@@ -167,7 +168,7 @@ def build_response(
         f'Format="urn:oasis:names:tc:SAML:2.0:nameid-format:entity">{issuer}</saml2:Issuer>'
         '<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#" Id="placeholder"/>'
         '<saml2p:Status><saml2p:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></saml2p:Status>'
-        "</saml2p:Response>"
+        f"{response_extra}</saml2p:Response>"
     )
     response.append(assertion)
     if sign_response:

@@ -301,3 +301,12 @@ def test_rsa_sha1_signature_is_accepted_only_when_the_workspace_opts_in(world, s
     client, rid = client_and_request
     resp = sso_a.response(name_id="member@alpha.test", in_response_to=rid, sha1=True)
     assert post_acs(client, "alpha", resp).status_code == 302
+
+
+def test_signed_response_that_breaks_the_saml_schema_is_refused(world, sso_a, client_and_request):
+    # pysaml2's schema check still runs (on libxml2, saml/schema.py): a validly signed but
+    # schema-invalid Response never reaches the reader.
+    client, rid = client_and_request
+    resp = sso_a.response(name_id="member@alpha.test", in_response_to=rid,
+                          response_extra='<saml2p:Bogus xmlns:saml2p="urn:oasis:names:tc:SAML:2.0:protocol"/>')
+    refused(world, client, resp, "schema_invalid")

@@ -110,3 +110,13 @@ def test_sp_initiated_login_drops_a_non_local_next(world, sso_a):
     request_id = start_login(client, "alpha", next_url="https://evil.test/")
     response = post_acs(client, "alpha", sso_a.response(name_id="member@alpha.test", in_response_to=request_id))
     assert response["Location"] == "/w/alpha/"
+
+
+def test_response_with_an_xml_declaration_as_okta_sends_it_is_accepted(world, sso_a):
+    from .idp import encode
+
+    client = Client()
+    request_id = start_login(client, "alpha")
+    raw = sso_a.response(name_id="member@alpha.test", in_response_to=request_id, as_bytes=True)
+    response = post_acs(client, "alpha", encode(b'<?xml version="1.0" encoding="UTF-8"?>\n' + raw))
+    assert response.status_code == 302 and response["Location"] == "/w/alpha/"
