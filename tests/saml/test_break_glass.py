@@ -26,7 +26,8 @@ def test_owner_gets_in_with_a_recovery_code_and_it_is_audited(world, sso_a, pass
     codes = _enforce(world, sso_a)
     client = Client()
     response = client.post(URL, {"email": "owner@alpha.test", "password": password, "code": codes[0]})
-    assert response.status_code == 302 and response["Location"] == "/w/alpha/"
+    assert response.status_code == 302, AuditEvent.objects.filter(action="sso.break_glass_failed").values_list("details", flat=True)
+    assert response["Location"] == "/w/alpha/"
     assert client.session[SESSION_KEY][str(world.a.pk)]["method"] == "break_glass"
     home = client.get("/w/alpha/").content.decode()
     assert 'id="break-glass-notice"' in home and "owner@alpha.test" in home
