@@ -34,6 +34,15 @@ class CertInfo:
 
         return self.not_after <= timezone.now()
 
+    @property
+    def expires_soon(self) -> bool:
+        """Within 30 days: time to add the IdP's next certificate (several may be pinned at once)."""
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        return not self.expired and self.not_after <= timezone.now() + timedelta(days=30)
+
 
 @dataclass
 class ParsedMetadata:

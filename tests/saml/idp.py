@@ -36,14 +36,14 @@ class IdpKey:
 
 
 @functools.lru_cache(maxsize=8)
-def make_key(name: str = "test-idp") -> IdpKey:
+def make_key(name: str = "test-idp", days: int = 365) -> IdpKey:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=365))
+        .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=days))
         .sign(key, hashes.SHA256())
     )
     return IdpKey(

@@ -165,3 +165,9 @@ def test_the_owner_who_enforces_from_a_password_session_must_come_back_through_s
     assert client.post(URL, {"action": "enforce_on"}).status_code == 200  # the codes are on this response
     response = client.get("/w/alpha/")
     assert response.status_code == 403 and "/saml/alpha/login/" in response.content.decode()
+
+
+def test_a_certificate_close_to_expiry_is_flagged(world):
+    client = login_client(world.owner_a)
+    _save(client, metadata_xml=idp_metadata(IDP_A, "https://idp.test/sso", make_key("idp-short", days=10)))
+    assert "expires within 30 days" in client.get(URL).content.decode()
