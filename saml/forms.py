@@ -8,7 +8,8 @@ from workspaces.roles import Role
 class SsoSettingsForm(forms.Form):
     metadata_xml = forms.CharField(
         label="IdP metadata XML", required=False, widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false"}),
-        help_text="Okta: Applications > your app > Sign On > SAML Signing Certificates > Actions > View IdP metadata.",
+        help_text="Okta: Applications > your app > Sign On > SAML Signing Certificates > Actions > View IdP metadata. "
+                  "Leave empty to keep the current metadata.",
     )
     metadata_url = forms.URLField(label="or IdP metadata URL", required=False, max_length=500, assume_scheme="https",
                                   help_text="Refreshed daily; a failing refresh keeps the last good metadata.")

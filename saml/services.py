@@ -124,8 +124,10 @@ def saml_settings_save(
     A new IdP identity (entity ID or certificates) voids the last Test SSO: enforcement needs a fresh one.
     """
     ws.require_capability(actor, workspace, Cap.SETTINGS_MANAGE)
-    parsed, xml = _load_metadata(metadata_xml, metadata_url)
     cfg = SamlSettings.objects.select_for_update().filter(workspace=workspace).first()
+    if cfg is not None and not metadata_xml.strip() and not metadata_url.strip():
+        metadata_xml = cfg.metadata_xml  # changing the mapping only: keep (and re-validate) the current metadata
+    parsed, xml = _load_metadata(metadata_xml, metadata_url)
     created = cfg is None
     before = _summary(cfg) if cfg else {}
     if cfg is None:

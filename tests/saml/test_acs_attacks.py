@@ -310,3 +310,30 @@ def test_signed_response_that_breaks_the_saml_schema_is_refused(world, sso_a, cl
     resp = sso_a.response(name_id="member@alpha.test", in_response_to=rid,
                           response_extra='<saml2p:Bogus xmlns:saml2p="urn:oasis:names:tc:SAML:2.0:protocol"/>')
     refused(world, client, resp, "schema_invalid")
+
+
+def test_signature_whose_reference_points_at_another_element_is_refused(world, sso_a, client_and_request):
+    client, rid = client_and_request
+    root = etree.fromstring(raw(sso_a, name_id="member@alpha.test", in_response_to=rid, sign_response=False))
+    ref = root.find("saml2:Assertion/ds:Signature/ds:SignedInfo/ds:Reference", NS)
+    ref.set("URI", "#" + root.get("ID"))  # "bad reference": the signature no longer covers its assertion
+    refused(world, client, encode(etree.tostring(root)), "signature_invalid")
+
+
+def test_signature_over_the_whole_document_by_empty_reference_is_refused(world, sso_a, client_and_request):
+    client, rid = client_and_request
+    root = etree.fromstring(raw(sso_a, name_id="member@alpha.test", in_response_to=rid, sign_response=False))
+    root.find("saml2:Assertion/ds:Signature/ds:SignedInfo/ds:Reference", NS).set("URI", "")
+    refused(world, client, encode(etree.tostring(root)), "signature_invalid")
+
+
+def test_signed_assertion_cut_from_another_login_and_pasted_into_an_unsigned_response_is_refused(world, sso_a):
+    # The attacker holds a signed assertion issued for their own earlier login (another AuthnRequest) and
+    # wraps it in an unsigned Response that answers the victim's AuthnRequest.
+    attacker = Client()
+    own = etree.fromstring(raw(sso_a, name_id="member@alpha.test", in_response_to=start_login(attacker, "alpha"),
+                               sign_response=False))
+    victim = Client()
+    victim_rid = start_login(victim, "alpha")
+    own.set("InResponseTo", victim_rid)
+    refused(world, victim, encode(etree.tostring(own)), "in_response_to_mismatch")

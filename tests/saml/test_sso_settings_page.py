@@ -171,3 +171,13 @@ def test_a_certificate_close_to_expiry_is_flagged(world):
     client = login_client(world.owner_a)
     _save(client, metadata_xml=idp_metadata(IDP_A, "https://idp.test/sso", make_key("idp-short", days=10)))
     assert "expires within 30 days" in client.get(URL).content.decode()
+
+
+def test_changing_the_attribute_mapping_keeps_the_current_metadata(world, sso_a):
+    client = login_client(world.owner_a)
+    assert _save(client, metadata_xml="", groups_attribute="memberOf").status_code == 302
+    cfg = SamlSettings.objects.get(workspace=world.a)
+    assert cfg.groups_attribute == "memberOf" and cfg.idp_entity_id == IDP_A
+    assert cfg.certificates == sso_a.cfg.certificates
+    changes = AuditEvent.objects.filter(action="sso.settings_changed").latest("seq").details["changes"]
+    assert changes["groups_attribute"] == {"before": "groups", "after": "memberOf"}
