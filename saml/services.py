@@ -252,6 +252,8 @@ def authn_request_issue(
     request_id, info = client.prepare_for_authenticate(
         entityid=cfg.idp_entity_id, binding=BINDING_HTTP_REDIRECT, sso_url=destination if destination else None,
         relay_state="",
+        # Test SSO asks the IdP to authenticate the Owner again rather than reuse an IdP session.
+        force_authn=purpose == AuthnRequestPurpose.TEST,
     )
     now = timezone.now()
     IssuedAuthnRequest.objects.create(

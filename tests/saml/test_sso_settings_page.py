@@ -181,3 +181,12 @@ def test_changing_the_attribute_mapping_keeps_the_current_metadata(world, sso_a)
     assert cfg.certificates == sso_a.cfg.certificates
     changes = AuditEvent.objects.filter(action="sso.settings_changed").latest("seq").details["changes"]
     assert changes["groups_attribute"] == {"before": "groups", "after": "memberOf"}
+
+
+def test_test_sso_asks_the_idp_to_authenticate_again(world, sso_a):
+    import base64
+    import zlib
+
+    response = login_client(world.owner_a).post(URL, {"action": "test"})
+    saml_request = parse_qs(urlparse(response["Location"]).query)["SAMLRequest"][0]
+    assert b'ForceAuthn="true"' in zlib.decompress(base64.b64decode(saml_request), -15)
