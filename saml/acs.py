@@ -303,7 +303,7 @@ def verify_response(*, cfg: SamlSettings | None, slug: str, workspace_id: int, s
 
     client = client_for(cfg, slug)
     verifier = client.sec.crypto
-    verifier._last_text, verifier._last_root = xml, root  # one parse: the verifier checks this very tree
+    verifier.prime(xml, root)  # one parse: the verifier checks this very tree, and we read from it
     outstanding = {in_response_to: request.next_url} if request else {}
     try:
         result = client.parse_authn_request_response(

@@ -95,6 +95,10 @@ class InProcessVerifier(CryptoBackendXmlSec1):
         self.verified = {}
         self.last_refusal = None
 
+    def prime(self, signedtext: bytes, root: etree._Element) -> None:
+        """Hand over the caller's hardened parse of these exact bytes, so one tree is checked and read."""
+        self._last_text, self._last_root = signedtext, root
+
     def root_for(self, signedtext: bytes) -> etree._Element:
         if self._last_root is None or self._last_text != signedtext:
             self._last_root = xmlsafe.parse(signedtext)

@@ -95,3 +95,20 @@ def test_the_daily_task_queues_one_refresh_per_workspace_with_a_metadata_url(wor
     monkeypatch.setattr(tasks.refresh_metadata, "delay", queued.append)
     assert tasks.refresh_all_metadata.apply().get() == 1
     assert queued == [cfg.pk]
+
+
+def test_housekeeping_drops_expired_authn_requests_and_replay_rows_only(world):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from saml.models import IssuedAuthnRequest, UsedAssertion
+
+    now = timezone.now()
+    IssuedAuthnRequest.objects.create(workspace=world.a, request_id="old", expires_at=now - timedelta(days=2))
+    IssuedAuthnRequest.objects.create(workspace=world.a, request_id="live", expires_at=now + timedelta(minutes=5))
+    UsedAssertion.objects.create(workspace=world.a, assertion_id="gone", expires_at=now - timedelta(minutes=1))
+    UsedAssertion.objects.create(workspace=world.a, assertion_id="kept", expires_at=now + timedelta(minutes=5))
+    assert tasks.purge_expired_saml_state.apply().get() == {"authn_requests": 1, "used_assertions": 1}
+    assert set(IssuedAuthnRequest.objects.values_list("request_id", flat=True)) == {"live"}
+    assert set(UsedAssertion.objects.values_list("assertion_id", flat=True)) == {"kept"}
