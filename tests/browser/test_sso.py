@@ -88,10 +88,6 @@ def test_owner_sets_up_tests_and_enforces_sso_then_members_get_in_only_through_i
     page, browser, live_server, settings, world, password, idp
 ):
     settings.PUBLIC_BASE_URL = live_server.url  # the SP's entity ID and ACS URL as the browser reaches them
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    for m in (world.owner_a, world.member_a):
-        m.user.set_password(password)
-        m.user.save()
 
     # The Owner pastes the IdP metadata.
     sign_in(page, "owner@alpha.test", password)

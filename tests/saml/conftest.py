@@ -77,11 +77,3 @@ def failures(workspace) -> list[str]:
         .order_by("seq").values_list("details__reason", flat=True)
     )
 
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    """Argon2 costs ~0.7 s per world user on this shared machine; SAML tests do not test hashing."""
-    settings.PASSWORD_HASHERS = [
-        "django.contrib.auth.hashers.MD5PasswordHasher",
-        "django.contrib.auth.hashers.Argon2PasswordHasher",  # users made before this fixture still verify
-    ]
