@@ -290,3 +290,21 @@ CELERY_BEAT_SCHEDULE = {
 }
 # Most events one retention purge transaction removes (the beat job repeats until done).
 AUDIT_PURGE_BATCH = env.int("AUDIT_PURGE_BATCH", default=100_000)
+
+# ----------------------------------------------------------------------------- saml (issue 7)
+# The xmlsec1 program pysaml2 checks for at start-up (signatures are verified in-process by python-xmlsec).
+SAML_XMLSEC1_BINARY = env.str("SAML_XMLSEC1_BINARY", default="/usr/bin/xmlsec1")
+# How long an issued AuthnRequest may be answered (seconds).
+SAML_AUTHN_REQUEST_TTL = env.int("SAML_AUTHN_REQUEST_TTL", default=600)
+# Test SSO must have succeeded this recently (seconds) before SAML-only can be switched on.
+SAML_TEST_FRESHNESS = env.int("SAML_TEST_FRESHNESS", default=24 * 3600)
+# Break-glass recovery codes produced when SAML-only is switched on.
+SAML_BREAK_GLASS_CODES = env.int("SAML_BREAK_GLASS_CODES", default=8)
+# Metadata URLs are refreshed daily by Celery beat; a failing refresh keeps the last good metadata.
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "saml-refresh-metadata": {"task": "saml.tasks.refresh_all_metadata", "schedule": 24 * 3600},
+    "saml-purge-expired": {"task": "saml.tasks.purge_expired_saml_state", "schedule": 3600},
+}
+# pysaml2 logs every NameID and attribute at INFO: keep personal data (and the time it costs) out of the logs.
+LOGGING["loggers"]["saml2"] = {"level": env.str("SAML2_LOG_LEVEL", default="WARNING")}

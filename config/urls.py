@@ -10,6 +10,7 @@ urlpatterns = [
     path("", include("scim.web_urls")),
     path("oauth/", include("scim.oauth_urls")),
     path("scim/v2/<slug:slug>/", include("scim.urls")),
+    path("", include("saml.urls")),
 ]
 
 handler403 = errors.forbidden

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from django import forms
+
+from workspaces.roles import Role
+
+
+class SsoSettingsForm(forms.Form):
+    metadata_xml = forms.CharField(
+        label="IdP metadata XML", required=False, widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false"}),
+        help_text="Okta: Applications > your app > Sign On > SAML Signing Certificates > Actions > View IdP metadata. "
+                  "Leave empty to keep the current metadata.",
+    )
+    metadata_url = forms.URLField(label="or IdP metadata URL", required=False, max_length=500, assume_scheme="https",
+                                  help_text="Refreshed daily; a failing refresh keeps the last good metadata.")
+    email_domains = forms.CharField(label="Email domains", required=False,
+                                    help_text="Comma separated. People with these emails get “Log in with SSO” on /login/.")
+    email_attribute = forms.CharField(label="Email attribute", required=False, max_length=200,
+                                      help_text="Empty: the NameID (Okta: Name ID format EmailAddress).")
+    first_name_attribute = forms.CharField(label="First name attribute", required=False, max_length=200, initial="firstName")
+    last_name_attribute = forms.CharField(label="Last name attribute", required=False, max_length=200, initial="lastName")
+    groups_attribute = forms.CharField(label="Groups attribute", required=False, max_length=200, initial="groups")
+    idp_initiated = forms.BooleanField(label="Allow IdP-initiated login (from the Okta dashboard)", required=False)
+    clock_skew_seconds = forms.IntegerField(label="Clock skew allowance (seconds)", min_value=0, max_value=600, initial=120)
+
+
+class GroupMappingForm(forms.Form):
+    idp_group = forms.CharField(label="IdP group", max_length=255)
+    team = forms.ChoiceField(label="Team", required=False)
+    new_team_name = forms.CharField(label="or create a team named", required=False, max_length=200)
+    role = forms.ChoiceField(label="Org role", required=False, choices=[("", "— no role —"), *Role.choices])
+    priority = forms.IntegerField(label="Priority", initial=0, help_text="Higher wins when several groups give a role.")
+
+    def __init__(self, *args, teams=(), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["team"].choices = [("", "— no team —"), *[(t.pk, t.name) for t in teams]]
+
+
+class BreakGlassForm(forms.Form):
+    email = forms.EmailField()
+    password = forms.CharField(widget=forms.PasswordInput)
+    code = forms.CharField(label="Recovery code", max_length=64)

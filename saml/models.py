@@ -1,0 +1,163 @@
+"""How people log in through their company's IdP: per-workspace SAML settings and the stores the ACS needs.
+
+Rows and constraints only; every change goes through ``saml.services``.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from workspaces.roles import Role
+
+DEFAULT_CLOCK_SKEW_SECONDS = 120
+
+
+class SamlSettings(models.Model):
+    """One workspace's IdP as parsed from its metadata, plus how its assertions map to members."""
+
+    workspace = models.OneToOneField("workspaces.Workspace", on_delete=models.CASCADE, related_name="saml_settings")
+    # What the admin gave us: pasted metadata XML, or a URL refreshed daily (the last good XML is kept).
+    metadata_xml = models.TextField(blank=True)
+    metadata_url = models.URLField(max_length=500, blank=True)
+    metadata_fetched_at = models.DateTimeField(null=True, blank=True)
+    metadata_refresh_error = models.CharField(max_length=500, blank=True)
+    # Parsed from the metadata on save (never from a response).
+    idp_entity_id = models.CharField(max_length=500)
+    sso_urls = models.JSONField(default=list, help_text="[{'binding': ..., 'location': ...}]")
+    # Base64 DER of every signing certificate (several during rollover). The only keys a response may use.
+    certificates = models.JSONField(default=list)
+    # Attribute mapping. Empty email attribute = the NameID (Okta: Name ID format EmailAddress).
+    email_attribute = models.CharField(max_length=200, blank=True)
+    first_name_attribute = models.CharField(max_length=200, blank=True, default="firstName")
+    last_name_attribute = models.CharField(max_length=200, blank=True, default="lastName")
+    groups_attribute = models.CharField(max_length=200, blank=True, default="groups")
+    idp_initiated = models.BooleanField(default=False, help_text="Accept unsolicited responses started at the IdP.")
+    allow_sha1 = models.BooleanField(default=False, help_text="Accept RSA-SHA1 signatures (legacy IdPs only).")
+    clock_skew_seconds = models.PositiveIntegerField(default=DEFAULT_CLOCK_SKEW_SECONDS)
+    group_sync_enabled = models.BooleanField(default=False)
+    last_test_succeeded_at = models.DateTimeField(null=True, blank=True)
+    last_test_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        verbose_name = "SAML settings"
+        verbose_name_plural = "SAML settings"
+
+    def __str__(self) -> str:
+        return f"SAML for {self.workspace_id}: {self.idp_entity_id}"
+
+
+class SsoEmailDomain(models.Model):
+    """An email domain whose people the /login/ page sends to this workspace's IdP. One workspace per domain."""
+
+    saml_settings = models.ForeignKey(SamlSettings, on_delete=models.CASCADE, related_name="email_domains")
+    domain = models.CharField(max_length=253)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(Lower("domain"), name="sso_email_domain_ci_unique")]
+
+    def __str__(self) -> str:
+        return self.domain
+
+
+class GroupMapping(models.Model):
+    """An IdP group value -> a team and/or an org role. The highest priority role mapping wins."""
+
+    workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE, related_name="saml_group_mappings")
+    idp_group = models.CharField(max_length=255)
+    team = models.ForeignKey(
+        "workspaces.Team", null=True, blank=True, on_delete=models.CASCADE, related_name="saml_group_mappings"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices, blank=True)
+    priority = models.IntegerField(default=0, help_text="Higher wins when several mapped groups give a role.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-priority", "idp_group"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "idp_group", "team"], name="group_mapping_unique"),
+            models.CheckConstraint(condition=models.Q(team__isnull=False) | ~models.Q(role=""), name="group_mapping_does_something"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.idp_group} -> {self.team_id or ''} {self.role}"
+
+
+class SamlMemberState(models.Model):
+    """What the IdP last said about a member: whether its role came from group sync, and its groups."""
+
+    membership = models.OneToOneField("workspaces.Membership", on_delete=models.CASCADE, related_name="saml_state")
+    role_from_idp = models.BooleanField(default=False)
+    groups = models.JSONField(default=list, blank=True)
+    last_sso_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"SAML state of membership {self.membership_id}"
+
+
+class AuthnRequestPurpose(models.TextChoices):
+    LOGIN = "login", "Login"
+    TEST = "test", "Test SSO"
+
+
+class IssuedAuthnRequest(models.Model):
+    """An AuthnRequest this portal sent. Kept in the database so every web process can match InResponseTo."""
+
+    workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE, related_name="+")
+    request_id = models.CharField(max_length=64, unique=True)
+    purpose = models.CharField(max_length=8, choices=AuthnRequestPurpose.choices, default=AuthnRequestPurpose.LOGIN)
+    next_url = models.CharField(max_length=1000, blank=True)
+    # Test SSO: the Owner who started the run (the ACS only finishes it in that person's session).
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    consumed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["expires_at"], name="saml_authnreq_expires")]
+
+    def __str__(self) -> str:
+        return self.request_id
+
+
+class UsedAssertion(models.Model):
+    """Replay store: an assertion ID accepted once is refused until it would have expired anyway."""
+
+    workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE, related_name="+")
+    assertion_id = models.CharField(max_length=256)
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "assertion_id"], name="used_assertion_unique")]
+        indexes = [models.Index(fields=["expires_at"], name="saml_used_assertion_expires")]
+
+    def __str__(self) -> str:
+        return self.assertion_id
+
+
+class BreakGlassCode(models.Model):
+    """A one-time recovery code for Owners when the IdP is down. Only a SHA-256 is stored (128-bit random codes)."""
+
+    workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE, related_name="break_glass_codes")
+    code_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    used_at = models.DateTimeField(null=True, blank=True)
+    used_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"break-glass code {self.pk} of workspace {self.workspace_id}"

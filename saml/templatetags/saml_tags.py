@@ -1,0 +1,15 @@
+"""Template tags other apps' templates include additively (the break-glass notice on the workspace home)."""
+
+from __future__ import annotations
+
+from django import template
+
+from ..selectors import recent_break_glass_uses
+
+register = template.Library()
+
+
+@register.inclusion_tag("saml/break_glass_notice.html")
+def break_glass_notice(workspace):  # noqa: ANN001, ANN201
+    """Every member of the workspace sees that SAML-only was bypassed, by whom and when (last 30 days)."""
+    return {"uses": list(recent_break_glass_uses(workspace)[:5]), "workspace": workspace}

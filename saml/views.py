@@ -1,0 +1,261 @@
+"""SAML pages and endpoints. Thin: parse, call one service, render. Rights come from ``workspaces.access``."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth import authenticate
+from django.contrib.auth import login as django_login
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
+
+from workspaces.access import GrantMethod, grant_workspace, workspace_view
+from workspaces.exceptions import ServiceError
+from workspaces.forms import LoginForm
+from workspaces.models import Team
+from workspaces.roles import Cap
+
+from . import selectors, services
+from .acs import AcsFailure, verify_response
+from .forms import BreakGlassForm, GroupMappingForm, SsoSettingsForm
+from .metadata import cert_info
+from .models import AuthnRequestPurpose
+from .sp import acs_url, login_url, sp_entity_id, sp_metadata_xml
+
+AUTH_BACKEND = "workspaces.auth_backends.EmailBackend"
+
+
+def _ctx(request: HttpRequest, **extra: Any) -> dict[str, Any]:
+    access = request.access
+    return {"workspace": access.workspace, "me": access.membership, "can": access.caps, **extra}
+
+
+def _sp_info(slug: str) -> dict[str, str]:
+    return {"sp_entity_id": sp_entity_id(slug), "acs_url": acs_url(slug), "login_url": login_url(slug),
+            "metadata_url": reverse("saml_metadata", args=[slug])}
+
+
+def _no_store(response: HttpResponse) -> HttpResponse:
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+# ----------------------------------------------------------------------------- settings pages (Owners)
+
+
+@workspace_view(need=Cap.SETTINGS_MANAGE)
+def sso_settings(request: HttpRequest, slug: str) -> HttpResponse:
+    workspace = request.access.workspace
+    actor = request.access.actor
+    cfg = selectors.saml_settings_for(workspace)
+    initial = {}
+    if cfg:
+        initial = {
+            "metadata_url": cfg.metadata_url, "email_attribute": cfg.email_attribute,
+            "first_name_attribute": cfg.first_name_attribute, "last_name_attribute": cfg.last_name_attribute,
+            "groups_attribute": cfg.groups_attribute, "idp_initiated": cfg.idp_initiated,
+            "clock_skew_seconds": cfg.clock_skew_seconds,
+            "email_domains": ", ".join(d.domain for d in cfg.email_domains.all()),
+        }
+    form = SsoSettingsForm(initial=initial)
+    codes: list[str] = []
+    if request.method == "POST":
+        action = request.POST.get("action", "save")
+        try:
+            if action == "save":
+                form = SsoSettingsForm(request.POST)
+                if form.is_valid():
+                    data = form.cleaned_data
+                    services.saml_settings_save(
+                        workspace=workspace, actor=actor, metadata_xml=data["metadata_xml"],
+                        metadata_url=data["metadata_url"],
+                        email_domains=[d for d in data["email_domains"].split(",")],
+                        email_attribute=data["email_attribute"], first_name_attribute=data["first_name_attribute"],
+                        last_name_attribute=data["last_name_attribute"], groups_attribute=data["groups_attribute"],
+                        idp_initiated=data["idp_initiated"], clock_skew_seconds=data["clock_skew_seconds"],
+                    )
+                    messages.success(request, "SSO settings saved. Run Test SSO to check them.")
+                    return redirect("sso_settings", slug)
+            elif action == "test":
+                if cfg is None:
+                    raise ServiceError("Save the IdP metadata first.")
+                return redirect(services.authn_request_issue(
+                    workspace=workspace, cfg=cfg, purpose=AuthnRequestPurpose.TEST, user=request.user,
+                ))
+            elif action in ("enforce_on", "enforce_off"):
+                codes = services.saml_only_set(workspace=workspace, actor=actor, enabled=action == "enforce_on")
+                workspace.refresh_from_db()
+                messages.success(request, "SAML-only is now enforced." if action == "enforce_on" else "SAML-only is off.")
+            elif action == "regenerate_codes":
+                codes = services.break_glass_codes_regenerate(workspace=workspace, actor=actor)
+                messages.success(request, "New recovery codes issued; the old unused ones no longer work.")
+            else:
+                raise Http404("Unknown action")
+        except ServiceError as exc:
+            if action == "save":
+                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            else:
+                messages.error(request, exc.message)
+    cfg = selectors.saml_settings_for(workspace)
+    certs = [cert_info(c) for c in cfg.certificates] if cfg else []
+    return _no_store(render(request, "saml/settings.html", _ctx(
+        request, form=form, cfg=cfg, certs=certs, sp=_sp_info(slug), codes=codes,
+        test_fresh=selectors.test_is_fresh(cfg), codes_left=selectors.break_glass_codes_left(workspace),
+        domains=[d.domain for d in cfg.email_domains.all()] if cfg else [],
+    )))
+
+
+@workspace_view(need=Cap.SETTINGS_MANAGE)
+def group_sync(request: HttpRequest, slug: str) -> HttpResponse:
+    workspace = request.access.workspace
+    actor = request.access.actor
+    teams = Team.objects.filter(workspace=workspace).order_by("name")
+    form = GroupMappingForm(teams=teams)
+    if request.method == "POST":
+        action = request.POST.get("action", "")
+        try:
+            if action == "add":
+                form = GroupMappingForm(request.POST, teams=teams)
+                if form.is_valid():
+                    data = form.cleaned_data
+                    team = teams.filter(pk=data["team"]).first() if data["team"] else None
+                    services.group_mapping_create(
+                        workspace=workspace, actor=actor, idp_group=data["idp_group"], team=team,
+                        new_team_name=data["new_team_name"], role=data["role"], priority=data["priority"],
+                    )
+                    messages.success(request, "Mapping added.")
+                    return redirect("group_sync", slug)
+            elif action == "delete":
+                mapping = selectors.group_mappings_for(workspace).filter(pk=int(request.POST.get("mapping") or 0)).first()
+                if mapping is None:
+                    raise Http404("No such mapping")
+                services.group_mapping_delete(mapping=mapping, actor=actor)
+                messages.success(request, "Mapping removed.")
+                return redirect("group_sync", slug)
+            elif action in ("enable", "disable"):
+                services.group_sync_set(workspace=workspace, actor=actor, enabled=action == "enable")
+                messages.success(request, f"Group sync {action}d.")
+                return redirect("group_sync", slug)
+            else:
+                raise Http404("Unknown action")
+        except ServiceError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+    cfg = selectors.saml_settings_for(workspace)
+    return render(request, "saml/group_sync.html", _ctx(
+        request, form=form, cfg=cfg, mappings=selectors.group_mappings_for(workspace),
+        preview=selectors.group_sync_preview(workspace),
+    ))
+
+
+# ----------------------------------------------------------------------------- protocol endpoints
+
+
+def _error(request: HttpRequest, reason: str, status: int = 403, workspace=None) -> HttpResponse:  # noqa: ANN001
+    return _no_store(render(request, "saml/error.html", {
+        "reason": reason, "support_reference": getattr(request, "request_id", ""), "sso_workspace": workspace,
+    }, status=status))
+
+
+def _workspace_with_sso(slug: str):  # noqa: ANN202
+    workspace, cfg = selectors.saml_settings_by_slug(slug)
+    if workspace is None or cfg is None:
+        raise Http404("No single sign-on for this workspace")
+    return workspace, cfg
+
+
+def login(request: HttpRequest, slug: str) -> HttpResponse:
+    """SP-initiated login: remember the AuthnRequest and the page wanted (local paths only), go to the IdP."""
+    workspace, cfg = _workspace_with_sso(slug)
+    target = services.authn_request_issue(
+        workspace=workspace, cfg=cfg, next_url=request.GET.get("next", ""), purpose=AuthnRequestPurpose.LOGIN,
+    )
+    return _no_store(redirect(target))
+
+
+@csrf_exempt  # the IdP's auto-submitted form cannot carry our CSRF token; the signed response is the proof
+@require_POST
+def acs(request: HttpRequest, slug: str) -> HttpResponse:
+    workspace, cfg = _workspace_with_sso(slug)
+    saml_response = request.POST.get("SAMLResponse", "")
+    email = ""
+    try:
+        verified = verify_response(cfg=cfg, slug=slug, workspace_id=workspace.pk, saml_response=saml_response)
+        email = verified.email
+        if verified.authn_request is not None and verified.authn_request.purpose == AuthnRequestPurpose.TEST:
+            services.sso_test_complete(workspace=workspace, cfg=cfg, login=verified)
+            # The session is not touched: Test SSO changes no grants. The settings page shows the result.
+            return redirect(f"{reverse('sso_settings', args=[slug])}?{urlencode({'tested': '1'})}")
+        outcome = services.sso_login_complete(
+            workspace=workspace, cfg=cfg, login=verified, relay_state=request.POST.get("RelayState", ""),
+        )
+    except AcsFailure as failure:
+        services.sso_login_failed_record(workspace=workspace, failure=failure, email=email)
+        return _error(request, failure.public_reason, workspace=workspace)
+    user = outcome.membership.user
+    if request.user.is_authenticated and request.user.pk != user.pk:
+        request.session.flush()  # another person's session: start clean, keep none of their grants
+    django_login(request, user, backend=AUTH_BACKEND)
+    expires = verified.session_not_on_or_after
+    grant_workspace(request, workspace, GrantMethod.SAML,
+                    expires_at=expires.astimezone(UTC).timestamp() if expires else None)
+    return redirect(outcome.next_url or reverse("workspace_home", args=[slug]))
+
+
+def metadata(request: HttpRequest, slug: str) -> HttpResponse:
+    # SP metadata is public and needed before the IdP is set up (Okta asks for it first).
+    if not selectors.saml_settings_by_slug(slug)[0]:
+        raise Http404("No such workspace")
+    response = HttpResponse(sp_metadata_xml(slug), content_type="application/samlmetadata+xml")
+    response["Content-Disposition"] = f'inline; filename="gatehouse-{slug}-sp-metadata.xml"'
+    return response
+
+
+@require_POST
+def discover(request: HttpRequest) -> HttpResponse:
+    """The /login/ page's "Log in with SSO": find the workspace by email domain and go to its IdP."""
+    form = LoginForm(request.POST)
+    email = request.POST.get("email", "").strip()
+    next_url = services.safe_next(request.POST.get("next", ""))
+    workspace = selectors.sso_workspace_for_email(email) if "@" in email else None
+    if workspace is None:
+        return render(request, "registration/login.html", {
+            "form": form, "next": next_url,
+            "error": "No single sign-on is set up for that email domain. Sign in with your password, "
+                     "or use the SSO link your workspace admin gave you.",
+        })
+    target = reverse("saml_login", args=[workspace.slug])
+    return redirect(f"{target}?{urlencode({'next': next_url})}" if next_url else target)
+
+
+@require_http_methods(["GET", "POST"])
+def break_glass(request: HttpRequest, slug: str) -> HttpResponse:
+    """An Owner's way in while SAML-only is enforced and the IdP is down: password + one-time code."""
+    workspace, _cfg = selectors.saml_settings_by_slug(slug)
+    if workspace is None or not workspace.saml_only:
+        raise Http404("No break-glass for this workspace")
+    form = BreakGlassForm(request.POST or None)
+    error = ""
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        user = authenticate(request, email=data["email"], password=data["password"])
+        try:
+            if user is None:
+                raise ServiceError("bad email or password")
+            services.break_glass_use(workspace=workspace, user=user, code=data["code"])
+        except ServiceError as exc:
+            services.break_glass_failed_record(workspace=workspace, email=data["email"], reason=exc.message)
+            error = "Those details do not open this workspace. Recovery codes work once, for Owners only."
+        else:
+            if request.user.is_authenticated and request.user.pk != user.pk:
+                request.session.flush()
+            django_login(request, user, backend=AUTH_BACKEND)
+            grant_workspace(request, workspace, GrantMethod.BREAK_GLASS)
+            messages.warning(request, "You used a break-glass recovery code. Every Owner can see this on the workspace home.")
+            return redirect("workspace_home", slug)
+    return _no_store(render(request, "saml/break_glass.html", {"form": form, "error": error, "sso_workspace": workspace}))

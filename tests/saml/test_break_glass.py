@@ -1,0 +1,92 @@
+"""Break-glass: while SAML-only is enforced, an Owner gets in with password + one-time code, loudly."""
+
+from __future__ import annotations
+
+import re
+
+from django.test import Client
+
+from audit.models import AuditEvent
+from saml import services
+from saml.models import SamlSettings
+from workspaces.access import SESSION_KEY
+from workspaces.services import actor_for_membership
+
+URL = "/saml/alpha/break-glass/"
+
+
+def _enforce(world, sso) -> list[str]:
+    from django.utils import timezone
+
+    SamlSettings.objects.filter(pk=sso.cfg.pk).update(last_test_succeeded_at=timezone.now(), last_test_by=world.owner_a.user)
+    return services.saml_only_set(workspace=world.a, actor=actor_for_membership(world.owner_a, "saml"), enabled=True)
+
+
+def test_owner_gets_in_with_a_recovery_code_and_it_is_audited(world, sso_a, password):
+    codes = _enforce(world, sso_a)
+    client = Client()
+    response = client.post(URL, {"email": "owner@alpha.test", "password": password, "code": codes[0]})
+    assert response.status_code == 302, AuditEvent.objects.filter(action="sso.break_glass_failed").values_list("details", flat=True)
+    assert response["Location"] == "/w/alpha/"
+    assert client.session[SESSION_KEY][str(world.a.pk)]["method"] == "break_glass"
+    home = client.get("/w/alpha/").content.decode()
+    assert 'id="break-glass-notice"' in home and "owner@alpha.test" in home
+    event = AuditEvent.objects.get(action="sso.break_glass_used")
+    assert event.auth_method == "break_glass" and event.details["codes_left"] == 7
+
+
+def test_every_member_sees_the_break_glass_notice(world, sso_a, password):
+    from tests.conftest import login_client
+
+    codes = _enforce(world, sso_a)
+    Client().post(URL, {"email": "owner@alpha.test", "password": password, "code": codes[0]})
+    page = login_client(world.member_a, method="saml").get("/w/alpha/").content.decode()
+    assert re.search(r"owner@alpha.test</strong> bypassed single sign-on", page)
+
+
+def test_a_recovery_code_works_once(world, sso_a, password):
+    codes = _enforce(world, sso_a)
+    Client().post(URL, {"email": "owner@alpha.test", "password": password, "code": codes[0]})
+    client = Client()
+    response = client.post(URL, {"email": "owner@alpha.test", "password": password, "code": codes[0]})
+    assert response.status_code == 200 and SESSION_KEY not in client.session
+    assert AuditEvent.objects.filter(action="sso.break_glass_failed").count() == 1
+
+
+def test_a_non_owner_cannot_use_a_recovery_code(world, sso_a, password):
+    codes = _enforce(world, sso_a)
+    client = Client()
+    client.post(URL, {"email": "manager@alpha.test", "password": password, "code": codes[0]})
+    assert SESSION_KEY not in client.session
+    assert AuditEvent.objects.filter(action="sso.break_glass_failed").exists()
+
+
+def test_a_code_of_workspace_a_does_not_open_b(world, sso_a, sso_b, password):
+    from django.utils import timezone
+
+    codes = _enforce(world, sso_a)
+    SamlSettings.objects.filter(pk=sso_b.cfg.pk).update(last_test_succeeded_at=timezone.now())
+    services.saml_only_set(workspace=world.b, actor=actor_for_membership(world.outsider_b, "saml"), enabled=True)
+    client = Client()
+    client.post("/saml/bravo/break-glass/", {"email": "owner@bravo.test", "password": password, "code": codes[0]})
+    assert SESSION_KEY not in client.session
+
+
+def test_wrong_password_with_a_valid_code_is_refused(world, sso_a):
+    codes = _enforce(world, sso_a)
+    client = Client()
+    client.post(URL, {"email": "owner@alpha.test", "password": "wrong-password-123", "code": codes[0]})
+    assert SESSION_KEY not in client.session
+    assert services.selectors.break_glass_codes_left(world.a) == 8
+
+
+def test_break_glass_page_does_not_exist_without_enforcement(world, sso_a):
+    assert Client().get(URL).status_code == 404
+
+
+def test_codes_are_stored_only_as_hashes(world, sso_a):
+    from saml.models import BreakGlassCode
+
+    codes = _enforce(world, sso_a)
+    stored = set(BreakGlassCode.objects.values_list("code_hash", flat=True))
+    assert not any(c in h or c.replace("-", "") in h for c in codes for h in stored)
