@@ -173,3 +173,46 @@ LOGGING = {
 
 # Email uniqueness is a case-insensitive functional constraint (user_email_ci_unique), which auth.W004 cannot see.
 SILENCED_SYSTEM_CHECKS = ["auth.W004"]
+
+# ----------------------------------------------------------------------------- connector API and 2FA (issue 5)
+# REST API under /api/v1/ (workspaces/api/): API keys are the only credential; OpenAPI by drf-spectacular,
+# its Swagger UI / Redoc served from drf-spectacular-sidecar's local static files (works offline, no CDN).
+# TOTP second factor and recovery codes by django-otp (otp_totp, otp_static).
+INSTALLED_APPS += [
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+]
+# OTPMiddleware must come right after AuthenticationMiddleware: it wraps request.user.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    "django_otp.middleware.OTPMiddleware",
+)
+REST_FRAMEWORK.update({
+    "DEFAULT_AUTHENTICATION_CLASSES": ["workspaces.api.authentication.ApiKeyAuthentication"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "workspaces.api.views.exception_handler",
+})
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Gatehouse connector API",
+    "DESCRIPTION": "Roster, teams, repositories and package access checks for one workspace per API key. See docs/api.md.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and its docs are public (they describe no tenant data); every /api/v1/ call needs a key.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "ENUM_NAME_OVERRIDES": {"RoleEnum": "workspaces.roles.Role.choices"},
+}
+# Issuer shown in authenticator apps next to the account (otpauth:// label).
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Gatehouse")
+# A pending password login waits this long (seconds) for its second factor.
+TWO_FACTOR_PENDING_SECONDS = env.int("TWO_FACTOR_PENDING_SECONDS", default=600)
