@@ -12,7 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
 
 from audit.selectors import recent_events
@@ -67,6 +67,8 @@ def login_view(request: HttpRequest) -> HttpResponse:
             return redirect(next_url or (
                 reverse("workspace_home", args=[result.granted[0].slug]) if len(result.granted) == 1 else reverse("home")
             ))
+        if result.second_factor:
+            return redirect(reverse("login_2fa") + (f"?{urlencode({'next': next_url})}" if next_url else ""))
         error = result.message
     return render(request, "registration/login.html", {"form": form, "error": error, "next": next_url})
 
