@@ -22,6 +22,10 @@ from workspaces.roles import Role
 
 class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), required=False,
+        help_text="400 only: messages per field (query parameter or body field).",
+    )
 
 
 class PolicySerializer(serializers.Serializer):

@@ -1,6 +1,6 @@
 """``/api/`` (included once from config/urls.py): the v1 connector API, its OpenAPI schema and docs."""
 
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from . import views
@@ -19,4 +19,5 @@ urlpatterns = [
     path(f"{ws}repositories/", views.RepositoryList.as_view(), name="api_repositories"),
     path(f"{ws}repositories/<int:repo_id>/", views.RepositoryDetail.as_view(), name="api_repository"),
     path(f"{ws}access-check", views.AccessCheck.as_view(), name="api_access_check"),
+    re_path(r"^", views.not_found),  # last: any other /api/ path is a JSON 404
 ]

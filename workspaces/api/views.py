@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.db.models.functions import Lower
+from django.http import JsonResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, status
@@ -42,10 +43,25 @@ from .serializers import (
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """Service refusals become DRF errors in one place; anything else is DRF's usual answer."""
+    """Every API error in one shape: ``{"detail": "...", "errors": {field: [messages]}}`` (``errors`` only for 400s).
+
+    Service refusals become DRF errors here, in one place.
+    """
     if isinstance(exc, ServiceError):
-        return Response({"detail": exc.message}, status=exc.status)
-    return drf_exception_handler(exc, context)
+        body: dict[str, Any] = {"detail": exc.message}
+        if exc.field:
+            body["errors"] = {exc.field: [exc.message]}
+        return Response(body, status=exc.status)
+    response = drf_exception_handler(exc, context)
+    if response is not None and isinstance(exc, exceptions.ValidationError):
+        errors = response.data if isinstance(response.data, dict) else {"non_field_errors": response.data}
+        response.data = {"detail": "Invalid request: see errors.", "errors": errors}
+    return response
+
+
+def not_found(request: Any, *args: Any, **kwargs: Any) -> JsonResponse:
+    """Any other path under /api/: a JSON 404 (not the portal's HTML page)."""
+    return JsonResponse({"detail": "Not found."}, status=404)
 
 
 _ERRORS = {
