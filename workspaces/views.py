@@ -283,6 +283,8 @@ def repository_detail(request: HttpRequest, slug: str, repo_id: int) -> HttpResp
 def api_keys(request: HttpRequest, slug: str) -> HttpResponse:
     me = request.access.membership
     form = ApiKeyForm(request.POST or None)
+    if not request.access.can(Cap.APIKEY_SERVICE):
+        del form.fields["scopes"]  # only service keys take scopes
     new_key = ""
     if request.method == "POST":
         if request.POST.get("action") == "revoke":
@@ -295,7 +297,8 @@ def api_keys(request: HttpRequest, slug: str) -> HttpResponse:
             service_key = request.POST.get("kind") == "service" and request.access.can(Cap.APIKEY_SERVICE)
             created = _apply(request, form, services.api_key_create, "Key created. Copy it now: it will not be shown again.",
                              workspace=request.access.workspace, name=form.cleaned_data["name"],
-                             membership=None if service_key else me)
+                             membership=None if service_key else me,
+                             scopes=form.cleaned_data.get("scopes", []) if service_key else [])
             if created:
                 new_key = created[1]
                 form = ApiKeyForm()
