@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+
 import factory
+from django.contrib.auth.hashers import make_password
 
 from workspaces.models import Membership, Repository, Team, User, Workspace
 from workspaces.roles import Role
@@ -10,19 +13,19 @@ from workspaces.roles import Role
 TEST_PASSWORD = "correct-horse-battery-staple"  # noqa: S105
 
 
+@functools.cache
+def _test_password_hash() -> str:
+    """One real Argon2 hash of TEST_PASSWORD, reused: hashing per user made the suite several times slower."""
+    return make_password(TEST_PASSWORD)
+
+
 class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = User
-        skip_postgeneration_save = True
 
     email = factory.Sequence(lambda n: f"user{n}@example.test")
     full_name = factory.Faker("name")
-    password = factory.PostGenerationMethodCall("set_password", TEST_PASSWORD)
-
-    @factory.post_generation
-    def _save(obj, create, extracted, **kwargs):  # noqa: N805
-        if create:
-            obj.save()
+    password = factory.LazyFunction(_test_password_hash)
 
 
 class WorkspaceFactory(factory.django.DjangoModelFactory):
