@@ -57,11 +57,3 @@ def all_pages(client: ApiClient, path: str, **params) -> list[dict]:
             return results
         response = client.client.get(body["next"], headers=client.headers)
 
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing():
-    """The world fixture sets six Argon2 passwords per test; these tests are about keys, not password storage."""
-    from django.test import override_settings
-
-    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
-        yield

@@ -23,14 +23,7 @@ from workspaces.services import (
     user_actor,
 )
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_hasher")]
-
-
-@pytest.fixture
-def fast_hasher():
-    # Six Argon2 passwords per world; these tests are about the second factor, not password storage.
-    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
-        yield
+pytestmark = pytest.mark.django_db
 
 
 def code(device: TOTPDevice, steps_ahead: int = 0) -> str:
