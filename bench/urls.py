@@ -20,6 +20,7 @@ from workspaces.package_access import package_access_decision
 
 
 class Floor(APIView):
+    schema = None  # not part of the product's OpenAPI schema
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
@@ -28,6 +29,7 @@ class Floor(APIView):
 
 
 class DecisionOnly(APIView):
+    schema = None
     permission_classes = [KeyAllows]
 
     def post(self, request: Request) -> Response:
