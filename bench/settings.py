@@ -3,3 +3,4 @@
 from config.settings import *  # noqa: F403
 
 ROOT_URLCONF = "bench.urls"
+MIDDLEWARE = ["bench.middleware.CpuTimeMiddleware", *MIDDLEWARE]  # noqa: F405
