@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from audit.record import Actor
 from workspaces.models import ApiKey
-from workspaces.services import actor_for_membership, api_key_revoke, membership_deactivate
+from workspaces.services import actor_for_membership, api_key_create, api_key_revoke, membership_deactivate
 
 from .conftest import ApiClient, personal_key, service_key
 
@@ -140,3 +140,32 @@ def test_last_used_is_written_at_most_once_a_minute(world):
     ApiKey.objects.filter(membership=world.member_a).update(last_used_at=first - timedelta(minutes=2))
     client.get(url("alpha"))
     assert ApiKey.objects.get(membership=world.member_a).last_used_at > first - timedelta(minutes=1)
+
+
+def _fields(obj) -> dict:
+    return {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields}
+
+
+def test_key_lookup_builds_the_same_objects_as_the_orm(world):
+    from workspaces.api.authentication import resolve_api_key
+
+    type(world.member_a).objects.filter(pk=world.member_a.pk).update(
+        allowed_environments=["staging"], credentials_valid_after=timezone.now() - timedelta(days=1)
+    )
+    _, plain = api_key_create(
+        workspace=world.a, membership=world.member_a, name="k", scopes=["teams:read"], actor=Actor.system("test")
+    )
+    principal = resolve_api_key(plain, "alpha")
+    orm = ApiKey.objects.select_related("workspace", "membership__user").get(pk=principal.api_key.pk)
+    assert _fields(principal.api_key) | {"last_used_at": None} == _fields(orm) | {"last_used_at": None}
+    assert _fields(principal.workspace) == _fields(orm.workspace)
+    assert _fields(principal.membership) == _fields(orm.membership)
+    assert _fields(principal.membership.user) == _fields(orm.membership.user)
+    assert principal.membership.allowed_environments == ["staging"] and principal.api_key.scopes == ["teams:read"]
+
+
+def test_service_key_lookup_has_no_member(world):
+    from workspaces.api.authentication import resolve_api_key
+
+    principal = resolve_api_key(service_key(world.a, ["members:read"]), "alpha")
+    assert principal.membership is None and principal.workspace.slug == "alpha"
