@@ -345,8 +345,8 @@ def main() -> None:
         "The difference is the audit insert: a transaction with a savepoint, the workspace's chain-head row "
         "(read, locked, updated), the event insert and a synchronous commit (fsync), all in `audit.record`.",
         f"- Where the access check's worker CPU goes, beyond the floor's {floor['cpu']:.2f} ms: "
-        f"{merged[names[2]]['cpu'] - floor['cpu']:.2f} ms for the key lookup (one `select_related` query: compiling "
-        f"it costs more than running it), the JSON body and the decision (one hand-written SQL statement), and "
+        f"{merged[names[2]]['cpu'] - floor['cpu']:.2f} ms for the key lookup (one statement, its SQL "
+        f"compiled once per process), the JSON body and the decision (one hand-written SQL statement), and "
         f"{ac['cpu'] - merged[names[2]]['cpu']:.2f} ms for the audit write (`audit.record.record_event`: SAVEPOINT, "
         "chain head `get_or_create` then `SELECT ... FOR UPDATE`, INSERT, UPDATE, RELEASE, plus BEGIN/COMMIT; "
         "seven statements and four ORM compilations). The 1.5x target is met by the check itself but not with "
