@@ -7,8 +7,8 @@ What it does (bounded: about a minute and a half on the 2-core dev machine):
 1. (Re)creates the PostgreSQL database ``$BENCH_DATABASE_URL`` (default
    postgres://postgres@127.0.0.1:5432/gatehouse_api_bench), migrates it and seeds one workspace with
    1,000 members, 20 teams, 50 repositories and their grants, and two API keys (an Owner's, a Member's).
-2. Starts gunicorn (2 sync workers, like PERF-NOTES) on a free loopback port with ``bench.wsgi``, which
-   serves the product URLs plus the floor view (bench/urls.py; never in production URLs).
+2. Starts gunicorn (2 sync workers, like PERF-NOTES) on a free loopback port with ``bench.api_wsgi``, which
+   serves the product URLs plus the floor view (bench/api_urls.py; never in production URLs).
 3. Drives each endpoint in interleaved rounds of fixed duration from ``--concurrency`` concurrent clients
    (processes x threads, new connection per request: gunicorn's sync worker closes it anyway) and prints
    req/s, p50, p99, the worker's CPU time per request (bench/middleware.py, steadier than wall time on a
@@ -49,7 +49,7 @@ def bench_env(db_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "REDIS_URL", "CELERY_BROKER_URL")}
     env.update({
         "DATABASE_URL": db_url,
-        "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "DJANGO_SETTINGS_MODULE": "bench.api_settings",
         "SECRET_KEY": secrets.token_urlsafe(50),
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
@@ -123,7 +123,7 @@ def free_port() -> int:
 def start_gunicorn(env: dict[str, str], port: int, workers: int) -> subprocess.Popen:
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
     proc = subprocess.Popen(
-        [gunicorn, "bench.wsgi:application", "-b", f"127.0.0.1:{port}", "-w", str(workers), "--worker-class", "sync",
+        [gunicorn, "bench.api_wsgi:application", "-b", f"127.0.0.1:{port}", "-w", str(workers), "--worker-class", "sync",
          "--log-level", "warning"],
         cwd=ROOT, env=env,
     )

@@ -8,6 +8,9 @@ urlpatterns = [
     path("api/", include("workspaces.api.urls")),  # connector API, OpenAPI schema and docs (issue 5)
     path("", include("audit.urls")),
     path("", include("workspaces.urls")),
+    path("", include("scim.web_urls")),
+    path("oauth/", include("scim.oauth_urls")),
+    path("scim/v2/<slug:slug>/", include("scim.urls")),
 ]
 
 handler403 = errors.forbidden

@@ -15,6 +15,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, status
 from rest_framework.pagination import CursorPagination
+from rest_framework.parsers import JSONParser
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -26,7 +28,7 @@ from workspaces.models import Membership, TeamMembership
 from workspaces.roles import ApiScope, Cap
 
 from . import schema as _schema  # noqa: F401  (registers the OpenAPI auth extension)
-from .authentication import ApiPrincipal
+from .authentication import ApiKeyAuthentication, ApiPrincipal
 from .permissions import KeyAllows
 from .serializers import (
     AccessCheckRequestSerializer,
@@ -103,9 +105,17 @@ class StableCursorPagination(CursorPagination):
 
 
 class ApiView:
-    """Mixin: the key's principal and the viewer membership (None for a service key)."""
+    """Mixin for every /api/v1/ view: API keys only, JSON in and out, one error shape; the key's principal
+    and the viewer membership (None for a service key). Set here, not in REST_FRAMEWORK defaults, so other
+    DRF views (SCIM) keep their own."""
 
+    authentication_classes = [ApiKeyAuthentication]
     permission_classes = [KeyAllows]
+    renderer_classes = [JSONRenderer]
+    parser_classes = [JSONParser]
+
+    def get_exception_handler(self) -> Any:
+        return exception_handler
     required_scope: str | None = None
     required_cap: str = Cap.WORKSPACE_VIEW
 

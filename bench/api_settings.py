@@ -2,5 +2,5 @@
 
 from config.settings import *  # noqa: F403
 
-ROOT_URLCONF = "bench.urls"
+ROOT_URLCONF = "bench.api_urls"
 MIDDLEWARE = ["bench.middleware.CpuTimeMiddleware", *MIDDLEWARE]  # noqa: F405
