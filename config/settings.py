@@ -308,3 +308,42 @@ CELERY_BEAT_SCHEDULE = {
 }
 # pysaml2 logs every NameID and attribute at INFO: keep personal data (and the time it costs) out of the logs.
 LOGGING["loggers"]["saml2"] = {"level": env.str("SAML2_LOG_LEVEL", default="WARNING")}
+
+# ----------------------------------------------------------------------------- connector API and 2FA (issue 5)
+# REST API under /api/v1/ (workspaces/api/): API keys are the only credential; OpenAPI by drf-spectacular,
+# its Swagger UI / Redoc served from drf-spectacular-sidecar's local static files (works offline, no CDN).
+# TOTP second factor and recovery codes by django-otp (otp_totp, otp_static).
+INSTALLED_APPS += [
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+]
+# OTPMiddleware must come right after AuthenticationMiddleware: it wraps request.user.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    "django_otp.middleware.OTPMiddleware",
+)
+# Only the schema class is global: the API's views set their own authentication, renderers, parsers and
+# error handler (workspaces/api/views.py), so other DRF views (SCIM) keep theirs.
+REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "drf_spectacular.openapi.AutoSchema"
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Gatehouse connector API",
+    "DESCRIPTION": "Roster, teams, repositories and package access checks for one workspace per API key. See docs/api.md.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and its docs are public (they describe no tenant data); every /api/v1/ call needs a key.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "ENUM_NAME_OVERRIDES": {"RoleEnum": "workspaces.roles.Role.choices"},
+}
+# Issuer shown in authenticator apps next to the account (otpauth:// label).
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Gatehouse")
+# A pending password login waits this long (seconds) for its second factor.
+TWO_FACTOR_PENDING_SECONDS = env.int("TWO_FACTOR_PENDING_SECONDS", default=600)

@@ -5,6 +5,7 @@ from workspaces import errors
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/", include("workspaces.api.urls")),  # connector API, OpenAPI schema and docs (issue 5)
     path("", include("audit.urls")),
     path("", include("workspaces.urls")),
     path("", include("scim.web_urls")),

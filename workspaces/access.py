@@ -74,11 +74,23 @@ def _grants(request: HttpRequest) -> dict[str, dict[str, Any]]:
     return request.session.get(SESSION_KEY, {})
 
 
-def grant_workspace(request: HttpRequest, workspace: Workspace, method: str, expires_at: float | None = None) -> None:
-    """Record that this session authenticated for ``workspace`` (and for no other)."""
+def grant_workspace(
+    request: HttpRequest, workspace: Workspace, method: str, expires_at: float | None = None, mfa: bool = False
+) -> None:
+    """Record that this session authenticated for ``workspace`` (and for no other).
+
+    ``mfa``: a second factor (TOTP or recovery code) was verified for this password login.
+    """
     grants = dict(_grants(request))
-    grants[str(workspace.pk)] = {"method": method, "at": time.time(), "exp": expires_at}
+    grants[str(workspace.pk)] = {"method": method, "at": time.time(), "exp": expires_at, "mfa": mfa}
     request.session[SESSION_KEY] = grants
+
+
+def mark_grants_second_factor(request: HttpRequest) -> None:
+    """The person just proved a second factor in this session (enrolled one): its password grants count as 2FA."""
+    grants = {k: {**g, "mfa": True} for k, g in _grants(request).items()}
+    if grants:
+        request.session[SESSION_KEY] = grants
 
 
 def revoke_grant(request: HttpRequest, workspace_id: int) -> None:
@@ -108,6 +120,8 @@ def grant_problem(grant: dict[str, Any] | None, workspace: Workspace, membership
         return "Your sign-in for this workspace was revoked."
     if workspace.saml_only and grant.get("method") == GrantMethod.PASSWORD:
         return "This workspace now requires single sign-on."
+    if workspace.require_2fa and grant.get("method") == GrantMethod.PASSWORD and not grant.get("mfa"):
+        return "This workspace now requires two-factor authentication. Sign in again to set it up."
     return ""
 
 

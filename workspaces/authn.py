@@ -1,7 +1,8 @@
-"""Local password login: which workspaces a password session may open, and its audit trail."""
+"""Local password login: which workspaces a password session may open, its second factor, and its audit trail."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -9,6 +10,9 @@ from django.contrib.auth import authenticate, login
 from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpRequest
+from django.utils.crypto import constant_time_compare
+from django_otp import login as otp_login
+from django_otp.models import Device
 
 from audit.middleware import client_ip
 from audit.record import Actor, record_event
@@ -24,6 +28,8 @@ class LoginResult:
     message: str = ""
     granted: list[Workspace] = field(default_factory=list)
     sso_required: list[Workspace] = field(default_factory=list)
+    # Password accepted; the login continues at the second-factor step (``/login/2fa/``).
+    second_factor: bool = False
 
 
 def _record_failure(email: str, reason: str) -> None:
@@ -81,8 +87,54 @@ def password_login(request: HttpRequest, email: str, password: str) -> LoginResu
         return LoginResult(
             False, f"{names} requires single sign-on. Use “Log in with SSO” for your workspace.", sso_required=sso_only
         )
+    if user.two_factor_enabled or any(m.workspace.require_2fa for m in allowed):
+        # Second step (TOTP or recovery code, or enrolment when a workspace requires 2FA): no session yet.
+        _start_second_factor(request, user)
+        return LoginResult(False, sso_required=sso_only, second_factor=True)
+    return _complete_login(request, user, allowed, sso_only)
+
+
+def _complete_login(
+    request: HttpRequest, user: User, allowed: list[Membership], sso_only: list[Workspace], mfa: bool = False
+) -> LoginResult:
     login(request, user, backend="workspaces.auth_backends.EmailBackend")
     for membership in allowed:
-        grant_workspace(request, membership.workspace, GrantMethod.PASSWORD)
+        grant_workspace(request, membership.workspace, GrantMethod.PASSWORD, mfa=mfa)
         membership_record_login(membership=membership, actor=actor_for_membership(membership, "password"))
     return LoginResult(True, granted=[m.workspace for m in allowed], sso_required=sso_only)
+
+
+# ----------------------------------------------------------------------------- second factor (django-otp)
+
+PENDING_KEY = "gatehouse_2fa_pending"
+
+
+def _start_second_factor(request: HttpRequest, user: User) -> None:
+    """Remember, in the (still anonymous) session, whose password was right, for a few minutes.
+
+    The session auth hash ties it to the current password: a password change kills the pending login.
+    """
+    request.session.cycle_key()
+    request.session[PENDING_KEY] = {"uid": user.pk, "at": time.time(), "auth": user.get_session_auth_hash()}
+
+
+def pending_second_factor_user(request: HttpRequest) -> User | None:
+    """The user whose password login waits for its second factor, or None (none, expired or stale)."""
+    pending = request.session.get(PENDING_KEY)
+    if not pending or time.time() - pending.get("at", 0) > settings.TWO_FACTOR_PENDING_SECONDS:
+        return None
+    user = User.objects.filter(pk=pending.get("uid"), is_active=True).first()
+    if user is None or not constant_time_compare(user.get_session_auth_hash(), pending.get("auth", "")):
+        return None
+    return user
+
+
+def complete_second_factor(request: HttpRequest, user: User, device: Device) -> LoginResult:
+    """The second factor was verified: sign in and grant the same workspaces a password login would."""
+    request.session.pop(PENDING_KEY, None)
+    memberships = list(Membership.objects.filter(user=user, is_active=True).select_related("workspace", "user"))
+    allowed = [m for m in memberships if not m.workspace.saml_only]
+    sso_only = [m.workspace for m in memberships if m.workspace.saml_only]
+    result = _complete_login(request, user, allowed, sso_only, mfa=True)
+    otp_login(request, device)
+    return result

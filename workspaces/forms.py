@@ -3,7 +3,7 @@ from __future__ import annotations
 from django import forms
 
 from .models import Permission, Visibility
-from .roles import Role
+from .roles import ApiScope, Role
 
 
 class LoginForm(forms.Form):
@@ -58,3 +58,7 @@ class GrantForm(forms.Form):
 
 class ApiKeyForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="What the key is for, e.g. “CI pipeline”.")
+    scopes = forms.MultipleChoiceField(
+        choices=ApiScope.choices, required=False, widget=forms.CheckboxSelectMultiple,
+        help_text="Service keys only: what the key may do (at least one). Personal keys act with your role.",
+    )

@@ -63,7 +63,13 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     @property
     def two_factor_enabled(self) -> bool:
-        return False
+        """True once a TOTP device is confirmed. Lists annotate ``has_confirmed_totp`` to avoid a query per row."""
+        annotated = self.__dict__.get("has_confirmed_totp")
+        if annotated is not None:
+            return bool(annotated)
+        from django_otp.plugins.otp_totp.models import TOTPDevice
+
+        return TOTPDevice.objects.filter(user_id=self.pk, confirmed=True).exists()
 
     def get_full_name(self) -> str:
         return self.full_name or self.email

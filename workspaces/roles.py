@@ -83,3 +83,16 @@ def may_change_role(actor: Membership | None, target: Membership, new_role: str)
     if new_role == Role.OWNER and not can(actor, Cap.MEMBER_MAKE_OWNER):
         return False
     return True
+
+
+class ApiScope(models.TextChoices):
+    """What a workspace service key may do (chosen by the Owner who creates it).
+
+    Personal keys act with their owner's role instead; if a personal key carries scopes, they
+    narrow it further (never widen it).
+    """
+
+    MEMBERS_READ = "members:read", "Read the member roster, private members included"
+    TEAMS_READ = "teams:read", "Read all teams and their members"
+    REPOSITORIES_READ = "repositories:read", "Read repositories and their grants"
+    ACCESS_CHECK = "access:check", "Ask whether a member may pull, push or delete a package"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 
-from .models import ApiKey, Membership, Repository, RepositoryGrant, Team, User, Workspace
+from .models import ApiKey, Membership, Repository, RepositoryGrant, Team, TeamMembership, User, Workspace
 from .roles import Cap, can
 
 
@@ -62,3 +62,75 @@ def api_keys_for(viewer: Membership) -> QuerySet[ApiKey]:
 
 def active_owner_count(workspace: Workspace) -> int:
     return Membership.objects.filter(workspace=workspace, role="owner", is_active=True).count()
+
+
+# ----------------------------------------------------------------------------- connector API reads
+# ``viewer`` is the member behind a personal API key; None means a workspace service key, which
+# sees the whole workspace (its scopes were checked by the API's permission class).
+
+
+def _with_two_factor(qs: QuerySet[Membership]) -> QuerySet[Membership]:
+    """Annotate ``has_confirmed_totp`` (read by ``User.two_factor_enabled``) in the same SELECT: no query per row."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    return qs.annotate(
+        has_confirmed_totp=Exists(TOTPDevice.objects.filter(user_id=OuterRef("user_id"), confirmed=True))
+    )
+
+
+def _visible_team_ids(workspace: Workspace, viewer: Membership | None) -> QuerySet[Team]:
+    if viewer is None:
+        return Team.objects.filter(workspace=workspace).values("pk")
+    return teams_visible_to(viewer).values("pk")
+
+
+def _visible_members(workspace: Workspace, viewer: Membership | None) -> QuerySet[Membership]:
+    if viewer is None:
+        return Membership.objects.filter(workspace=workspace).select_related("user")
+    return members_visible_to(viewer)
+
+
+def api_members(*, workspace: Workspace, viewer: Membership | None) -> QuerySet[Membership]:
+    """The roster a key may read, inactive members included (connectors sync them as disabled).
+
+    Each member's teams are prefetched into ``visible_teams`` (only teams the viewer may see).
+    """
+    team_links = (
+        TeamMembership.objects.filter(team_id__in=_visible_team_ids(workspace, viewer))
+        .select_related("team")
+        .order_by("team__name")
+    )
+    qs = _visible_members(workspace, viewer).filter(workspace=workspace)
+    return _with_two_factor(qs).prefetch_related(Prefetch("team_memberships", queryset=team_links, to_attr="visible_teams"))
+
+
+def api_teams(*, workspace: Workspace, viewer: Membership | None) -> QuerySet[Team]:
+    """Teams a key may read, each with its members the viewer may see prefetched into ``visible_members``."""
+    qs = Team.objects.filter(workspace=workspace) if viewer is None else teams_visible_to(viewer)
+    links = (
+        TeamMembership.objects.filter(membership__in=_visible_members(workspace, viewer).values("pk"))
+        .select_related("membership__user")
+        .order_by("membership__user__email")
+    )
+    return qs.filter(workspace=workspace).prefetch_related(
+        Prefetch("team_memberships", queryset=links, to_attr="visible_members")
+    )
+
+
+def api_repositories(*, workspace: Workspace, viewer: Membership | None) -> QuerySet[Repository]:
+    """Repositories a key may read, with the grants whose grantee the viewer may see (``visible_grants``).
+
+    A Member does not learn private members or other teams through grants; a Collaborator sees
+    only repositories granted to it, and only its own grants.
+    """
+    if viewer is None:
+        qs = Repository.objects.filter(workspace=workspace)
+    elif can(viewer, Cap.REPOSITORIES_LIST):
+        qs = Repository.objects.filter(workspace=workspace)
+    else:
+        qs = Repository.objects.filter(workspace=workspace, pk__in=RepositoryGrant.objects.filter(membership=viewer).values("repository_id"))
+    grants = RepositoryGrant.objects.filter(
+        Q(team_id__in=_visible_team_ids(workspace, viewer))
+        | Q(membership_id__in=_visible_members(workspace, viewer).values("pk"))
+    ).select_related("team", "membership__user").order_by("pk")
+    return qs.prefetch_related(Prefetch("grants", queryset=grants, to_attr="visible_grants"))

@@ -7,6 +7,7 @@ Each function is one use case: keyword-only, atomic, checks the actor's rights t
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 from collections.abc import Iterable
@@ -16,6 +17,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.record import Actor, record_event
 
@@ -33,7 +36,8 @@ from .models import (
     Visibility,
     Workspace,
 )
-from .roles import Cap, Role, can, may_change_role, may_manage_member
+from .package_access import ALLOWED_EVENT, DENIED_EVENT, PackageDecision, package_access_decision
+from .roles import ApiScope, Cap, Role, can, may_change_role, may_manage_member
 
 API_KEY_PREFIX = "gh_"
 
@@ -538,12 +542,18 @@ def api_key_create(
         raise NotAllowed("You can create personal keys only for yourself.")
     if membership is not None and (membership.workspace_id != workspace.pk or not membership.is_active):
         raise ServiceError("Personal keys need an active member of this workspace.")
+    scopes = sorted(set(scopes))
+    unknown = set(scopes) - set(ApiScope.values)
+    if unknown:
+        raise ServiceError(f"Unknown scope(s): {', '.join(sorted(unknown))}. Use: {', '.join(ApiScope.values)}.", field="scopes")
+    if membership is None and not scopes:
+        raise ServiceError("A service key needs at least one scope.", field="scopes")
     secret = secrets.token_urlsafe(32)
     prefix = secrets.token_hex(4)
     plain = f"{API_KEY_PREFIX}{prefix}_{secret}"
     key = ApiKey.objects.create(
         workspace=workspace, membership=membership, name=name, prefix=prefix,
-        key_hash=hash_secret(plain), scopes=sorted(set(scopes)),
+        key_hash=hash_secret(plain), scopes=scopes,
         created_by=membership.user if membership else (acting.user if acting else None),
     )
     record_event(
@@ -668,3 +678,189 @@ def team_update_external_id(*, team: Team, external_id: str, actor: Actor) -> Te
         details={"before": {"externalId": before}, "after": {"externalId": external_id}},
     )
     return team
+
+
+# ----------------------------------------------------------------------------- package access (connector API)
+
+
+@transaction.atomic
+def package_access_check(
+    *, membership: Membership, repository_name: str, action: str, actor: Actor, api_key: ApiKey | None = None
+) -> PackageDecision:
+    """Decide (``package_access.package_access_decision``) and audit the answer in one transaction.
+
+    Every call writes ``package.pulled`` / ``package.pushed`` / ``package.deleted`` when allowed and
+    ``package.denied`` otherwise, naming the member, the key and the repository.
+    """
+    decision = package_access_decision(membership=membership, repository_name=repository_name, action=action)
+    repository = decision.repository
+    record_event(
+        actor=actor,
+        action=ALLOWED_EVENT[action] if decision.allowed else DENIED_EVENT,
+        workspace=membership.workspace_id,
+        target_type="repository",
+        target_id=repository.pk if repository else "",
+        target_label=repository.name if repository else repository_name[:255],
+        details={
+            "action": action,
+            "allowed": decision.allowed,
+            "reason": decision.reason,
+            "member": membership.user.email,
+            "member_id": membership.pk,
+            "permission": decision.permission,
+            "api_key": {"id": api_key.pk, "prefix": api_key.prefix} if api_key else None,
+        },
+    )
+    return decision
+
+
+# ----------------------------------------------------------------------------- two-factor authentication
+
+RECOVERY_CODE_COUNT = 10
+
+
+def user_actor(user: User, auth_method: str) -> Actor:
+    """The audit actor for a person acting on their own account (outside any one workspace)."""
+    return Actor(kind="user", id=str(user.pk), label=user.email, auth_method=auth_method)
+
+
+def _record_account_event(*, user: User, actor: Actor, action: str, details: dict[str, Any] | None = None) -> None:
+    """Account events land in every workspace the person is an active member of (their admins see them),
+    or in the global chain for someone who belongs nowhere."""
+    workspace_ids = list(
+        Membership.objects.filter(user=user, is_active=True).values_list("workspace_id", flat=True)
+    ) or [None]
+    for workspace_id in workspace_ids:
+        record_event(
+            actor=actor, action=action, workspace=workspace_id,
+            target_type="user", target_id=user.pk, target_label=user.email, details=details,
+        )
+
+
+def normalise_recovery_code(code: str) -> str:
+    return "".join(code.split()).replace("-", "").lower()
+
+
+def hash_recovery_code(code: str) -> str:
+    """What django-otp's StaticToken stores for a recovery code (its column holds 16 characters).
+
+    Codes are 80 random bits; the stored value is the first 80 bits of their SHA-256 in base32,
+    so a leaked table gives nothing to replay and no dictionary to try.
+    """
+    digest = hashlib.sha256(normalise_recovery_code(code).encode("ascii", "ignore")).digest()
+    return base64.b32encode(digest).decode("ascii")[:16].lower()
+
+
+def _new_recovery_codes(user: User) -> list[str]:
+    StaticDevice.objects.filter(user=user).delete()
+    device = StaticDevice.objects.create(user=user, name="Recovery codes", confirmed=True)
+    codes = []
+    for _ in range(RECOVERY_CODE_COUNT):
+        raw = base64.b32encode(secrets.token_bytes(10)).decode("ascii").lower()
+        codes.append("-".join(raw[i:i + 4] for i in range(0, 16, 4)))
+    StaticToken.objects.bulk_create([StaticToken(device=device, token=hash_recovery_code(c)) for c in codes])
+    return codes
+
+
+def confirmed_totp_device(user: User) -> TOTPDevice | None:
+    return TOTPDevice.objects.filter(user=user, confirmed=True).first()
+
+
+@transaction.atomic
+def two_factor_enrol_start(*, user: User) -> TOTPDevice:
+    """A pending (unconfirmed) TOTP device whose secret the person copies into an authenticator app.
+
+    Nothing is audited yet: a pending device is not a factor and opens nothing until confirmed.
+    """
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+    return device
+
+
+@transaction.atomic
+def two_factor_enrol_confirm(*, user: User, device_id: int, token: str, actor: Actor) -> list[str] | None:
+    """Confirm the pending device with a code from the app; returns fresh recovery codes (shown once).
+
+    A wrong code returns None (and is audited): raising would roll back django-otp's throttle count.
+    """
+    device = TOTPDevice.objects.select_for_update().filter(user=user, pk=device_id, confirmed=False).first()
+    if device is None:
+        raise ServiceError("Start the set-up again: that authenticator is no longer pending.")
+    if not device.verify_token(token.strip()):
+        _record_account_event(user=user, actor=actor, action="2fa.verification_failed", details={"step": "enrolment"})
+        return None
+    device.confirmed = True
+    device.save(update_fields=["confirmed"])
+    TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
+    codes = _new_recovery_codes(user)
+    _record_account_event(user=user, actor=actor, action="2fa.enabled", details={"method": "totp"})
+    return codes
+
+
+@transaction.atomic
+def two_factor_disable(*, user: User, actor: Actor) -> None:
+    """Remove the authenticator and the recovery codes. Workspaces requiring 2FA ask for a new one at next login."""
+    totp, _ = TOTPDevice.objects.filter(user=user).delete()
+    static, _ = StaticDevice.objects.filter(user=user).delete()
+    if totp or static:
+        _record_account_event(user=user, actor=actor, action="2fa.disabled")
+
+
+@transaction.atomic
+def two_factor_recovery_codes_regenerate(*, user: User, actor: Actor) -> list[str]:
+    """New recovery codes; the old ones stop working."""
+    if confirmed_totp_device(user) is None:
+        raise ServiceError("Turn on two-factor authentication first.")
+    codes = _new_recovery_codes(user)
+    _record_account_event(user=user, actor=actor, action="2fa.recovery_codes_regenerated")
+    return codes
+
+
+@transaction.atomic
+def two_factor_verify(*, user: User, token: str, actor: Actor) -> TOTPDevice | StaticDevice | None:
+    """The second step of a password login: a TOTP code or a one-time recovery code.
+
+    Returns the device that accepted it, or None (audited as ``2fa.verification_failed``).
+    django-otp throttles each device after failures, so guessing gets slower and slower.
+    """
+    token = token.strip()
+    compact = token.replace(" ", "")
+    if compact.isdigit() and len(compact) in (6, 8):
+        device = confirmed_totp_device(user)
+        if device is not None and device.verify_token(compact):
+            return device
+        _record_account_event(user=user, actor=actor, action="2fa.verification_failed", details={"method": "totp"})
+        return None
+    static = StaticDevice.objects.filter(user=user, confirmed=True).first()
+    if static is not None and normalise_recovery_code(token) and static.verify_token(hash_recovery_code(token)):
+        remaining = static.token_set.count()
+        _record_account_event(
+            user=user, actor=actor, action="2fa.recovery_code_used", details={"remaining": remaining}
+        )
+        return static
+    _record_account_event(user=user, actor=actor, action="2fa.verification_failed", details={"method": "recovery_code"})
+    return None
+
+
+@transaction.atomic
+def workspace_set_require_2fa(*, workspace: Workspace, required: bool, actor: Actor) -> Workspace:
+    """Owners require (or stop requiring) a second factor for password logins into their workspace.
+
+    The Owner who switches it on must have 2FA themselves (no one locks themselves out by surprise).
+    Password sessions without a second factor lose this workspace on their next request (``access``).
+    """
+    require_capability(actor, workspace, Cap.SETTINGS_MANAGE)
+    workspace = _lock_workspace(workspace)
+    if workspace.require_2fa == required:
+        return workspace
+    if required and actor.kind == "user" and actor.membership is not None and not actor.membership.user.two_factor_enabled:
+        raise NotAllowed("Turn on two-factor authentication for your own account before requiring it.")
+    workspace.require_2fa = required
+    workspace.save(update_fields=["require_2fa"])
+    record_event(
+        actor=actor, action="workspace.2fa_requirement_changed", workspace=workspace,
+        target_type="workspace", target_id=workspace.pk, target_label=workspace.slug,
+        details={"before": {"require_2fa": not required}, "after": {"require_2fa": required}},
+    )
+    return workspace

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import views, views_twofactor
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -14,4 +14,7 @@ urlpatterns = [
     path("w/<slug:slug>/repositories/new/", views.repository_create, name="repository_create"),
     path("w/<slug:slug>/repositories/<int:repo_id>/", views.repository_detail, name="repository_detail"),
     path("w/<slug:slug>/api-keys/", views.api_keys, name="api_keys"),
+    path("login/2fa/", views_twofactor.login_two_factor, name="login_2fa"),
+    path("account/2fa/", views_twofactor.two_factor_settings, name="two_factor_settings"),
+    path("w/<slug:slug>/settings/two-factor/", views_twofactor.workspace_two_factor, name="workspace_two_factor"),
 ]

@@ -12,7 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
 
 from audit.selectors import recent_events
@@ -70,6 +70,8 @@ def login_view(request: HttpRequest) -> HttpResponse:
             return redirect(next_url or (
                 reverse("workspace_home", args=[result.granted[0].slug]) if len(result.granted) == 1 else reverse("home")
             ))
+        if result.second_factor:
+            return redirect(reverse("login_2fa") + (f"?{urlencode({'next': next_url})}" if next_url else ""))
         error = result.message
     return render(request, "registration/login.html", {"form": form, "error": error, "next": next_url})
 
@@ -284,6 +286,8 @@ def repository_detail(request: HttpRequest, slug: str, repo_id: int) -> HttpResp
 def api_keys(request: HttpRequest, slug: str) -> HttpResponse:
     me = request.access.membership
     form = ApiKeyForm(request.POST or None)
+    if not request.access.can(Cap.APIKEY_SERVICE):
+        del form.fields["scopes"]  # only service keys take scopes
     new_key = ""
     if request.method == "POST":
         if request.POST.get("action") == "revoke":
@@ -296,7 +300,8 @@ def api_keys(request: HttpRequest, slug: str) -> HttpResponse:
             service_key = request.POST.get("kind") == "service" and request.access.can(Cap.APIKEY_SERVICE)
             created = _apply(request, form, services.api_key_create, "Key created. Copy it now: it will not be shown again.",
                              workspace=request.access.workspace, name=form.cleaned_data["name"],
-                             membership=None if service_key else me)
+                             membership=None if service_key else me,
+                             scopes=form.cleaned_data.get("scopes", []) if service_key else [])
             if created:
                 new_key = created[1]
                 form = ApiKeyForm()

@@ -1,0 +1,165 @@
+"""Shapes of the connector API. Read-only renderings of selector results; no logic here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from workspaces.models import (
+    Membership,
+    Repository,
+    RepositoryGrant,
+    Team,
+    TeamMembership,
+    Visibility,
+    Workspace,
+)
+from workspaces.package_access import PackageAction
+from workspaces.roles import Role
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), required=False,
+        help_text="400 only: messages per field (query parameter or body field).",
+    )
+
+
+class PolicySerializer(serializers.Serializer):
+    saml_only = serializers.BooleanField(help_text="Password logins are refused; members sign in through the IdP.")
+    scim_enabled = serializers.BooleanField()
+    jit_provisioning = serializers.BooleanField()
+    default_role = serializers.ChoiceField(choices=Role.choices)
+    require_2fa = serializers.BooleanField(help_text="Password logins need a second factor (TOTP).")
+
+
+class WorkspaceSerializer(serializers.ModelSerializer):
+    policy = PolicySerializer(read_only=True)
+
+    class Meta:
+        model = Workspace
+        fields = ["slug", "name", "policy", "created_at"]
+        read_only_fields = fields
+
+
+class TeamRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class MemberRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    email = serializers.EmailField()
+    name = serializers.CharField()
+    active = serializers.BooleanField(source="is_active")
+
+
+class MemberSerializer(serializers.ModelSerializer):
+    email = serializers.EmailField(source="user.email", read_only=True)
+    name = serializers.CharField(read_only=True)
+    active = serializers.BooleanField(source="is_active", read_only=True)
+    two_factor_enabled = serializers.SerializerMethodField()
+    last_login = serializers.DateTimeField(source="last_login_at", read_only=True, allow_null=True)
+    teams = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Membership
+        fields = [
+            "id", "email", "name", "role", "visibility", "two_factor_enabled", "active", "last_login",
+            "external_id", "created_at", "deactivated_at", "teams",
+        ]
+        read_only_fields = fields
+
+    def get_two_factor_enabled(self, obj: Membership) -> bool:
+        annotated = getattr(obj, "has_confirmed_totp", None)
+        return bool(annotated) if annotated is not None else obj.user.two_factor_enabled
+
+    @extend_schema_field(TeamRefSerializer(many=True))
+    def get_teams(self, obj: Membership) -> list[dict[str, Any]]:
+        links: list[TeamMembership] = getattr(obj, "visible_teams", [])
+        return [{"id": link.team_id, "name": link.team.name} for link in links]
+
+
+class TeamSerializer(serializers.ModelSerializer):
+    members = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Team
+        fields = ["id", "name", "description", "external_id", "created_at", "members"]
+        read_only_fields = fields
+
+    @extend_schema_field(MemberRefSerializer(many=True))
+    def get_members(self, obj: Team) -> list[dict[str, Any]]:
+        links: list[TeamMembership] = getattr(obj, "visible_members", [])
+        return MemberRefSerializer([link.membership for link in links], many=True).data
+
+
+class GrantSerializer(serializers.ModelSerializer):
+    team = serializers.SerializerMethodField()
+    member = serializers.SerializerMethodField()
+
+    class Meta:
+        model = RepositoryGrant
+        fields = ["id", "permission", "team", "member"]
+        read_only_fields = fields
+
+    @extend_schema_field(TeamRefSerializer(allow_null=True))
+    def get_team(self, obj: RepositoryGrant) -> dict[str, Any] | None:
+        return {"id": obj.team_id, "name": obj.team.name} if obj.team_id else None
+
+    @extend_schema_field(MemberRefSerializer(allow_null=True))
+    def get_member(self, obj: RepositoryGrant) -> dict[str, Any] | None:
+        return MemberRefSerializer(obj.membership).data if obj.membership_id else None
+
+
+class RepositorySerializer(serializers.ModelSerializer):
+    grants = GrantSerializer(source="visible_grants", many=True, read_only=True)
+
+    class Meta:
+        model = Repository
+        fields = ["id", "name", "description", "environment", "created_at", "grants"]
+        read_only_fields = fields
+
+
+# ----------------------------------------------------------------------------- query filters
+
+
+class MemberFilterSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Role.choices, required=False, help_text="Only members with this role.")
+    active = serializers.BooleanField(required=False, allow_null=True, default=None, help_text="true: active members; false: deactivated ones.")
+    email = serializers.CharField(required=False, max_length=254, help_text="Exact email, case-insensitive.")
+    visibility = serializers.ChoiceField(choices=Visibility.choices, required=False)
+    team = serializers.IntegerField(required=False, min_value=1, help_text="Team id: only its members.")
+
+
+class TeamFilterSerializer(serializers.Serializer):
+    name = serializers.CharField(required=False, max_length=200, help_text="Exact team name, case-insensitive.")
+    member = serializers.IntegerField(required=False, min_value=1, help_text="Member id: only teams it belongs to.")
+
+
+class RepositoryFilterSerializer(serializers.Serializer):
+    name = serializers.CharField(required=False, max_length=100, help_text="Exact repository name, case-insensitive.")
+    environment = serializers.CharField(required=False, max_length=64)
+
+
+# ----------------------------------------------------------------------------- access check
+
+
+class AccessCheckRequestSerializer(serializers.Serializer):
+    repository = serializers.CharField(max_length=100, help_text="Repository name (case-insensitive).")
+    action = serializers.ChoiceField(choices=[(a, a) for a in PackageAction.CHOICES])
+    member = serializers.EmailField(
+        required=False,
+        help_text="Service keys (scope access:check) name the member to check by email. Personal keys check their own member and must omit it.",
+    )
+
+
+class AccessCheckResponseSerializer(serializers.Serializer):
+    allowed = serializers.BooleanField()
+    reason = serializers.CharField()
+    repository = serializers.CharField(allow_null=True, help_text="The repository's name, or null when none matched.")
+    action = serializers.CharField()
+    permission = serializers.CharField(allow_blank=True, help_text="The member's effective permission ('' when none).")

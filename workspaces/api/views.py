@@ -1,0 +1,290 @@
+"""The connector API: thin views over selectors and one service (the access check).
+
+Every view is under ``/api/v1/workspaces/<slug>/``; ``ApiKeyAuthentication`` has already refused
+any key of another workspace, so ``request.auth.workspace`` *is* the URL's workspace.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.db.models.functions import Lower
+from django.http import JsonResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, generics, status
+from rest_framework.pagination import CursorPagination
+from rest_framework.parsers import JSONParser
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from workspaces import selectors, services
+from workspaces.exceptions import ServiceError
+from workspaces.models import Membership, TeamMembership
+from workspaces.roles import ApiScope, Cap
+
+from . import schema as _schema  # noqa: F401  (registers the OpenAPI auth extension)
+from .authentication import ApiKeyAuthentication, ApiPrincipal
+from .permissions import KeyAllows
+from .serializers import (
+    AccessCheckRequestSerializer,
+    AccessCheckResponseSerializer,
+    ErrorSerializer,
+    MemberFilterSerializer,
+    MemberSerializer,
+    RepositoryFilterSerializer,
+    RepositorySerializer,
+    TeamFilterSerializer,
+    TeamSerializer,
+    WorkspaceSerializer,
+)
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Every API error in one shape: ``{"detail": "...", "errors": {field: [messages]}}`` (``errors`` only for 400s).
+
+    Service refusals become DRF errors here, in one place.
+    """
+    if isinstance(exc, ServiceError):
+        body: dict[str, Any] = {"detail": exc.message}
+        if exc.field:
+            body["errors"] = {exc.field: [exc.message]}
+        return Response(body, status=exc.status)
+    response = drf_exception_handler(exc, context)
+    if response is not None and isinstance(exc, exceptions.ValidationError):
+        errors = response.data if isinstance(response.data, dict) else {"non_field_errors": response.data}
+        response.data = {"detail": "Invalid request: see errors.", "errors": errors}
+    return response
+
+
+def not_found(request: Any, *args: Any, **kwargs: Any) -> JsonResponse:
+    """Any other path under /api/: a JSON 404 (not the portal's HTML page)."""
+    return JsonResponse({"detail": "Not found."}, status=404)
+
+
+_ERRORS = {
+    400: OpenApiResponse(ErrorSerializer, description="Invalid filter, cursor or body."),
+    401: OpenApiResponse(ErrorSerializer, description="Missing, invalid, revoked or other-workspace key."),
+    403: OpenApiResponse(ErrorSerializer, description="The key's role or scopes do not allow this."),
+}
+_ERRORS_404 = {**_ERRORS, 404: OpenApiResponse(ErrorSerializer, description="No such object visible to this key.")}
+_SLUG = OpenApiParameter("slug", OpenApiTypes.STR, OpenApiParameter.PATH, description="Workspace slug (the key's own).", pattern=r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$")
+
+
+class StableCursorPagination(CursorPagination):
+    """Cursor pagination on the primary key: stable while members are added or removed mid-sync,
+    and as fast on the last page as on the first (no OFFSET). Follow ``next`` until it is null."""
+
+    ordering = "id"
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+    def decode_cursor(self, request: Request) -> Any:
+        try:
+            return super().decode_cursor(request)
+        except exceptions.NotFound as exc:
+            # A garbled cursor is the caller's mistake (400), not a missing page.
+            raise exceptions.ValidationError({"cursor": ["Invalid cursor."]}) from exc
+
+    def get_page_size(self, request: Request) -> int:
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is not None:
+            try:
+                size = int(raw)
+            except ValueError:
+                size = 0
+            if not 1 <= size <= self.max_page_size:
+                raise exceptions.ValidationError({"page_size": [f"Use an integer from 1 to {self.max_page_size}."]})
+            return size
+        return self.page_size
+
+
+class ApiView:
+    """Mixin for every /api/v1/ view: API keys only, JSON in and out, one error shape; the key's principal
+    and the viewer membership (None for a service key). Set here, not in REST_FRAMEWORK defaults, so other
+    DRF views (SCIM) keep their own."""
+
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [KeyAllows]
+    renderer_classes = [JSONRenderer]
+    parser_classes = [JSONParser]
+
+    def get_exception_handler(self) -> Any:
+        return exception_handler
+    required_scope: str | None = None
+    required_cap: str = Cap.WORKSPACE_VIEW
+
+    request: Request
+
+    @property
+    def principal(self) -> ApiPrincipal:
+        return self.request.auth  # type: ignore[return-value]
+
+    @property
+    def viewer(self) -> Membership | None:
+        return self.principal.membership
+
+
+def _filters(serializer_class: type, request: Request) -> dict[str, Any]:
+    serializer = serializer_class(data=request.query_params)
+    serializer.is_valid(raise_exception=True)
+    return {k: v for k, v in serializer.validated_data.items() if v is not None}
+
+
+@extend_schema(tags=["workspace"], parameters=[_SLUG], responses={200: WorkspaceSerializer, **_ERRORS})
+class WorkspaceDetail(ApiView, APIView):
+    """The key's workspace: slug, name and policy flags. Any live key of the workspace may read it."""
+
+    def get(self, request: Request, slug: str) -> Response:
+        return Response(WorkspaceSerializer(self.principal.workspace).data)
+
+
+@extend_schema(tags=["members"], parameters=[_SLUG, MemberFilterSerializer], responses={200: MemberSerializer(many=True), **_ERRORS})
+class MemberList(ApiView, generics.ListAPIView):
+    """The roster this key may see (Owner/Manager and service keys with members:read: everyone, private
+    members included; Member: public members and itself; Collaborator: itself). Inactive members are listed
+    with ``active: false``."""
+
+    serializer_class = MemberSerializer
+    pagination_class = StableCursorPagination
+    required_scope = ApiScope.MEMBERS_READ
+
+    def get_queryset(self) -> QuerySet[Membership]:
+        qs = selectors.api_members(workspace=self.principal.workspace, viewer=self.viewer)
+        f = _filters(MemberFilterSerializer, self.request)
+        if "role" in f:
+            qs = qs.filter(role=f["role"])
+        if "active" in f:
+            qs = qs.filter(is_active=f["active"])
+        if "email" in f:
+            qs = qs.alias(lemail=Lower("user__email")).filter(lemail=f["email"].lower())
+        if "visibility" in f:
+            qs = qs.filter(visibility=f["visibility"])
+        if "team" in f:
+            visible = selectors.api_teams(workspace=self.principal.workspace, viewer=self.viewer).filter(pk=f["team"])
+            qs = qs.filter(team_memberships__team__in=visible.values("pk"))
+        return qs
+
+
+@extend_schema(tags=["members"], parameters=[_SLUG], responses={200: MemberSerializer, **_ERRORS_404})
+class MemberDetail(ApiView, generics.RetrieveAPIView):
+    serializer_class = MemberSerializer
+    required_scope = ApiScope.MEMBERS_READ
+    lookup_url_kwarg = "member_id"
+
+    def get_queryset(self) -> QuerySet[Membership]:
+        return selectors.api_members(workspace=self.principal.workspace, viewer=self.viewer)
+
+
+@extend_schema(tags=["teams"], parameters=[_SLUG, TeamFilterSerializer], responses={200: TeamSerializer(many=True), **_ERRORS})
+class TeamList(ApiView, generics.ListAPIView):
+    """Teams with their members (Owner/Manager and service keys with teams:read: all teams; Member: the
+    teams it belongs to, listing the members it may see; Collaborator: none)."""
+
+    serializer_class = TeamSerializer
+    pagination_class = StableCursorPagination
+    required_scope = ApiScope.TEAMS_READ
+
+    def get_queryset(self) -> QuerySet:
+        qs = selectors.api_teams(workspace=self.principal.workspace, viewer=self.viewer)
+        f = _filters(TeamFilterSerializer, self.request)
+        if "name" in f:
+            qs = qs.alias(lname=Lower("name")).filter(lname=f["name"].lower())
+        if "member" in f:
+            visible = selectors.api_members(workspace=self.principal.workspace, viewer=self.viewer).filter(pk=f["member"])
+            qs = qs.filter(pk__in=TeamMembership.objects.filter(membership__in=visible.values("pk")).values("team_id"))
+        return qs
+
+
+@extend_schema(tags=["teams"], parameters=[_SLUG], responses={200: TeamSerializer, **_ERRORS_404})
+class TeamDetail(ApiView, generics.RetrieveAPIView):
+    serializer_class = TeamSerializer
+    required_scope = ApiScope.TEAMS_READ
+    lookup_url_kwarg = "team_id"
+
+    def get_queryset(self) -> QuerySet:
+        return selectors.api_teams(workspace=self.principal.workspace, viewer=self.viewer)
+
+
+@extend_schema(tags=["repositories"], parameters=[_SLUG, RepositoryFilterSerializer], responses={200: RepositorySerializer(many=True), **_ERRORS})
+class RepositoryList(ApiView, generics.ListAPIView):
+    """Repositories with the grants whose grantee this key may see (Collaborator: only repositories granted
+    to it directly)."""
+
+    serializer_class = RepositorySerializer
+    pagination_class = StableCursorPagination
+    required_scope = ApiScope.REPOSITORIES_READ
+
+    def get_queryset(self) -> QuerySet:
+        qs = selectors.api_repositories(workspace=self.principal.workspace, viewer=self.viewer)
+        f = _filters(RepositoryFilterSerializer, self.request)
+        if "name" in f:
+            qs = qs.alias(lname=Lower("name")).filter(lname=f["name"].lower())
+        if "environment" in f:
+            qs = qs.filter(environment=f["environment"])
+        return qs
+
+
+@extend_schema(tags=["repositories"], parameters=[_SLUG], responses={200: RepositorySerializer, **_ERRORS_404})
+class RepositoryDetail(ApiView, generics.RetrieveAPIView):
+    serializer_class = RepositorySerializer
+    required_scope = ApiScope.REPOSITORIES_READ
+    lookup_url_kwarg = "repo_id"
+
+    def get_queryset(self) -> QuerySet:
+        return selectors.api_repositories(workspace=self.principal.workspace, viewer=self.viewer)
+
+
+@extend_schema(
+    tags=["access"],
+    parameters=[_SLUG],
+    request=AccessCheckRequestSerializer,
+    responses={200: AccessCheckResponseSerializer, **_ERRORS_404},
+)
+class AccessCheck(ApiView, APIView):
+    """May this member pull, push or delete in this repository? Every answer, yes or no, is written to the
+    audit log (``package.pulled`` / ``package.pushed`` / ``package.deleted`` / ``package.denied``) with the
+    member, the key and the repository. A personal key checks its own member; a service key with
+    ``access:check`` names the member by email."""
+
+    required_scope = ApiScope.ACCESS_CHECK
+
+    def post(self, request: Request, slug: str) -> Response:
+        body = AccessCheckRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        principal = self.principal
+        membership = principal.membership
+        if membership is None:
+            email = data.get("member")
+            if not email:
+                raise exceptions.ValidationError({"member": ["A service key must name the member to check."]})
+            membership = (
+                Membership.objects.select_related("user")
+                .filter(workspace=principal.workspace, user__email__iexact=email, is_active=True)
+                .first()
+            )
+            if membership is None:
+                raise exceptions.NotFound("No active member with that email in this workspace.")
+            membership.workspace = principal.workspace
+        elif data.get("member") and data["member"].lower() != membership.user.email.lower():
+            raise exceptions.ValidationError({"member": ["A personal key checks its own member only; omit 'member'."]})
+        decision = services.package_access_check(
+            membership=membership, repository_name=data["repository"], action=data["action"],
+            actor=principal.actor, api_key=principal.api_key,
+        )
+        return Response(
+            {
+                "allowed": decision.allowed,
+                "reason": decision.reason,
+                "repository": decision.repository.name if decision.repository else None,
+                "action": data["action"],
+                "permission": decision.permission,
+            },
+            status=status.HTTP_200_OK,
+        )
