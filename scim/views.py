@@ -57,7 +57,12 @@ def scim_endpoint(request: HttpRequest, slug: str, path: str = "") -> HttpRespon
         try:
             principal = authenticate_scim_request(request, slug)
         except ScimAuthError as exc:
-            headers = {"WWW-Authenticate": WWW_AUTHENTICATE} if exc.status == 401 else {}
+            # The auth side may attach headers (a 429 with Retry-After from its failure rate limit).
+            headers = {str(k): str(v) for k, v in (getattr(exc, "headers", None) or {}).items()}
+            if getattr(exc, "retry_after", None) is not None:
+                headers.setdefault("Retry-After", str(exc.retry_after))
+            if exc.status == 401:
+                headers.setdefault("WWW-Authenticate", WWW_AUTHENTICATE)
             raise ScimError(exc.status, exc.detail, headers=headers) from exc
         response = _route(request, principal, path)
     except ScimError as exc:
