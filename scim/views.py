@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -52,6 +53,7 @@ WWW_AUTHENTICATE = 'Bearer realm="gatehouse-scim", Basic realm="gatehouse-scim"'
 @csrf_exempt
 def scim_endpoint(request: HttpRequest, slug: str, path: str = "") -> HttpResponse:
     """The one entry point for every SCIM request of workspace ``slug``."""
+    request.scim_started_at = time.monotonic()  # type: ignore[attr-defined]  # for the provisioning log
     principal: ScimPrincipal | None = None
     try:
         try:
