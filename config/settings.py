@@ -248,7 +248,7 @@ SCIM_REQUEST_LOG_MAX_AGE_DAYS = _positive_int("SCIM_REQUEST_LOG_MAX_AGE_DAYS", 3
 SCIM_SERVICE_PROVIDER = {
     "USER_ADAPTER": "scim.adapters.GatehouseSCIMUser",
     "GROUP_ADAPTER": "scim.adapters.GatehouseSCIMGroup",
-    "USER_MODEL_GETTER": "workspaces.models.Membership",
+    "USER_MODEL_GETTER": "scim.adapters.membership_model",
     "GROUP_MODEL": "workspaces.models.Team",
     "SERVICE_PROVIDER_CONFIG_MODEL": "scim.schemas.GatehouseServiceProviderConfig",
     "NETLOC": PUBLIC_BASE_URL.split("://", 1)[-1],
