@@ -9,6 +9,7 @@ urlpatterns = [
     path("", include("workspaces.urls")),
     path("", include("scim.web_urls")),
     path("oauth/", include("scim.oauth_urls")),
+    path("scim/v2/<slug:slug>/", include("scim.urls")),
 ]
 
 handler403 = errors.forbidden
