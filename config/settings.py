@@ -270,3 +270,28 @@ SCIM_MAX_RESULTS = env.int("SCIM_MAX_RESULTS", default=200)
 SCIM_MAX_BODY_BYTES = env.int("SCIM_MAX_BODY_BYTES", default=1_048_576)
 # Most operations one SCIM PATCH may carry.
 SCIM_MAX_PATCH_OPERATIONS = env.int("SCIM_MAX_PATCH_OPERATIONS", default=1000)
+# ----------------------------------------------------------------------------- audit log (issue 4)
+# HMAC key for retention checkpoints; empty: derived from SECRET_KEY (set it so SECRET_KEY can rotate).
+AUDIT_CHECKPOINT_KEY = env.str("AUDIT_CHECKPOINT_KEY", default="")
+# Key material that encrypts SIEM sink secrets at rest; empty: derived from SECRET_KEY.
+AUDIT_SINK_KEY = env.str("AUDIT_SINK_KEY", default="")
+# Events per SIEM delivery batch, request timeout (s), and the backoff ceiling (s).
+AUDIT_SINK_BATCH = env.int("AUDIT_SINK_BATCH", default=500)
+AUDIT_SINK_TIMEOUT = env.int("AUDIT_SINK_TIMEOUT", default=10)
+AUDIT_SINK_MAX_BACKOFF = env.int("AUDIT_SINK_MAX_BACKOFF", default=600)
+# How often beat looks for sinks with queued events, verifies chains, applies retention (seconds).
+AUDIT_SINK_POLL_SECONDS = env.int("AUDIT_SINK_POLL_SECONDS", default=5)
+AUDIT_VERIFY_EVERY_SECONDS = env.int("AUDIT_VERIFY_EVERY_SECONDS", default=3600)
+AUDIT_RETENTION_EVERY_SECONDS = env.int("AUDIT_RETENTION_EVERY_SECONDS", default=6 * 3600)
+for _name in ("AUDIT_SINK_BATCH", "AUDIT_SINK_TIMEOUT", "AUDIT_SINK_POLL_SECONDS", "AUDIT_VERIFY_EVERY_SECONDS",
+              "AUDIT_RETENTION_EVERY_SECONDS"):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be a positive number.")
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "audit-deliver-sinks": {"task": "audit.tasks.deliver_due_audit_sinks", "schedule": float(AUDIT_SINK_POLL_SECONDS)},
+    "audit-verify-chains": {"task": "audit.tasks.verify_audit_chains", "schedule": float(AUDIT_VERIFY_EVERY_SECONDS)},
+    "audit-retention": {"task": "audit.tasks.purge_expired_audit_events", "schedule": float(AUDIT_RETENTION_EVERY_SECONDS)},
+}
+# Most events one retention purge transaction removes (the beat job repeats until done).
+AUDIT_PURGE_BATCH = env.int("AUDIT_PURGE_BATCH", default=100_000)
