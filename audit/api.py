@@ -14,26 +14,24 @@ workspace gets 401 and no data.
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
-from django.utils import timezone
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from workspaces.access import access_workspace
-from workspaces.models import ApiKey, Workspace
-from workspaces.roles import Cap, can
-from workspaces.services import API_KEY_PREFIX, hash_secret
+from workspaces.api.authentication import resolve_api_key
+from workspaces.models import Workspace
+from workspaces.roles import ApiScope, Cap, can
 
 from . import selectors
 from .record import Actor
 
-AUDIT_READ_SCOPE = "audit:read"
+AUDIT_READ_SCOPE = ApiScope.AUDIT_READ
 
 
 class AuditAuthError(Exception):
@@ -57,49 +55,23 @@ def _presented_key(request: HttpRequest) -> str:
     return request.META.get("HTTP_X_API_KEY", "").strip()
 
 
-def _key_prefix(plain: str) -> str:
-    """``gh_<prefix>_<secret>`` -> prefix (8 hex), else ''."""
-    if not plain.startswith(API_KEY_PREFIX):
-        return ""
-    prefix, sep, secret = plain[len(API_KEY_PREFIX):].partition("_")
-    return prefix if sep and prefix and secret else ""
-
-
 def authenticate_audit_reader(request: HttpRequest, slug: str) -> AuditReader:
-    """Who is reading ``slug``'s audit log, or ``AuditAuthError`` (401/403/404). The one auth function."""
+    """Who is reading ``slug``'s audit log, or ``AuditAuthError`` (401/403/404).
+
+    API keys are checked by the REST API's one key resolver (``resolve_api_key``: hash, liveness,
+    this workspace only, active member); this adds only the audit-specific right.
+    """
     plain = _presented_key(request)
     if plain:
-        prefix = _key_prefix(plain)
-        key = (
-            ApiKey.objects.select_related("workspace", "membership__user", "membership__workspace")
-            .filter(prefix=prefix).first() if prefix else None
-        )
-        # Hash even when nothing matched: timing does not tell which prefixes exist.
-        presented = hash_secret(plain)
-        expected = key.key_hash if key is not None else hash_secret("")
-        if key is None or not hmac.compare_digest(presented, expected) or not key.is_live:
-            raise AuditAuthError(401, "Invalid, expired or revoked API key.")
-        if key.workspace.slug != slug:
-            # The tenant comes from the key's own record: another workspace's key opens nothing.
-            raise AuditAuthError(401, "Invalid, expired or revoked API key.")
-        if key.membership_id is not None:
-            member = key.membership
-            if not (member.is_active and member.user.is_active):
-                raise AuditAuthError(401, "Invalid, expired or revoked API key.")
-            if key.created_at < (member.credentials_valid_after or key.created_at):
-                raise AuditAuthError(401, "Invalid, expired or revoked API key.")
-            if not can(member, Cap.AUDIT_VIEW):
-                raise AuditAuthError(403, "This key's member may not read the audit log.")
-        elif AUDIT_READ_SCOPE not in (key.scopes or []):
-            raise AuditAuthError(403, f"This service key lacks the {AUDIT_READ_SCOPE!r} scope.")
-        now = timezone.now()
-        if key.last_used_at is None or now - key.last_used_at > timedelta(seconds=60):
-            ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)  # at most once a minute
-        actor = Actor(
-            kind="api_key", id=str(key.pk), label=f"{key.name} ({key.prefix})", auth_method="api_key",
-            membership=key.membership,
-        )
-        return AuditReader(key.workspace, actor)
+        try:
+            principal = resolve_api_key(plain, slug)
+        except AuthenticationFailed as exc:
+            raise AuditAuthError(401, "Invalid, expired or revoked API key.") from exc
+        if principal.membership is not None and not can(principal.membership, Cap.AUDIT_VIEW):
+            raise AuditAuthError(403, "This key's member may not read the audit log.")
+        if not principal.has_scope(AUDIT_READ_SCOPE):
+            raise AuditAuthError(403, f"This key lacks the {AUDIT_READ_SCOPE!r} scope.")
+        return AuditReader(principal.workspace, principal.actor)
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         raise AuditAuthError(401, "Sign in, or send an API key as 'Authorization: Bearer gh_...'.")

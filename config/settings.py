@@ -226,6 +226,11 @@ OAUTH2_PROVIDER = {
     "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
     "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
     "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    # PKCE, when a client sends it, only with S256; access tokens never in query strings; the
+    # authorization response names its issuer (RFC 9207; clients ignore parameters they do not know).
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
     "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": 0,
     # Client secrets are hashed with the first PASSWORD_HASHERS entry (Argon2).
     "CLIENT_SECRET_HASHER": "default",

@@ -38,6 +38,25 @@ AUTH_METHOD = {
 _MAX_CREDENTIAL_LENGTH = 4096
 _INVALID = "Invalid, expired or revoked credentials."
 
+# For ServiceProviderConfig ``authenticationSchemes`` (RFC 7643 section 5): what this module accepts.
+AUTHENTICATION_SCHEMES = [
+    {
+        "type": "oauthbearertoken",
+        "name": "OAuth Bearer Token",
+        "description": "A bearer token from the workspace's provisioning page (gs_...), or an OAuth 2 access "
+                       "token from /oauth/token/ for a client of this workspace.",
+        "specUri": "https://www.rfc-editor.org/info/rfc6750",
+        "primary": True,
+    },
+    {
+        "type": "httpbasic",
+        "name": "HTTP Basic",
+        "description": "A key id and secret from the workspace's provisioning page.",
+        "specUri": "https://www.rfc-editor.org/info/rfc7617",
+        "primary": False,
+    },
+]
+
 
 class ScimAuthError(Exception):
     """``status`` 401 (no or bad credential), 403 (SCIM switched off for the workspace) or

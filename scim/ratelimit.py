@@ -80,11 +80,12 @@ def record_failure(ip: str, slug: str, key_id: str = "") -> None:
     for counter in _counters(ip, slug, key_id):
         key = _key(counter, index)
         try:
-            cache.add(key, 0, timeout=window + 5)
+            # One round trip once the counter exists (Redis INCR keeps the key's expiry).
             try:
                 cache.incr(key)
-            except ValueError:  # expired between add and incr
-                cache.set(key, 1, timeout=window + 5)
+            except ValueError:  # first failure of this window
+                if not cache.add(key, 1, timeout=window + 5):
+                    cache.incr(key)  # another process created it meanwhile
         except Exception:  # noqa: BLE001
             log.warning("SCIM auth rate limit: cache unavailable; failure not counted", exc_info=True)
             return

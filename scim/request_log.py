@@ -20,6 +20,7 @@ import re
 import time
 from datetime import timedelta
 from typing import Any
+from urllib.parse import unquote_plus
 
 from django.conf import settings
 from django.db.models import QuerySet
@@ -102,7 +103,8 @@ def _summary(request: HttpRequest) -> str:
 
 
 def _path(request: HttpRequest) -> str:
-    query = request.META.get("QUERY_STRING", "")
+    # Decoded, so an Owner reads `filter=userName eq "jane@x.test"` as Okta sent it.
+    query = unquote_plus(request.META.get("QUERY_STRING", ""))
     return redact(request.path + (f"?{query}" if query else ""))[:512]
 
 

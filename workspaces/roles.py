@@ -96,3 +96,4 @@ class ApiScope(models.TextChoices):
     TEAMS_READ = "teams:read", "Read all teams and their members"
     REPOSITORIES_READ = "repositories:read", "Read repositories and their grants"
     ACCESS_CHECK = "access:check", "Ask whether a member may pull, push or delete a package"
+    AUDIT_READ = "audit:read", "Read the workspace's audit log (SIEM pulls)"

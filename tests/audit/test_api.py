@@ -44,7 +44,7 @@ def test_the_x_api_key_header_works_too(world, events):
 
 
 def test_a_service_key_without_the_scope_is_refused(world, events):
-    _, plain = _key(world)
+    _, plain = _key(world, scopes=["members:read"])
     response = Client().get(URL, HTTP_AUTHORIZATION=f"Bearer {plain}")
     assert response.status_code == 403 and "results" not in response.json()
 
