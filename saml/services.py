@@ -379,6 +379,7 @@ def sso_test_complete(*, workspace: Workspace, cfg: SamlSettings, login: Verifie
 # ----------------------------------------------------------------------------- group sync
 
 
+@transaction.atomic
 def group_sync_apply(*, membership: Membership, groups: list[str], state: SamlMemberState, cfg: SamlSettings) -> None:
     """Apply mappings for one login. Touches only teams that have a mapping; never demotes an Owner made
     outside the IdP; makes an Owner only when the workspace allows the IdP to; every change is audited."""

@@ -42,6 +42,14 @@ NOT_A_CHANGE: dict[str, str] = {
     "workspaces.services.team_remove_member": "delegates to team_remove_members (audited)",
     "audit.services.validate_sink_url": "a check; no write",
     "workspaces.services.directory_may_grant_role": "a check; no write",
+    "saml.services.safe_next": "returns the target if it is a local path, else ''; pure, no write",
+    "saml.services.saml_actor": "builds the system Actor for IdP-driven changes; no write",
+    "saml.services.authn_request_issue": "writes only protocol state: a pending AuthnRequest row (expires after "
+    "SAML_AUTHN_REQUEST_TTL, purged by purge_expired) for an unauthenticated GET; nothing a person sees changes, "
+    "and what it leads to is audited (sso_login_complete, sso_test_complete, sso_login_failed_record)",
+    "saml.services.purge_expired": "housekeeping of expired protocol state, no user-visible change: it deletes "
+    "AuthnRequests expired over a day ago (no longer answerable) and replay rows past their expires_at (which is "
+    "the assertion's last NotOnOrAfter plus skew, after which the ACS refuses it as expired anyway)",
 }
 
 EXTRA_MODULES = ["audit.retention"]  # the one privileged purge path lives outside services.py
@@ -98,6 +106,95 @@ def _deactivated(w):
     Membership.objects.filter(pk=w.member_a.pk).update(is_active=False)
     w.member_a.refresh_from_db()
     return {"membership": w.member_a, "actor": _owner(w)}
+
+
+def _sso(w):
+    """Workspace A's IdP, configured the way tests/saml does it (real metadata, a real signing key)."""
+    from tests.saml.conftest import IDP_A, Sso, configure
+    from tests.saml.idp import make_key
+
+    key = make_key("idp-alpha")
+    return Sso(w.a, configure(w.a, w.owner_a, IDP_A, key, email_domains=["alpha.test"]), IDP_A, key)
+
+
+def _metadata(w):
+    from tests.saml.conftest import IDP_A
+    from tests.saml.idp import idp_metadata, make_key
+
+    return {"workspace": w.a, "actor": _owner(w), "email_domains": ["alpha.test"],
+            "metadata_xml": idp_metadata(IDP_A, "https://idp.test/alpha/sso", make_key("idp-alpha"))}
+
+
+def _metadata_refresh_failing(w):
+    """A metadata URL the fetcher refuses before any network (http:// without DEBUG): the audited failure path."""
+    from saml.models import SamlSettings
+
+    cfg = _sso(w).cfg
+    SamlSettings.objects.filter(pk=cfg.pk).update(metadata_url="http://idp.test/alpha/metadata")
+    return {"settings_id": cfg.pk, "actor": Actor.system("metadata refresh")}
+
+
+def _verified_login(w, *, email: str, purpose: str = "login", user=None):
+    """A real signed response to an AuthnRequest the portal issued, through the hardened ACS verifier."""
+    from saml.acs import verify_response
+    from saml.models import IssuedAuthnRequest
+    from saml.services import authn_request_issue
+
+    sso = _sso(w)
+    authn_request_issue(workspace=w.a, cfg=sso.cfg, purpose=purpose, user=user)
+    request_id = IssuedAuthnRequest.objects.filter(workspace=w.a).latest("created_at").request_id
+    login = verify_response(cfg=sso.cfg, slug=w.a.slug, workspace_id=w.a.pk,
+                            saml_response=sso.response(name_id=email, in_response_to=request_id))
+    return {"workspace": w.a, "cfg": sso.cfg, "login": login}
+
+
+def _group_sync(w):
+    from saml.models import GroupMapping, SamlMemberState
+
+    cfg = _sso(w).cfg
+    GroupMapping.objects.create(workspace=w.a, idp_group="eng", team=_team(w))
+    state = SamlMemberState.objects.create(membership=w.member_a)
+    return {"membership": w.member_a, "groups": ["eng"], "state": state, "cfg": cfg}
+
+
+def _group_mapping(w):
+    from saml.models import GroupMapping
+
+    return {"mapping": GroupMapping.objects.create(workspace=w.a, idp_group="eng", team=_team(w)), "actor": _owner(w)}
+
+
+def _tested_sso(w):
+    """SSO set up and a successful Test SSO by the Owner just now (what enforcing SAML-only requires)."""
+    from saml.models import SamlSettings
+
+    cfg = _sso(w).cfg
+    SamlSettings.objects.filter(pk=cfg.pk).update(last_test_succeeded_at=timezone.now(), last_test_by=w.owner_a.user)
+    return {"workspace": w.a, "actor": _owner(w), "enabled": True}
+
+
+def _saml_only(w) -> list[str]:
+    from saml.services import saml_only_set
+
+    codes = saml_only_set(**_tested_sso(w))
+    w.a.refresh_from_db()
+    return codes
+
+
+def _enforced(w):
+    _saml_only(w)
+    return {"workspace": w.a, "actor": _owner(w)}
+
+
+def _break_glass_use(w):
+    codes = _saml_only(w)
+    return {"workspace": w.a, "user": w.owner_a.user, "code": codes[0]}
+
+
+def _login_failure(w):
+    from saml.acs import AcsFailure
+
+    return {"workspace": w.a, "email": "member@alpha.test",
+            "failure": AcsFailure("signature_invalid", "InvalidSignature")}
 
 
 # qualified name -> (kwargs builder, expected action)
@@ -198,6 +295,32 @@ FIXTURES: dict[str, tuple[Callable[[Any], dict[str, Any]], str]] = {
         "audit.chain_verified",
     ),
     "audit.retention.audit_log_purge": (_purge, "audit.purged"),
+    "saml.services.saml_settings_save": (_metadata, "sso.settings_changed"),
+    "saml.services.saml_metadata_refresh": (_metadata_refresh_failing, "sso.metadata_refresh_failed"),
+    "saml.services.sso_login_complete": (
+        lambda w: _verified_login(w, email="member@alpha.test"), "sso.login_succeeded",
+    ),
+    "saml.services.sso_test_complete": (
+        lambda w: _verified_login(w, email="owner@alpha.test", purpose="test", user=w.owner_a.user),
+        "sso.test_succeeded",
+    ),
+    "saml.services.sso_login_failed_record": (_login_failure, "sso.login_failed"),
+    "saml.services.group_sync_apply": (_group_sync, "team.member_added"),
+    "saml.services.group_sync_set": (
+        lambda w: {"workspace": _sso(w).workspace, "actor": _owner(w), "enabled": True}, "sso.group_sync_changed",
+    ),
+    "saml.services.group_mapping_create": (
+        lambda w: {"workspace": w.a, "actor": _owner(w), "idp_group": "eng", "team": _team(w)},
+        "sso.group_mapping_created",
+    ),
+    "saml.services.group_mapping_delete": (_group_mapping, "sso.group_mapping_deleted"),
+    "saml.services.saml_only_set": (_tested_sso, "sso.enforcement_changed"),
+    "saml.services.break_glass_codes_regenerate": (_enforced, "sso.break_glass_codes_regenerated"),
+    "saml.services.break_glass_use": (_break_glass_use, "sso.break_glass_used"),
+    "saml.services.break_glass_failed_record": (
+        lambda w: {"workspace": w.a, "email": "owner@alpha.test", "reason": "That recovery code is not valid."},
+        "sso.break_glass_failed",
+    ),
 }
 
 
