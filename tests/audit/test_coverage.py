@@ -27,7 +27,10 @@ from audit.chain import verify_chain
 from audit.models import AuditEvent
 from audit.record import Actor, AuditOutsideTransaction, record_event
 from tests.factories import RepositoryFactory, TeamFactory
+from tests.workspaces.test_two_factor import code, enrol
 from workspaces.models import ApiKey, Membership, RepositoryGrant, TeamMembership
+from workspaces.roles import ApiScope
+from workspaces.services import two_factor_enrol_start, user_actor
 
 from .helpers import as_actor, frozen_now, record
 
@@ -50,6 +53,14 @@ NOT_A_CHANGE: dict[str, str] = {
     "saml.services.purge_expired": "housekeeping of expired protocol state, no user-visible change: it deletes "
     "AuthnRequests expired over a day ago (no longer answerable) and replay rows past their expires_at (which is "
     "the assertion's last NotOnOrAfter plus skew, after which the ACS refuses it as expired anyway)",
+    # connector API / 2FA (issue 5)
+    "workspaces.services.user_actor": "builds an Actor; no write",
+    "workspaces.services.normalise_recovery_code": "pure string normalisation; no write",
+    "workspaces.services.hash_recovery_code": "a hash of a recovery code; no write",
+    "workspaces.services.confirmed_totp_device": "a read (the user's confirmed TOTP device); no write",
+    "workspaces.services.two_factor_enrol_start": "writes only a pending, unconfirmed TOTPDevice (not a factor, opens "
+    "nothing; reused on repeat calls); deliberately unaudited per its docstring and takes no actor. The change it "
+    "prepares is audited by two_factor_enrol_confirm (2fa.enabled)",
 }
 
 EXTRA_MODULES = ["audit.retention"]  # the one privileged purge path lives outside services.py
@@ -100,6 +111,36 @@ def _purge(w):
     with frozen_now(timezone.now() - timedelta(days=400)):
         record(w.a, "member.created")
     return {"workspace": w.a, "actor": Actor.system("retention")}
+
+
+def _pending_totp(w):
+    user = w.member_a.user
+    device = two_factor_enrol_start(user=user)
+    return {"user": user, "device_id": device.pk, "token": code(device), "actor": user_actor(user, "password")}
+
+
+def _enrolled(w):
+    user = w.member_a.user
+    enrol(user)
+    return {"user": user, "actor": user_actor(user, "password")}
+
+
+def _enrolled_with_recovery_code(w):
+    user = w.member_a.user
+    _, codes = enrol(user)
+    return {"user": user, "token": codes[0], "actor": user_actor(user, "password")}
+
+
+def _owner_with_2fa(w):
+    enrol(w.owner_a.user)
+    return {"workspace": w.a, "required": True, "actor": _owner(w)}
+
+
+def _readable_repository(w):
+    repo = RepositoryFactory(workspace=w.a, name="libs")
+    RepositoryGrant.objects.create(repository=repo, membership=w.member_a, permission="read")
+    return {"membership": w.member_a, "repository_name": "libs", "action": "pull",
+            "actor": as_actor(w.member_a, "api_key")}
 
 
 def _deactivated(w):
@@ -249,7 +290,8 @@ FIXTURES: dict[str, tuple[Callable[[Any], dict[str, Any]], str]] = {
     ),
     "workspaces.services.repository_revoke_grant": (_grant, "repository.grant_removed"),
     "workspaces.services.api_key_create": (
-        lambda w: {"workspace": w.a, "name": "CI", "actor": _owner(w)}, "api_key.created",
+        lambda w: {"workspace": w.a, "name": "CI", "scopes": [ApiScope.MEMBERS_READ], "actor": _owner(w)},
+        "api_key.created",
     ),
     "workspaces.services.api_key_revoke": (
         lambda w: {"api_key": ApiKey.objects.create(workspace=w.a, name="CI", prefix="abad1dea", key_hash="z" * 64),
@@ -257,6 +299,13 @@ FIXTURES: dict[str, tuple[Callable[[Any], dict[str, Any]], str]] = {
         "api_key.revoked",
     ),
     "workspaces.services.membership_revoke_credentials": (_deactivated_with_key, "member.credentials_revoked"),
+    # connector API / 2FA (issue 5)
+    "workspaces.services.package_access_check": (_readable_repository, "package.pulled"),
+    "workspaces.services.two_factor_enrol_confirm": (_pending_totp, "2fa.enabled"),
+    "workspaces.services.two_factor_disable": (_enrolled, "2fa.disabled"),
+    "workspaces.services.two_factor_recovery_codes_regenerate": (_enrolled, "2fa.recovery_codes_regenerated"),
+    "workspaces.services.two_factor_verify": (_enrolled_with_recovery_code, "2fa.recovery_code_used"),
+    "workspaces.services.workspace_set_require_2fa": (_owner_with_2fa, "workspace.2fa_requirement_changed"),
     "scim.services.scim_credential_create": (
         lambda w: {"workspace": w.a, "kind": "bearer", "name": "Okta", "actor": _owner(w)}, "scim.credential_created",
     ),
