@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Case, Count, Prefetch, Q, QuerySet, Value, When
 
-from .models import ApiKey, Membership, Repository, RepositoryGrant, Team, User, Workspace
+from .models import (
+    ApiKey,
+    DeprovisionJob,
+    DeprovisionStatus,
+    Membership,
+    Repository,
+    RepositoryGrant,
+    Team,
+    User,
+    Workspace,
+)
 from .roles import Cap, can
 
 
@@ -62,3 +72,29 @@ def api_keys_for(viewer: Membership) -> QuerySet[ApiKey]:
 
 def active_owner_count(workspace: Workspace) -> int:
     return Membership.objects.filter(workspace=workspace, role="owner", is_active=True).count()
+
+
+# ----------------------------------------------------------------------------- deprovisioning (issue 6)
+
+
+def deprovision_counts(workspace: Workspace | None = None) -> dict[str, int]:
+    """Jobs per status (all four keys present), for one workspace or all."""
+    qs = DeprovisionJob.objects.all() if workspace is None else DeprovisionJob.objects.filter(workspace=workspace)
+    counts = dict.fromkeys(DeprovisionStatus.values, 0)
+    counts.update({row["status"]: row["n"] for row in qs.values("status").annotate(n=Count("pk")).order_by()})
+    return counts
+
+
+def deprovision_jobs_open(workspace: Workspace | None = None, limit: int = 200) -> QuerySet[DeprovisionJob]:
+    """Pending, running and failed jobs (what needs attention), failed first, oldest first."""
+    qs = DeprovisionJob.objects.exclude(status=DeprovisionStatus.DONE).select_related("workspace")
+    if workspace is not None:
+        qs = qs.filter(workspace=workspace)
+    failed_first = Case(When(status=DeprovisionStatus.FAILED, then=Value(0)), default=Value(1))
+    return qs.order_by(failed_first, "created_at", "pk")[:limit]
+
+
+def deprovision_jobs_recent_done(workspace: Workspace, limit: int = 20) -> QuerySet[DeprovisionJob]:
+    return DeprovisionJob.objects.filter(workspace=workspace, status=DeprovisionStatus.DONE).order_by(
+        "-finished_at", "-pk"
+    )[:limit]

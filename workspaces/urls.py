@@ -14,4 +14,5 @@ urlpatterns = [
     path("w/<slug:slug>/repositories/new/", views.repository_create, name="repository_create"),
     path("w/<slug:slug>/repositories/<int:repo_id>/", views.repository_detail, name="repository_detail"),
     path("w/<slug:slug>/api-keys/", views.api_keys, name="api_keys"),
+    path("w/<slug:slug>/settings/deprovisioning/", views.deprovisioning, name="deprovisioning"),
 ]
