@@ -209,3 +209,27 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": env.float("CELERY_BROKER_CONNECT_TIMEOUT", default=2.0),
     "socket_timeout": env.float("CELERY_BROKER_SOCKET_TIMEOUT", default=5.0),
 }
+
+# ----------------------------------------------------------------------------- SCIM resources (branch scim-core)
+# Gatehouse serves SCIM through its own entry point (scim/views.py) and django-scim2's adapters,
+# schemas and exception class; django_scim is not an installed app (it has no concrete models).
+SCIM_SERVICE_PROVIDER = {
+    "USER_ADAPTER": "scim.adapters.GatehouseSCIMUser",
+    "GROUP_ADAPTER": "scim.adapters.GatehouseSCIMGroup",
+    "USER_MODEL_GETTER": "workspaces.models.Membership",
+    "GROUP_MODEL": "workspaces.models.Team",
+    "SERVICE_PROVIDER_CONFIG_MODEL": "scim.schemas.GatehouseServiceProviderConfig",
+    "NETLOC": PUBLIC_BASE_URL.split("://", 1)[-1],
+    "SCHEME": PUBLIC_BASE_URL.split("://", 1)[0],
+    "AUTHENTICATION_SCHEMES": [
+        {"type": "oauthbearertoken", "name": "Bearer token", "description": "Workspace SCIM token or OAuth 2 token"},
+        {"type": "httpbasic", "name": "HTTP Basic", "description": "Workspace SCIM key and secret"},
+    ],
+    "WWW_AUTHENTICATE_HEADER": 'Bearer realm="gatehouse-scim", Basic realm="gatehouse-scim"',
+}
+# Largest page a SCIM list returns (advertised as filter.maxResults in ServiceProviderConfig).
+SCIM_MAX_RESULTS = env.int("SCIM_MAX_RESULTS", default=200)
+# Largest SCIM request body in bytes (bigger is 413).
+SCIM_MAX_BODY_BYTES = env.int("SCIM_MAX_BODY_BYTES", default=1_048_576)
+# Most operations one SCIM PATCH may carry.
+SCIM_MAX_PATCH_OPERATIONS = env.int("SCIM_MAX_PATCH_OPERATIONS", default=1000)

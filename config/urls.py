@@ -7,6 +7,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("audit.urls")),
     path("", include("workspaces.urls")),
+    path("scim/v2/<slug:slug>/", include("scim.urls")),
 ]
 
 handler403 = errors.forbidden

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 
 import factory
+from django.conf import settings
 from django.contrib.auth.hashers import make_password
 
 from workspaces.models import Membership, Repository, Team, User, Workspace
@@ -13,9 +14,17 @@ from workspaces.roles import Role
 TEST_PASSWORD = "correct-horse-battery-staple"  # noqa: S105
 
 
-@functools.cache
 def _test_password_hash() -> str:
-    """One real Argon2 hash of TEST_PASSWORD, reused: hashing per user made the suite several times slower."""
+    """One real hash of TEST_PASSWORD per hasher, reused: hashing per user made the suite several times slower.
+
+    Keyed by the current first hasher, so a test module that switches hashers (override_settings)
+    does not leave a hash behind that later tests cannot verify.
+    """
+    return _hash_with(settings.PASSWORD_HASHERS[0])
+
+
+@functools.cache
+def _hash_with(hasher: str) -> str:
     return make_password(TEST_PASSWORD)
 
 

@@ -20,6 +20,7 @@ from django.apps import apps as django_apps
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from audit.record import Actor, record_event
@@ -689,19 +690,21 @@ def _revoke_oauth_tokens(job: DeprovisionJob) -> int:
 def membership_revoke_credentials(*, job: DeprovisionJob, actor: Actor) -> dict[str, int]:
     """Revoke what the person held in the job's workspace when the job was written, and audit the counts.
 
-    Runs inside ``deprovision_job_run``'s transaction, with the job row locked. The portal has no
-    invitations (members are added directly), so there are none to revoke.
+    Runs inside ``deprovision_job_run``'s transaction, with the job row locked, so the event is
+    written once per job however often the job is delivered. The portal has no invitations
+    (members are added directly), so there are none to revoke.
     """
     counts = {
         "sessions": _revoke_session_grants(job),
         "api_keys": _revoke_api_keys(job),
         "oauth_tokens": _revoke_oauth_tokens(job),
     }
-    record_event(
-        actor=actor, action="member.credentials_revoked", workspace=job.workspace_id,
-        target_type="member", target_id=job.membership_id or "", target_label=job.member_label,
-        details={**counts, "cause": job.cause, "job": job.pk},
-    )
+    if any(counts.values()):  # nothing held, nothing to record (the job keeps its zero counts)
+        record_event(
+            actor=actor, action="member.credentials_revoked", workspace=job.workspace_id,
+            target_type="member", target_id=job.membership_id or "", target_label=job.member_label,
+            details={**counts, "cause": job.cause, "job": job.pk},
+        )
     return counts
 
 
@@ -852,3 +855,83 @@ def user_session_record(*, user: User, session_key: str | None) -> None:
 def user_session_forget(*, session_key: str | None) -> None:
     if session_key:
         UserSession.objects.filter(session_key=session_key).delete()
+
+# ----------------------------------------------------------------------------- directory (SCIM) profile changes
+# Appended for SCIM provisioning (branch scim-core). Same rules as above: keyword-only, atomic, audited.
+
+PROFILE_FIELDS = frozenset(
+    {"scim_username", "external_id", "given_name", "family_name", "display_name", "profile", "allowed_environments"}
+)
+
+
+def directory_may_grant_role(*, workspace: Workspace, role: str) -> None:
+    """A directory (SCIM, group sync) never makes an Owner unless the workspace allows it (Sentry's policy)."""
+    if role not in Role.values:
+        raise ServiceError(f"Unknown role {role!r}. Use one of: {', '.join(Role.values)}.", field="role")
+    if role == Role.OWNER and not workspace.scim_may_grant_owner:
+        raise NotAllowed(
+            "This workspace does not let its identity provider grant the Owner role. "
+            "An Owner can allow it in the workspace policy.",
+            field="role",
+        )
+
+
+@transaction.atomic
+def membership_update_profile(*, membership: Membership, actor: Actor, changes: dict[str, Any]) -> Membership:
+    """Change directory-managed profile attributes (SCIM userName, externalId, names, profile, environments).
+
+    Never touches the global account: its login email and password stay as they are.
+    Records one ``member.profile_changed`` event with the changed attributes before and after.
+    """
+    require_capability(actor, membership.workspace, Cap.MEMBER_MANAGE)
+    unknown = set(changes) - PROFILE_FIELDS
+    if unknown:
+        raise ServiceError(f"Unknown profile attribute(s): {', '.join(sorted(unknown))}")
+    if "allowed_environments" in changes:
+        envs = changes["allowed_environments"]
+        if not isinstance(envs, list) or not all(isinstance(e, str) and e.strip() for e in envs):
+            raise ServiceError("Allowed environments must be a list of names.", field="allowed_environments")
+        changes = {**changes, "allowed_environments": sorted({e.strip() for e in envs})}
+    before = {k: getattr(membership, k) for k in changes if getattr(membership, k) != changes[k]}
+    if not before:
+        return membership
+    after = {k: changes[k] for k in before}
+    if "scim_username" in after and after["scim_username"]:
+        # Lower() matches the functional unique index (workspace, lower(scim_username)).
+        clash = (
+            Membership.objects.annotate(username_ci=Lower("scim_username"))
+            .filter(workspace_id=membership.workspace_id, username_ci=after["scim_username"].lower())
+            .exclude(pk=membership.pk)
+            .exists()
+        )
+        if clash:
+            raise AlreadyExists("A member with this userName already exists in this workspace.", field="userName")
+    for key, value in after.items():
+        setattr(membership, key, value)
+    try:
+        with transaction.atomic():
+            _touch(membership, *after)
+    except IntegrityError as exc:
+        raise AlreadyExists("A member with this userName already exists in this workspace.", field="userName") from exc
+    record_event(
+        actor=actor, action="member.profile_changed", workspace=membership.workspace, **_member_target(membership),
+        details={"before": before, "after": after},
+    )
+    return membership
+
+
+@transaction.atomic
+def team_update_external_id(*, team: Team, external_id: str, actor: Actor) -> Team:
+    """Record the directory's id for a team (SCIM Group ``externalId``)."""
+    require_capability(actor, team.workspace, Cap.TEAM_MANAGE)
+    if team.external_id == external_id:
+        return team
+    before = team.external_id
+    team.external_id = external_id
+    _touch(team, "external_id")
+    record_event(
+        actor=actor, action="team.external_id_changed", workspace=team.workspace,
+        target_type="team", target_id=team.pk, target_label=team.name,
+        details={"before": {"externalId": before}, "after": {"externalId": external_id}},
+    )
+    return team

@@ -1,0 +1,454 @@
+"""SCIM 2.0 endpoints under ``/scim/v2/<slug>/``: one entry point, thin handlers.
+
+Every request goes through ``scim_endpoint``: authenticate once (``scim.auth``), route, map
+errors to RFC 7644 §3.12 documents, then call ``scim.hooks.after_scim_request`` with the
+response (the provisioning log hooks in there). Handlers parse, call an adapter (which calls
+``workspaces.services``), and render.
+
+django-scim2's own views are not used: they authenticate through a global middleware and a
+Django user (we need a per-workspace credential), their list path counts by iterating every row
+and post-filters tenants in Python (15five/django-scim2#97), and their errors lack ``scimType``.
+Its adapters, schemas, constants and exception class are used (see docs/scim.md).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse
+from django.http.request import RawPostDataException
+from django.views.decorators.csrf import csrf_exempt
+
+from . import hooks, selectors
+from .adapters import GatehouseSCIMGroup, GatehouseSCIMUser, etag
+from .auth import ScimAuthError, ScimPrincipal, authenticate_scim_request
+from .documents import patch_operations
+from .errors import ScimError, bad_request, error_response, not_found
+from .filters import GROUP_SORT_FIELDS, USER_SORT_FIELDS, group_filter, sort_field, user_filter
+from .schemas import (
+    CORE_GROUP,
+    CORE_USER,
+    LIST_RESPONSE,
+    SCIM_CONTENT_TYPE,
+    GatehouseServiceProviderConfig,
+    all_schemas,
+    max_body_bytes,
+    max_patch_operations,
+    max_results,
+    resource_types,
+)
+
+logger = logging.getLogger("gatehouse.scim")
+
+_ROUTE = re.compile(r"^(?P<resource>[A-Za-z]+)(?:/(?P<rid>[^/]+))?/?$")
+WWW_AUTHENTICATE = 'Bearer realm="gatehouse-scim", Basic realm="gatehouse-scim"'
+
+
+@csrf_exempt
+def scim_endpoint(request: HttpRequest, slug: str, path: str = "") -> HttpResponse:
+    """The one entry point for every SCIM request of workspace ``slug``."""
+    principal: ScimPrincipal | None = None
+    try:
+        try:
+            principal = authenticate_scim_request(request, slug)
+        except ScimAuthError as exc:
+            headers = {"WWW-Authenticate": WWW_AUTHENTICATE} if exc.status == 401 else {}
+            raise ScimError(exc.status, exc.detail, headers=headers) from exc
+        response = _route(request, principal, path)
+    except ScimError as exc:
+        response = error_response(exc)
+    except Exception:
+        logger.exception("SCIM request failed: %s %s", request.method, request.path)
+        response = error_response(ScimError(500, "The request could not be completed. It has been logged."))
+    try:
+        hooks.after_scim_request(request, slug, principal, response)
+    except Exception:  # the log must never turn a good answer into an error
+        logger.exception("after_scim_request hook failed")
+    return response
+
+
+# ----------------------------------------------------------------------------- routing
+
+
+def _route(request: HttpRequest, principal: ScimPrincipal, path: str) -> HttpResponse:
+    match = _ROUTE.match(path)
+    if not match:
+        raise ScimError(404, "No such SCIM endpoint.")
+    resource, rid = match.group("resource"), match.group("rid")
+    handler = _HANDLERS.get(resource.lower())
+    if handler is None:
+        raise ScimError(404, f"No SCIM endpoint {resource!r}. Use Users, Groups, ServiceProviderConfig, ResourceTypes or Schemas.")
+    ctx = Ctx(request, principal)
+    return handler(ctx, rid)
+
+
+class Ctx:
+    """What a handler needs: the request, the credential's workspace and actor, and the base URL."""
+
+    def __init__(self, request: HttpRequest, principal: ScimPrincipal) -> None:
+        self.request = request
+        self.principal = principal
+        self.workspace = principal.workspace
+        self.actor = principal.actor
+        self.base_url = request.build_absolute_uri(f"/scim/v2/{principal.workspace.slug}/")
+
+    def body(self) -> Any:
+        length = self.request.META.get("CONTENT_LENGTH") or "0"
+        try:
+            if int(length) > max_body_bytes():
+                raise ScimError(413, f"The request body is larger than {max_body_bytes()} bytes.")
+        except ValueError:
+            raise bad_request("Invalid Content-Length.", "invalidSyntax") from None
+        try:
+            raw = self.request.body
+        except (RequestDataTooBig, RawPostDataException) as exc:
+            raise ScimError(413, f"The request body is larger than {max_body_bytes()} bytes.") from exc
+        if len(raw) > max_body_bytes():
+            raise ScimError(413, f"The request body is larger than {max_body_bytes()} bytes.")
+        if not raw.strip():
+            raise bad_request("The request body is empty.", "invalidSyntax")
+        try:
+            return json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            raise bad_request(f"The body is not valid JSON: {str(exc)[:120]}", "invalidSyntax") from exc
+
+    def user_adapter(self, obj: Any) -> GatehouseSCIMUser:
+        return GatehouseSCIMUser(obj, self.request, workspace=self.workspace, actor=self.actor, base_url=self.base_url)
+
+    def group_adapter(self, obj: Any) -> GatehouseSCIMGroup:
+        return GatehouseSCIMGroup(obj, self.request, workspace=self.workspace, actor=self.actor, base_url=self.base_url)
+
+
+def _json(doc: Any, status: int = 200, *, location: str = "", version: str = "") -> HttpResponse:
+    response = HttpResponse(json.dumps(doc), content_type=SCIM_CONTENT_TYPE, status=status)
+    if location:
+        response["Location"] = location
+    if version:
+        response["ETag"] = version
+    return response
+
+
+def _method_not_allowed(ctx: Ctx) -> ScimError:
+    return ScimError(405, f"{ctx.request.method} is not supported here.")
+
+
+def _check_if_match(request: HttpRequest, version: int) -> None:
+    """RFC 7644 §3.14: a stale If-Match is 412 Precondition Failed."""
+    header = request.META.get("HTTP_IF_MATCH")
+    if not header:
+        return
+    tags = [t.strip() for t in header.split(",")]
+    current = etag(version)
+    if "*" in tags or current in tags or current.removeprefix("W/") in tags:
+        return
+    raise ScimError(412, "The resource changed since you read it (ETag mismatch). Read it again and retry.")
+
+
+# ----------------------------------------------------------------------------- attributes / excludedAttributes
+
+
+def _projection(request: HttpRequest, core_uri: str) -> tuple[set[str] | None, set[str]]:
+    def split(name: str) -> set[str]:
+        raw = request.GET.get(name, "")
+        out = set()
+        for part in raw.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if part.lower().startswith(core_uri.lower() + ":"):
+                part = part[len(core_uri) + 1:]
+            out.add(part.lower())
+        return out
+
+    attributes = split("attributes")
+    return (attributes or None), split("excludedAttributes")
+
+
+def _wants(name: str, attributes: set[str] | None, excluded: set[str]) -> bool:
+    name = name.lower()
+    if name in excluded:
+        return False
+    return attributes is None or any(a == name or a.startswith(name + ".") for a in attributes)
+
+
+def _project(doc: dict[str, Any], attributes: set[str] | None, excluded: set[str]) -> dict[str, Any]:
+    """Apply attributes/excludedAttributes (RFC 7644 §3.4.2.5); id and schemas are always returned."""
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        lower = key.lower()
+        if lower in ("id", "schemas"):
+            out[key] = value
+            continue
+        if lower in excluded:
+            continue
+        if attributes is None:
+            if isinstance(value, dict):
+                value = {k: v for k, v in value.items() if f"{lower}.{k.lower()}" not in excluded}
+            out[key] = value
+            continue
+        if lower in attributes:
+            out[key] = value
+            continue
+        subs = {a.split(".", 1)[1] for a in attributes if a.startswith(lower + ".")}
+        if subs and isinstance(value, dict):
+            out[key] = {k: v for k, v in value.items() if k.lower() in subs}
+        elif subs and isinstance(value, list):
+            out[key] = [{k: v for k, v in item.items() if k.lower() in subs} for item in value if isinstance(item, dict)]
+        # extension attributes: "urn:...:User:role"
+        ext = {a[len(lower) + 1:] for a in attributes if a.startswith(lower + ":")}
+        if ext and isinstance(value, dict):
+            out[key] = {k: v for k, v in value.items() if k.lower() in ext}
+    return out
+
+
+# ----------------------------------------------------------------------------- paging
+
+
+def _paging(request: HttpRequest) -> tuple[int, int]:
+    def integer(name: str, default: int) -> int:
+        raw = request.GET.get(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            return int(raw)
+        except ValueError:
+            raise bad_request(f"{name} must be an integer.", "invalidValue") from None
+
+    start = max(integer("startIndex", 1), 1)  # RFC 7644 §3.4.2.4: below 1 means 1
+    count = min(max(integer("count", max_results()), 0), max_results())
+    return start, count
+
+
+def _list(ctx: Ctx, qs: Any, sort_fields: dict[str, str], core_uri: str,
+          render: Callable[[list[Any]], list[dict[str, Any]]]) -> HttpResponse:
+    request = ctx.request
+    start, count = _paging(request)
+    sort_by = request.GET.get("sortBy")
+    order = sort_field(sort_by, sort_fields, core_uri) if sort_by else "pk"
+    descending = (request.GET.get("sortOrder") or "ascending").lower() == "descending"
+    ordering = [f"-{order}" if descending else order]
+    if order != "pk":
+        ordering.append("-pk" if descending else "pk")
+    qs = qs.order_by(*ordering)
+    rows = list(qs[start - 1: start - 1 + count]) if count else []
+    if start == 1 and len(rows) < count:
+        total = len(rows)  # the whole result fits on this page: no COUNT(*) needed (Okta's lookups)
+    else:
+        total = qs.count()
+    doc = {
+        "schemas": [LIST_RESPONSE],
+        "totalResults": total,
+        "itemsPerPage": len(rows),
+        "startIndex": start,
+        "Resources": render(rows),
+    }
+    return _json(doc)
+
+
+# ----------------------------------------------------------------------------- Users
+
+
+def users(ctx: Ctx, rid: str | None) -> HttpResponse:
+    method = ctx.request.method
+    if rid is None:
+        if method == "GET":
+            return _users_list(ctx)
+        if method == "POST":
+            return _users_create(ctx)
+        raise _method_not_allowed(ctx)
+    if method == "GET":
+        member = selectors.scim_user(ctx.workspace, rid)
+        if member is None:
+            raise not_found("User", rid)
+        adapter = ctx.user_adapter(member)
+        return _render_user(ctx, adapter)
+    if method in ("PUT", "PATCH", "DELETE"):
+        return _users_write(ctx, rid, method)
+    raise _method_not_allowed(ctx)
+
+
+def _render_user(ctx: Ctx, adapter: GatehouseSCIMUser, status: int = 200) -> HttpResponse:
+    attributes, excluded = _projection(ctx.request, CORE_USER)
+    groups = None
+    if _wants("groups", attributes, excluded):
+        groups = selectors.groups_of_members([adapter.obj.pk]).get(adapter.obj.pk, [])
+    doc = _project(adapter.to_dict(groups=groups), attributes, excluded)
+    return _json(doc, status, location=adapter.location, version=etag(adapter.obj.version))
+
+
+def _users_list(ctx: Ctx) -> HttpResponse:
+    qs = selectors.scim_users(ctx.workspace)
+    text = ctx.request.GET.get("filter")
+    if text is not None:
+        qs = qs.filter(user_filter(text))
+    attributes, excluded = _projection(ctx.request, CORE_USER)
+
+    def render(rows: list[Any]) -> list[dict[str, Any]]:
+        groups = selectors.groups_of_members([m.pk for m in rows]) if rows and _wants("groups", attributes, excluded) else None
+        return [
+            _project(ctx.user_adapter(m).to_dict(groups=groups.get(m.pk, []) if groups is not None else None),
+                     attributes, excluded)
+            for m in rows
+        ]
+
+    return _list(ctx, qs, USER_SORT_FIELDS, CORE_USER, render)
+
+
+def _users_create(ctx: Ctx) -> HttpResponse:
+    body = ctx.body()
+    adapter = ctx.user_adapter(None)
+    adapter.from_dict(body)
+    adapter.save()
+    member = selectors.scim_user(ctx.workspace, str(adapter.obj.pk))
+    adapter.obj = member
+    return _render_user(ctx, adapter, status=201 if adapter.created else 200)
+
+
+def _users_write(ctx: Ctx, rid: str, method: str) -> HttpResponse:
+    member = selectors.scim_user(ctx.workspace, rid)
+    if member is None:
+        raise not_found("User", rid)
+    _check_if_match(ctx.request, member.version)
+    adapter = ctx.user_adapter(member)
+    if method == "DELETE":
+        adapter.delete()
+        return HttpResponse(status=204)
+    body = ctx.body()
+    if method == "PUT":
+        adapter.from_dict(body)
+    else:
+        adapter.handle_operations(patch_operations(body, max_patch_operations()))
+    adapter.save()
+    adapter.obj = selectors.scim_user(ctx.workspace, rid) or adapter.obj
+    if adapter.obj is None:
+        raise not_found("User", rid)
+    return _render_user(ctx, adapter)
+
+
+# ----------------------------------------------------------------------------- Groups
+
+
+def groups(ctx: Ctx, rid: str | None) -> HttpResponse:
+    method = ctx.request.method
+    if rid is None:
+        if method == "GET":
+            return _groups_list(ctx)
+        if method == "POST":
+            body = ctx.body()
+            adapter = ctx.group_adapter(None)
+            adapter.from_dict(body)
+            adapter.save()
+            return _render_group(ctx, adapter, status=201 if adapter.created else 200)
+        raise _method_not_allowed(ctx)
+    team = selectors.scim_group(ctx.workspace, rid)
+    if team is None:
+        raise not_found("Group", rid)
+    adapter = ctx.group_adapter(team)
+    if method == "GET":
+        return _render_group(ctx, adapter)
+    if method not in ("PUT", "PATCH", "DELETE"):
+        raise _method_not_allowed(ctx)
+    _check_if_match(ctx.request, team.version)
+    if method == "DELETE":
+        adapter.delete()
+        return HttpResponse(status=204)
+    body = ctx.body()
+    if method == "PUT":
+        adapter.from_dict(body)
+    else:
+        adapter.handle_operations(patch_operations(body, max_patch_operations()))
+    adapter.save()
+    if method == "PATCH" and not ctx.request.GET.get("attributes"):
+        # Okta and Entra ignore the body of a group PATCH; RFC 7644 §3.5.2 allows 204 when none is asked for.
+        response = HttpResponse(status=204)
+        response["ETag"] = etag(adapter.obj.version)
+        return response
+    return _render_group(ctx, adapter)
+
+
+def _render_group(ctx: Ctx, adapter: GatehouseSCIMGroup, status: int = 200) -> HttpResponse:
+    attributes, excluded = _projection(ctx.request, CORE_GROUP)
+    members = None
+    if _wants("members", attributes, excluded):
+        members = selectors.members_of_groups([adapter.obj.pk]).get(adapter.obj.pk, [])
+    doc = _project(adapter.to_dict(members=members), attributes, excluded)
+    return _json(doc, status, location=adapter.location, version=etag(adapter.obj.version))
+
+
+def _groups_list(ctx: Ctx) -> HttpResponse:
+    qs = selectors.scim_groups(ctx.workspace)
+    text = ctx.request.GET.get("filter")
+    if text is not None:
+        qs = qs.filter(group_filter(text))
+    attributes, excluded = _projection(ctx.request, CORE_GROUP)
+
+    def render(rows: list[Any]) -> list[dict[str, Any]]:
+        members = selectors.members_of_groups([t.pk for t in rows]) if rows and _wants("members", attributes, excluded) else None
+        return [
+            _project(ctx.group_adapter(t).to_dict(members=members.get(t.pk, []) if members is not None else None),
+                     attributes, excluded)
+            for t in rows
+        ]
+
+    return _list(ctx, qs, GROUP_SORT_FIELDS, CORE_GROUP, render)
+
+
+# ----------------------------------------------------------------------------- discovery
+
+
+def service_provider_config(ctx: Ctx, rid: str | None) -> HttpResponse:
+    if ctx.request.method != "GET" or rid:
+        raise _method_not_allowed(ctx) if ctx.request.method != "GET" else ScimError(404, "Not found.")
+    return _json(GatehouseServiceProviderConfig(ctx.request, ctx.base_url).to_dict())
+
+
+def _listed(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "schemas": [LIST_RESPONSE],
+        "totalResults": len(resources),
+        "itemsPerPage": len(resources),
+        "startIndex": 1,
+        "Resources": resources,
+    }
+
+
+def resource_types_view(ctx: Ctx, rid: str | None) -> HttpResponse:
+    if ctx.request.method != "GET":
+        raise _method_not_allowed(ctx)
+    types = resource_types(ctx.base_url)
+    if rid:
+        found = next((t for t in types if t["id"] == rid), None)
+        if found is None:
+            raise ScimError(404, f"No resource type {rid!r}.")
+        return _json(found)
+    return _json(_listed(types))
+
+
+def schemas_view(ctx: Ctx, rid: str | None) -> HttpResponse:
+    if ctx.request.method != "GET":
+        raise _method_not_allowed(ctx)
+    schemas = []
+    for schema in all_schemas():
+        schema = {**schema, "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"]}
+        schema["meta"] = {"resourceType": "Schema", "location": f"{ctx.base_url}Schemas/{schema['id']}"}
+        schemas.append(schema)
+    if rid:
+        found = next((s for s in schemas if s["id"].lower() == rid.lower()), None)
+        if found is None:
+            raise ScimError(404, f"No schema {rid!r}.")
+        return _json(found)
+    return _json(_listed(schemas))
+
+
+_HANDLERS: dict[str, Callable[[Ctx, str | None], HttpResponse]] = {
+    "users": users,
+    "groups": groups,
+    "serviceproviderconfig": service_provider_config,
+    "resourcetypes": resource_types_view,
+    "schemas": schemas_view,
+}
