@@ -11,14 +11,14 @@ import hashlib
 import logging
 import random
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from importlib import import_module
 from typing import Any
 
 from django.apps import apps as django_apps
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import F
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -714,51 +714,76 @@ def _retry_delay(attempts: int) -> float:
     return min(float(settings.DEPROVISION_RETRY_MAX_DELAY), base) * random.uniform(0.8, 1.2)  # noqa: S311
 
 
-def deprovision_job_run(*, job_id: int, actor: Actor) -> str:
-    """Run one outbox job; safe to call any number of times, concurrently too.
+def deprovision_jobs_run(*, job_ids: Sequence[int], actor: Actor) -> dict[int, str]:
+    """Run outbox jobs; safe to call any number of times with the same ids, concurrently too.
 
-    Returns ``done``, ``skipped`` (already finished, or finished by a twin delivery), ``retry``
-    (failed, will be retried with backoff) or ``failed`` (last attempt failed: shown to Owners).
+    Returns each job's outcome: ``done``; ``skipped`` (already finished, or finished meanwhile by a
+    twin delivery); ``retry`` (failed, retried later with backoff); ``failed`` (its last attempt
+    failed: kept and shown to Owners). Jobs are claimed in one transaction (status ``running``,
+    attempt counted), then revoked in transactions of ``DEPROVISION_TXN_SIZE`` jobs, each job in a
+    savepoint so one failing job does not undo the others. A job's revocation, its audit event and
+    its ``done`` status commit together, with the job row locked: that is what makes a second
+    delivery a no-op. Database connection errors propagate (the task retries the whole batch).
     """
+    outcomes: dict[int, str] = dict.fromkeys(job_ids, "skipped")
     now = timezone.now()
+    open_statuses = (DeprovisionStatus.PENDING, DeprovisionStatus.RUNNING)
     with transaction.atomic():
-        job = DeprovisionJob.objects.select_for_update().filter(pk=job_id).first()
-        if job is None or job.status in (DeprovisionStatus.DONE, DeprovisionStatus.FAILED):
-            return "skipped"
-        job.status = DeprovisionStatus.RUNNING
-        job.attempts += 1
-        job.updated_at = now
-        # If this worker dies, the sweeper picks the job up again after this.
-        job.due_at = now + timedelta(seconds=settings.DEPROVISION_RETRY_AFTER)
-        job.save(update_fields=["status", "attempts", "updated_at", "due_at"])
+        claimed = list(
+            DeprovisionJob.objects.select_for_update()
+            .filter(pk__in=list(job_ids), status__in=open_statuses)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        DeprovisionJob.objects.filter(pk__in=claimed).update(
+            status=DeprovisionStatus.RUNNING, attempts=F("attempts") + 1, updated_at=now,
+            # If this worker dies, the sweeper hands the jobs out again after this.
+            due_at=now + timedelta(seconds=settings.DEPROVISION_RETRY_AFTER),
+        )
+    size = max(1, settings.DEPROVISION_TXN_SIZE)
+    for start in range(0, len(claimed), size):
+        with transaction.atomic():
+            jobs = list(
+                DeprovisionJob.objects.select_for_update(of=("self",))
+                .select_related("workspace").filter(pk__in=claimed[start : start + size]).order_by("pk")
+            )
+            # Audit chain heads are locked per workspace: take them in one order in every worker.
+            for job in sorted(jobs, key=lambda j: (j.workspace_id, j.pk)):
+                if job.status != DeprovisionStatus.RUNNING:
+                    continue  # a twin delivery finished it while we waited for the lock
+                outcomes[job.pk] = _deprovision_job_revoke(job, actor)
+    return outcomes
+
+
+def _deprovision_job_revoke(job: DeprovisionJob, actor: Actor) -> str:
     try:
         with transaction.atomic():
-            job = DeprovisionJob.objects.select_for_update().filter(pk=job_id).first()
-            if job is None or job.status != DeprovisionStatus.RUNNING:
-                return "skipped"  # a twin delivery finished it while we waited for the lock
             counts = membership_revoke_credentials(job=job, actor=actor)
-            finished = timezone.now()
-            job.status = DeprovisionStatus.DONE
-            job.result = counts
-            job.last_error = ""
-            job.finished_at = finished
-            job.updated_at = finished
-            job.save(update_fields=["status", "result", "last_error", "finished_at", "updated_at"])
-        return "done"
+    except (OperationalError, InterfaceError):
+        raise
     except Exception as exc:
-        logger.exception("deprovisioning job %s failed", job_id)
-        with transaction.atomic():
-            job = DeprovisionJob.objects.select_for_update().filter(pk=job_id).first()
-            if job is None or job.status == DeprovisionStatus.DONE:
-                return "skipped"
-            final = job.attempts >= settings.DEPROVISION_MAX_ATTEMPTS
-            failed_at = timezone.now()
-            job.status = DeprovisionStatus.FAILED if final else DeprovisionStatus.PENDING
-            job.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-            job.updated_at = failed_at
-            job.due_at = failed_at + timedelta(seconds=_retry_delay(job.attempts) + settings.DEPROVISION_RETRY_AFTER)
-            job.save(update_fields=["status", "last_error", "updated_at", "due_at"])
+        logger.exception("deprovisioning job %s failed", job.pk)
+        final = job.attempts >= settings.DEPROVISION_MAX_ATTEMPTS
+        failed_at = timezone.now()
+        job.status = DeprovisionStatus.FAILED if final else DeprovisionStatus.PENDING
+        job.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+        job.updated_at = failed_at
+        job.due_at = failed_at + timedelta(seconds=_retry_delay(job.attempts) + settings.DEPROVISION_RETRY_AFTER)
+        job.save(update_fields=["status", "last_error", "updated_at", "due_at"])
         return "failed" if final else "retry"
+    finished = timezone.now()
+    job.status = DeprovisionStatus.DONE
+    job.result = counts
+    job.last_error = ""
+    job.finished_at = finished
+    job.updated_at = finished
+    job.save(update_fields=["status", "result", "last_error", "finished_at", "updated_at"])
+    return "done"
+
+
+def deprovision_job_run(*, job_id: int, actor: Actor) -> str:
+    """Run one outbox job (see ``deprovision_jobs_run``); returns its outcome."""
+    return deprovision_jobs_run(job_ids=[job_id], actor=actor)[job_id]
 
 
 @transaction.atomic

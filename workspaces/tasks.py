@@ -17,7 +17,7 @@ from django.db import InterfaceError, OperationalError
 
 from audit.record import Actor
 
-from .services import deprovision_job_run, deprovision_jobs_claim_due
+from .services import deprovision_jobs_claim_due, deprovision_jobs_run
 
 logger = logging.getLogger(__name__)
 
@@ -63,19 +63,16 @@ def enqueue_deprovision_jobs(job_ids: Sequence[int]) -> int:
 )
 def run_deprovision_jobs(self, job_ids: list[int]) -> dict[str, int]:
     """Run outbox jobs; jobs that failed but have attempts left are retried with backoff."""
-    actor = Actor.system("deprovisioning")
-    outcome: dict[str, int] = {}
-    retry: list[int] = []
-    for job_id in job_ids:
-        result = deprovision_job_run(job_id=job_id, actor=actor)
-        outcome[result] = outcome.get(result, 0) + 1
-        if result == "retry":
-            retry.append(job_id)
+    outcomes = deprovision_jobs_run(job_ids=job_ids, actor=Actor.system("deprovisioning"))
+    summary: dict[str, int] = {}
+    for outcome in outcomes.values():
+        summary[outcome] = summary.get(outcome, 0) + 1
+    retry = [job_id for job_id, outcome in outcomes.items() if outcome == "retry"]
     if retry and not self.request.is_eager:
         # Eager (embedded default): no retry loop inside a web request; the job stays pending.
         countdown = settings.DEPROVISION_RETRY_BASE * (2 ** min(self.request.retries, 8))
         raise self.retry(args=[retry], countdown=min(countdown, settings.DEPROVISION_RETRY_MAX_DELAY))
-    return outcome
+    return summary
 
 
 @shared_task(ignore_result=True)

@@ -16,9 +16,11 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import redis
+from django.conf import settings
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,7 +97,7 @@ class CeleryProcess:
             "HOME": os.environ.get("HOME", str(workdir)),
             "PYTHONPATH": str(ROOT),
             "DJANGO_SETTINGS_MODULE": "config.settings_test",
-            "SECRET_KEY": "fault-test-secret-key-0123456789-0123456789",
+            "SECRET_KEY": settings.SECRET_KEY,  # every node signs sessions with the same key
             "DATABASE_URL": database_url_of_tests(),
             "CELERY_BROKER_URL": broker_url,
             "DEPROVISION_RETRY_AFTER": "2",
@@ -173,3 +175,70 @@ def workdir() -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def make_leavers(workspace, n: int, prefix: str = "leaver") -> list[int]:
+    """``n`` active members of ``workspace``, each signed in (one database session holding a grant for
+    the workspace, indexed like a real login) and holding one personal API key. Returns membership ids."""
+    import hashlib
+    import secrets
+
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    from workspaces.access import SESSION_KEY
+    from workspaces.models import ApiKey, Membership, User, UserSession
+
+    users = User.objects.bulk_create(
+        [User(email=f"{prefix}{i}@leavers.test", password="!unusable") for i in range(n)]
+    )
+    members = Membership.objects.bulk_create([Membership(workspace=workspace, user=u) for u in users])
+    ApiKey.objects.bulk_create([
+        ApiKey(workspace=workspace, membership=m, name="ci", prefix=secrets.token_hex(6),
+               key_hash=hashlib.sha256(secrets.token_bytes(32)).hexdigest())
+        for m in members
+    ])
+    store, now, signed_in_at = SessionStore(), timezone.now(), time.time() - 60
+    sessions, index = [], []
+    for u in users:
+        key = secrets.token_hex(16)
+        data = {
+            "_auth_user_id": str(u.pk), "_auth_user_backend": "workspaces.auth_backends.EmailBackend",
+            "_auth_user_hash": u.get_session_auth_hash(),
+            SESSION_KEY: {str(workspace.pk): {"method": "saml", "at": signed_in_at, "exp": None}},
+        }
+        sessions.append(Session(session_key=key, session_data=store.encode(data), expire_date=now + timedelta(hours=1)))
+        index.append(UserSession(user=u, session_key=key))
+    Session.objects.bulk_create(sessions)
+    UserSession.objects.bulk_create(index)
+    return [m.pk for m in members]
+
+
+def assert_every_revocation_done_once(workspace, membership_ids: list[int]) -> None:
+    """Every job done with one session and one key revoked; one audit event per member; nothing live is left."""
+    from django.contrib.sessions.models import Session
+    from django.db.models import Count
+
+    from audit.models import AuditEvent
+    from workspaces.access import SESSION_KEY
+    from workspaces.models import ApiKey, DeprovisionJob, UserSession
+
+    jobs = DeprovisionJob.objects.filter(membership_id__in=membership_ids)
+    assert jobs.count() == len(membership_ids), "one outbox row per deactivated member"
+    assert set(jobs.values_list("status", flat=True)) == {"done"}
+    results = {tuple(sorted(r.items())) for r in jobs.values_list("result", flat=True)}
+    assert results == {(("api_keys", 1), ("oauth_tokens", 0), ("sessions", 1))}, results
+    per_member = (
+        AuditEvent.objects.filter(workspace=workspace, action="member.credentials_revoked")
+        .values("target_id").annotate(n=Count("id")).order_by()
+    )
+    counts = {row["target_id"]: row["n"] for row in per_member}
+    assert counts == {str(pk): 1 for pk in membership_ids}, "exactly one credentials_revoked event per member"
+    assert not ApiKey.objects.filter(membership_id__in=membership_ids, revoked_at__isnull=True).exists()
+    keys = UserSession.objects.filter(user__memberships__id__in=membership_ids).values_list("session_key", flat=True)
+    still_granted = [
+        s.session_key for s in Session.objects.filter(session_key__in=list(keys))
+        if str(workspace.pk) in s.get_decoded().get(SESSION_KEY, {})
+    ]
+    assert still_granted == []
