@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "config.apps.GatehouseConfig",
     "audit",
     "workspaces",
     "saml",
@@ -88,6 +89,8 @@ TEMPLATES = [
 
 # Database: DATABASE_URL (postgres://user@host:5432/name or sqlite:///path); SQLite file by default.
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'gatehouse.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Reconnecting per request made PostgreSQL views 10x slower (PERF-NOTES): keep connections.
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=300)
@@ -127,6 +130,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+
+# Password sign-in throttle: this many failures per email (4x per IP) within the window (seconds) blocks sign-in.
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+LOGIN_FAILURE_WINDOW = env.int("LOGIN_FAILURE_WINDOW", default=900)
 
 # Sessions live in the database so every web node sees a revocation at once.
 SESSION_ENGINE = "django.contrib.sessions.backends.db"

@@ -14,3 +14,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # noqa: F
     # Transactional tests empty tables with TRUNCATE, which the audit table's trigger refuses
     # unless the session says otherwise. Only test connections say so.
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c gatehouse.allow_truncate=on"  # noqa: F405
+
+# Tasks run in-process unless a test starts a real worker (the deprovisioning fault tests do, and point the
+# Celery app at their own Redis explicitly). Messages must not pile up in a shared Redis with no worker.
+CELERY_TASK_ALWAYS_EAGER = True

@@ -185,10 +185,11 @@ class GatehouseSCIMUser(SCIMUser):
         profile = {k: v for k, v in doc.items() if k not in COLUMN_KEYS and k != GATEHOUSE_USER}
         if name:
             profile["name"] = name
-        if profile.get("emails") and self.obj is not None and self.obj.pk and profile["emails"] == [
-            {"value": self.obj.user.email, "type": "work", "primary": True}
-        ]:
-            profile.pop("emails")  # the synthesised login email: nothing to store
+        if (
+            self.obj is not None and self.obj.pk and "emails" not in (self.obj.profile or {})
+            and profile.get("emails") == [{"value": self.obj.user.email, "type": "work", "primary": True}]
+        ):
+            profile.pop("emails")  # the synthesised login email came back unchanged: nothing to store
         username = doc.get("userName", "")
         if not isinstance(username, str) or not username.strip():
             raise bad_request("userName is required and cannot be removed.", "mutability")

@@ -380,7 +380,7 @@ def patch_operations(body: Any, max_ops: int) -> list[tuple[str, str | None, Any
     if not isinstance(operations, list) or not operations:
         raise bad_request("A PATCH needs a non-empty \"Operations\" list.", "invalidSyntax")
     if len(operations) > max_ops:
-        raise ScimError(413, f"A PATCH may carry at most {max_ops} operations.", "tooMany")
+        raise ScimError(413, f"A PATCH may carry at most {max_ops} operations.")
     return [normalize_op(o) for o in operations]
 
 

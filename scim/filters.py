@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Exists, OuterRef, Q
+from django.db.models.functions import Lower
 from django.utils.dateparse import parse_datetime
 from scim2_filter_parser import ast as scim2ast
 from scim2_filter_parser.lexer import SCIMLexer
@@ -38,6 +39,7 @@ from .schemas import CORE_GROUP, CORE_USER
 
 MAX_FILTER_LENGTH = 2000
 MAX_COMPARISONS = 50
+MAX_DEPTH = 64
 
 
 def invalid_filter(detail: str) -> ScimError:
@@ -71,6 +73,23 @@ def _members_value(op: str, value: Any) -> Q:
     return ~matched if op == "ne" else matched
 
 
+def _email_value(op: str, value: Any) -> Q:
+    """emails.value is the login email: matched in a subquery on the users table, so the member query
+    only joins it when this filter is used, and ``eq`` is served by the unique index on lower(email)."""
+    if op == "pr":
+        return Q()
+    if op not in _LOOKUPS:
+        raise invalid_filter(f"Unknown operator {op!r}.")
+    if value is None:
+        raise invalid_filter("The comparison on 'emails.value' needs a value.")
+    from workspaces.models import User
+
+    lookup = _LOOKUPS[op]
+    users = User.objects.alias(email_ci=Lower("email")).filter(**{f"email_ci__{lookup}": str(value).lower()})
+    matched = Q(user__in=users.values("pk"))
+    return ~matched if op == "ne" else matched
+
+
 def _email_type(op: str, value: Any) -> Q:
     # The member's login email is their one email, reported with type "work".
     if op == "pr":
@@ -88,8 +107,8 @@ USER_FILTER_ATTRS: dict[tuple[str, str | None], Attr] = {
     ("id", None): Attr("pk", kind="id"),
     ("username", None): Attr("username_ci", case="lower"),
     ("externalid", None): Attr("external_id", case="exact"),
-    ("emails", "value"): Attr("email_ci", case="lower"),
-    ("emails", None): Attr("email_ci", case="lower"),
+    ("emails", "value"): Attr("", kind="special", build=_email_value),
+    ("emails", None): Attr("", kind="special", build=_email_value),
     ("emails", "type"): Attr("", kind="special", build=_email_type),
     ("name", "givenname"): Attr("given_name"),
     ("name", "familyname"): Attr("family_name"),
@@ -237,7 +256,22 @@ def _parse(text: str) -> Any:
         raise invalid_filter(f"The filter could not be parsed: {str(exc)[:200]}") from exc
     if tree is None:
         raise invalid_filter("The filter could not be parsed.")
+    if _depth(tree) > MAX_DEPTH:
+        raise invalid_filter(f"The filter is nested more than {MAX_DEPTH} levels deep.")
     return tree
+
+
+def _depth(tree: Any) -> int:
+    """Depth of the parsed tree, measured without recursion (a hostile filter cannot blow the stack here)."""
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        for name in getattr(node, "_fields", ()):
+            child = getattr(node, name, None)
+            if isinstance(child, scim2ast.AST):
+                stack.append((child, depth + 1))
+    return deepest
 
 
 def compile_filter(text: str, attrs: dict[tuple[str, str | None], Attr], core_uri: str) -> Q:
@@ -264,8 +298,8 @@ def group_filter(text: str) -> Q:
 # sortBy: the same attribute names, mapped to orderable fields.
 USER_SORT_FIELDS = {
     "id": "pk", "username": "username_ci", "externalid": "external_id", "displayname": "display_name",
-    "name.givenname": "given_name", "name.familyname": "family_name", "emails.value": "email_ci",
-    "emails": "email_ci", "active": "is_active", "meta.lastmodified": "updated_at", "meta.created": "created_at",
+    "name.givenname": "given_name", "name.familyname": "family_name", "emails.value": "user__email",
+    "emails": "user__email", "active": "is_active", "meta.lastmodified": "updated_at", "meta.created": "created_at",
 }
 GROUP_SORT_FIELDS = {
     "id": "pk", "displayname": "name_ci", "externalid": "external_id",

@@ -63,6 +63,13 @@ GATEHOUSE_USER_SCHEMA: dict[str, Any] = {
 def _core_user_schema() -> dict[str, Any]:
     """RFC 7643's User schema plus Cloudinary-style ``role`` and ``product_environments`` in the core namespace."""
     schema = copy.deepcopy(next(s for s in DJANGO_SCIM_SCHEMAS if s["id"] == CORE_USER))
+    for attr in schema["attributes"]:
+        if attr["name"] == "emails":
+            # A Gatehouse account needs an email: required unless userName is one (advertised honestly).
+            attr["required"] = True
+            for sub in attr.get("subAttributes", []):
+                if sub["name"] == "value":
+                    sub["required"] = True
     schema["attributes"].append(
         _attr("role", "string", "Gatehouse org role (Cloudinary's Okta attribute name).", canonicalValues=ROLE_VALUES)
     )
@@ -73,7 +80,16 @@ def _core_user_schema() -> dict[str, Any]:
 
 
 def _core_group_schema() -> dict[str, Any]:
-    return copy.deepcopy(next(s for s in DJANGO_SCIM_SCHEMAS if s["id"] == CORE_GROUP))
+    schema = copy.deepcopy(next(s for s in DJANGO_SCIM_SCHEMAS if s["id"] == CORE_GROUP))
+    for attr in schema["attributes"]:
+        if attr["name"] == "displayName":
+            attr["required"] = True  # a team needs a name (unique per workspace, case-insensitively)
+        if attr["name"] == "members" and not any(x["name"] == "display" for x in attr["subAttributes"]):
+            # RFC 7643 §4.2 describes "display" for members; Okta and Entra send it and read it.
+            attr["subAttributes"].append(
+                _attr("display", "string", "A human-readable name of the member.", mutability="readOnly")
+            )
+    return schema
 
 
 USER_SCHEMA = _core_user_schema()

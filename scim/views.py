@@ -76,6 +76,9 @@ def scim_endpoint(request: HttpRequest, slug: str, path: str = "") -> HttpRespon
 
 
 def _route(request: HttpRequest, principal: ScimPrincipal, path: str) -> HttpResponse:
+    if path.strip("/") == ".search":
+        # RFC 7644 §3.4.3 lets a server decline root searches across resource types: 501.
+        raise ScimError(501, "Searching several resource types at once is not supported. Use /Users/.search or /Groups/.search.")
     match = _ROUTE.match(path)
     if not match:
         raise ScimError(404, "No such SCIM endpoint.")
@@ -152,9 +155,14 @@ def _check_if_match(request: HttpRequest, version: int) -> None:
 # ----------------------------------------------------------------------------- attributes / excludedAttributes
 
 
+def _params(request: HttpRequest) -> Any:
+    """Query parameters: the URL's, or a POSTed SearchRequest's (RFC 7644 §3.4.3) set by ``_search``."""
+    return getattr(request, "scim_params", None) or request.GET
+
+
 def _projection(request: HttpRequest, core_uri: str) -> tuple[set[str] | None, set[str]]:
     def split(name: str) -> set[str]:
-        raw = request.GET.get(name, "")
+        raw = _params(request).get(name, "") or ""
         out = set()
         for part in raw.split(","):
             part = part.strip()
@@ -211,7 +219,7 @@ def _project(doc: dict[str, Any], attributes: set[str] | None, excluded: set[str
 
 def _paging(request: HttpRequest) -> tuple[int, int]:
     def integer(name: str, default: int) -> int:
-        raw = request.GET.get(name)
+        raw = _params(request).get(name)
         if raw is None or raw == "":
             return default
         try:
@@ -225,21 +233,30 @@ def _paging(request: HttpRequest) -> tuple[int, int]:
 
 
 def _list(ctx: Ctx, qs: Any, sort_fields: dict[str, str], core_uri: str,
-          render: Callable[[list[Any]], list[dict[str, Any]]]) -> HttpResponse:
+          render: Callable[[list[Any]], list[dict[str, Any]]], *, default_order: str = "pk",
+          decorate: Callable[[Any], Any] | None = None) -> HttpResponse:
+    """One page of ``qs`` (already scoped to the workspace and filtered), counted and sliced in SQL.
+
+    The page is found by id first (``LIMIT/OFFSET`` over an index, no joins, no per-row subqueries),
+    then only those rows are read in full: a deep page does not build every skipped row.
+    """
     request = ctx.request
     start, count = _paging(request)
-    sort_by = request.GET.get("sortBy")
-    order = sort_field(sort_by, sort_fields, core_uri) if sort_by else "pk"
-    descending = (request.GET.get("sortOrder") or "ascending").lower() == "descending"
+    sort_by = _params(request).get("sortBy")
+    order = sort_field(sort_by, sort_fields, core_uri) if sort_by else default_order
+    descending = (_params(request).get("sortOrder") or "ascending").lower() == "descending"
     ordering = [f"-{order}" if descending else order]
     if order != "pk":
         ordering.append("-pk" if descending else "pk")
-    qs = qs.order_by(*ordering)
-    rows = list(qs[start - 1: start - 1 + count]) if count else []
-    if start == 1 and len(rows) < count:
-        total = len(rows)  # the whole result fits on this page: no COUNT(*) needed (Okta's lookups)
+    ordered = qs.order_by(*ordering)
+    page_ids = list(ordered.values_list("pk", flat=True)[start - 1: start - 1 + count]) if count else []
+    if start == 1 and len(page_ids) < count:
+        total = len(page_ids)  # the whole result fits on this page: no COUNT(*) needed (Okta's lookups)
     else:
         total = qs.count()
+    full = decorate(qs) if decorate else qs
+    by_id = {row.pk: row for row in full.filter(pk__in=page_ids)} if page_ids else {}
+    rows = [by_id[pk] for pk in page_ids if pk in by_id]
     doc = {
         "schemas": [LIST_RESPONSE],
         "totalResults": total,
@@ -250,11 +267,32 @@ def _list(ctx: Ctx, qs: Any, sort_fields: dict[str, str], core_uri: str,
     return _json(doc)
 
 
+def _search(ctx: Ctx, list_view: Callable[[Ctx], HttpResponse]) -> HttpResponse:
+    """POST /Users/.search or /Groups/.search: a SearchRequest body instead of query parameters."""
+    if ctx.request.method != "POST":
+        raise _method_not_allowed(ctx)
+    body = ctx.body()
+    if not isinstance(body, dict):
+        raise bad_request("A SearchRequest must be a JSON object.", "invalidSyntax")
+    params: dict[str, str] = {}
+    for key in ("filter", "startIndex", "count", "sortBy", "sortOrder", "attributes", "excludedAttributes"):
+        value = next((v for k, v in body.items() if str(k).lower() == key.lower()), None)
+        if value is None:
+            continue
+        if isinstance(value, list):
+            value = ",".join(str(v) for v in value)
+        params[key] = str(value)
+    ctx.request.scim_params = params  # type: ignore[attr-defined]
+    return list_view(ctx)
+
+
 # ----------------------------------------------------------------------------- Users
 
 
 def users(ctx: Ctx, rid: str | None) -> HttpResponse:
     method = ctx.request.method
+    if rid == ".search":
+        return _search(ctx, _users_list)
     if rid is None:
         if method == "GET":
             return _users_list(ctx)
@@ -262,7 +300,8 @@ def users(ctx: Ctx, rid: str | None) -> HttpResponse:
             return _users_create(ctx)
         raise _method_not_allowed(ctx)
     if method == "GET":
-        member = selectors.scim_user(ctx.workspace, rid)
+        attributes, excluded = _projection(ctx.request, CORE_USER)
+        member = selectors.scim_user(ctx.workspace, rid, groups=_wants("groups", attributes, excluded))
         if member is None:
             raise not_found("User", rid)
         adapter = ctx.user_adapter(member)
@@ -276,27 +315,38 @@ def _render_user(ctx: Ctx, adapter: GatehouseSCIMUser, status: int = 200) -> Htt
     attributes, excluded = _projection(ctx.request, CORE_USER)
     groups = None
     if _wants("groups", attributes, excluded):
-        groups = selectors.groups_of_members([adapter.obj.pk]).get(adapter.obj.pk, [])
+        groups = selectors.groups_from_row(adapter.obj)
+        if groups is None:
+            groups = selectors.groups_of_members([adapter.obj.pk]).get(adapter.obj.pk, [])
     doc = _project(adapter.to_dict(groups=groups), attributes, excluded)
     return _json(doc, status, location=adapter.location, version=etag(adapter.obj.version))
 
 
 def _users_list(ctx: Ctx) -> HttpResponse:
     qs = selectors.scim_users(ctx.workspace)
-    text = ctx.request.GET.get("filter")
+    text = _params(ctx.request).get("filter")
     if text is not None:
         qs = qs.filter(user_filter(text))
     attributes, excluded = _projection(ctx.request, CORE_USER)
+    wants_groups = _wants("groups", attributes, excluded)
 
     def render(rows: list[Any]) -> list[dict[str, Any]]:
-        groups = selectors.groups_of_members([m.pk for m in rows]) if rows and _wants("groups", attributes, excluded) else None
+        groups = None
+        if rows and wants_groups:
+            on_rows = [selectors.groups_from_row(m) for m in rows]
+            if all(g is not None for g in on_rows):
+                groups = {m.pk: g for m, g in zip(rows, on_rows, strict=True)}
+            else:
+                groups = selectors.groups_of_members([m.pk for m in rows])
         return [
             _project(ctx.user_adapter(m).to_dict(groups=groups.get(m.pk, []) if groups is not None else None),
                      attributes, excluded)
             for m in rows
         ]
 
-    return _list(ctx, qs, USER_SORT_FIELDS, CORE_USER, render)
+    # Default order: user id, which the (workspace_id, user_id) unique index returns in order.
+    return _list(ctx, qs, USER_SORT_FIELDS, CORE_USER, render, default_order="user_id",
+                 decorate=selectors.with_groups if wants_groups else None)
 
 
 def _users_create(ctx: Ctx) -> HttpResponse:
@@ -335,6 +385,8 @@ def _users_write(ctx: Ctx, rid: str, method: str) -> HttpResponse:
 
 def groups(ctx: Ctx, rid: str | None) -> HttpResponse:
     method = ctx.request.method
+    if rid == ".search":
+        return _search(ctx, _groups_list)
     if rid is None:
         if method == "GET":
             return _groups_list(ctx)
@@ -363,7 +415,7 @@ def groups(ctx: Ctx, rid: str | None) -> HttpResponse:
     else:
         adapter.handle_operations(patch_operations(body, max_patch_operations()))
     adapter.save()
-    if method == "PATCH" and not ctx.request.GET.get("attributes"):
+    if method == "PATCH" and not _params(ctx.request).get("attributes"):
         # Okta and Entra ignore the body of a group PATCH; RFC 7644 §3.5.2 allows 204 when none is asked for.
         response = HttpResponse(status=204)
         response["ETag"] = etag(adapter.obj.version)
@@ -382,7 +434,7 @@ def _render_group(ctx: Ctx, adapter: GatehouseSCIMGroup, status: int = 200) -> H
 
 def _groups_list(ctx: Ctx) -> HttpResponse:
     qs = selectors.scim_groups(ctx.workspace)
-    text = ctx.request.GET.get("filter")
+    text = _params(ctx.request).get("filter")
     if text is not None:
         qs = qs.filter(group_filter(text))
     attributes, excluded = _projection(ctx.request, CORE_GROUP)

@@ -73,6 +73,15 @@ def login_client(membership: Membership, *workspaces: Workspace, method: str = G
     return client
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Each test starts with an empty cache (Redis in CI keeps counters such as login throttles between runs)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
 @pytest.fixture
 def password() -> str:
     return TEST_PASSWORD

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.contrib.auth import authenticate, login
+from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpRequest
 
+from audit.middleware import client_ip
 from audit.record import Actor, record_event
 
 from .access import GrantMethod, grant_workspace
@@ -36,10 +39,35 @@ def _record_failure(email: str, reason: str) -> None:
             )
 
 
+def _throttle_keys(request: HttpRequest, email: str) -> list[str]:
+    return [f"login-fail:email:{email.strip().lower()}", f"login-fail:ip:{client_ip(request)}"]
+
+
+def _throttled(request: HttpRequest, email: str) -> bool:
+    """Too many recent failures for this email or this IP (counted in the shared cache)."""
+    limits = (settings.LOGIN_FAILURE_LIMIT, settings.LOGIN_FAILURE_LIMIT * 4)
+    counts = cache.get_many(_throttle_keys(request, email))
+    return any(counts.get(key, 0) >= limit for key, limit in zip(_throttle_keys(request, email), limits, strict=True))
+
+
+def _count_failure(request: HttpRequest, email: str) -> None:
+    for key in _throttle_keys(request, email):
+        cache.add(key, 0, timeout=settings.LOGIN_FAILURE_WINDOW)
+        try:
+            cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, timeout=settings.LOGIN_FAILURE_WINDOW)
+
+
 def password_login(request: HttpRequest, email: str, password: str) -> LoginResult:
     """Authenticate with a password and grant the user's workspaces that do not enforce SAML-only."""
+    if _throttled(request, email):
+        _record_failure(email, "throttled: too many failed attempts")
+        minutes = max(1, settings.LOGIN_FAILURE_WINDOW // 60)
+        return LoginResult(False, f"Too many failed sign-in attempts. Wait {minutes} minutes and try again, or ask an Owner.")
     user: User | None = authenticate(request, email=email, password=password)
     if user is None:
+        _count_failure(request, email)
         _record_failure(email, "bad email or password")
         return LoginResult(False, "That email and password do not match. Check both and try again.")
     memberships = list(

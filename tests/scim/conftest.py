@@ -16,12 +16,6 @@ from workspaces.services import actor_for_membership
 SCIM_JSON = "application/scim+json"
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    """Argon2 for the world's six accounts per test made this suite minutes slower; hashing is not under test."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @dataclass
 class Cred:
     kind: str

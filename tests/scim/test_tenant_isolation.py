@@ -84,7 +84,7 @@ def test_workspace_a_users_can_be_added_to_a_workspace_a_group(world, scim_a):
 
 
 def test_filters_never_return_another_workspaces_users(world, scim_a):
-    r = scim_a.get('Users?filter=emails.value eq "owner@bravo.test" or active eq true or id eq "%d"' % world.outsider_b.pk)
+    r = scim_a.get(f'Users?filter=emails.value eq "owner@bravo.test" or active eq true or id eq "{world.outsider_b.pk}"')
     ids = {u["id"] for u in r.json()["Resources"]}
     assert str(world.outsider_b.pk) not in ids
     assert r.json()["totalResults"] == Membership.objects.filter(workspace=world.a).count()

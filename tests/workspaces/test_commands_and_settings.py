@@ -95,3 +95,31 @@ def test_successful_password_login_is_audited_in_the_workspace(world, password):
 
 def test_passwords_are_hashed_with_argon2(world):
     assert world.member_a.user.password.startswith("argon2")
+
+
+def test_repeated_failed_logins_are_throttled_even_with_the_right_password(world, password, settings):
+    settings.LOGIN_FAILURE_LIMIT = 3
+    client = Client()
+    for _ in range(3):
+        client.post("/login/", {"email": "member@alpha.test", "password": "wrong"})
+    response = client.post("/login/", {"email": "member@alpha.test", "password": password})
+    assert "Too many failed sign-in attempts" in response.content.decode()
+    assert client.get("/w/alpha/").status_code == 302
+    assert AuditEvent.objects.filter(action="auth.login_failed", details__reason__startswith="throttled").exists()
+
+
+def test_system_check_reports_a_missing_xmlsec1(monkeypatch):
+    from config import checks
+
+    monkeypatch.setattr(checks.shutil, "which", lambda name: None)
+    assert [e.id for e in checks.check_xmlsec1(None)] == ["gatehouse.E002"]
+
+
+def test_system_check_warns_about_the_default_public_url_in_production(settings):
+    from config import checks
+
+    settings.DEBUG = False
+    settings.PUBLIC_BASE_URL = "http://127.0.0.1:8000"
+    assert [e.id for e in checks.check_public_base_url(None)] == ["gatehouse.W001"]
+    settings.PUBLIC_BASE_URL = "gatehouse.example.com"
+    assert [e.id for e in checks.check_public_base_url(None)] == ["gatehouse.E001"]

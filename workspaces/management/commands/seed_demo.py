@@ -36,7 +36,7 @@ class Command(BaseCommand):
                 for email, name, role in PEOPLE:
                     members[email] = services.membership_add(
                         workspace=ws, email=email, full_name=name, role=role, password=DEMO_PASSWORD, actor=actor,
-                        visibility="private" if email.startswith("private") else "public",
+                        visibility="private" if email.startswith("private") else "public", source="seed_demo",
                     )
                 platform = services.team_create(workspace=ws, name="Platform", actor=actor)
                 web = services.team_create(workspace=ws, name="Web", actor=actor)

@@ -1,0 +1,38 @@
+"""System checks (`manage.py check`) for deployment settings the portal cannot work without."""
+
+from __future__ import annotations
+
+import shutil
+
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+
+
+@register(Tags.security, deploy=False)
+def check_public_base_url(app_configs, **kwargs):
+    problems = []
+    url = settings.PUBLIC_BASE_URL
+    if not url.startswith(("http://", "https://")):
+        problems.append(Error(
+            f"PUBLIC_BASE_URL must start with http:// or https:// (got {url!r}).",
+            hint="Set PUBLIC_BASE_URL to the address people and identity providers use, e.g. https://gatehouse.example.com",
+            id="gatehouse.E001",
+        ))
+    elif not settings.DEBUG and url == "http://127.0.0.1:8000":
+        problems.append(Warning(
+            "PUBLIC_BASE_URL is the development default; SAML entity IDs, ACS URLs and SCIM URLs will point at 127.0.0.1.",
+            hint="Set PUBLIC_BASE_URL to the portal's public https:// address.",
+            id="gatehouse.W001",
+        ))
+    return problems
+
+
+@register(deploy=False)
+def check_xmlsec1(app_configs, **kwargs):
+    if shutil.which("xmlsec1") is None:
+        return [Error(
+            "The xmlsec1 program is not installed; SAML single sign-on cannot load IdP metadata.",
+            hint="Install it: apt-get install xmlsec1 (the README's commands do this).",
+            id="gatehouse.E002",
+        )]
+    return []
