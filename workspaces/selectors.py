@@ -98,3 +98,11 @@ def deprovision_jobs_recent_done(workspace: Workspace, limit: int = 20) -> Query
     return DeprovisionJob.objects.filter(workspace=workspace, status=DeprovisionStatus.DONE).order_by(
         "-finished_at", "-pk"
     )[:limit]
+
+
+def deprovision_job_ids_open_for(membership_id: int) -> list[int]:
+    return list(
+        DeprovisionJob.objects.filter(
+            membership_id=membership_id, status__in=[DeprovisionStatus.PENDING, DeprovisionStatus.RUNNING]
+        ).order_by("pk").values_list("pk", flat=True)
+    )

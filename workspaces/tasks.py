@@ -87,3 +87,20 @@ def sweep_deprovision_jobs() -> int:
         total += sent
         if sent < len(ids) or len(ids) < settings.DEPROVISION_SWEEP_LIMIT:
             return total
+
+
+@shared_task(
+    acks_late=True, ignore_result=True,
+    autoretry_for=(OperationalError, InterfaceError), retry_backoff=True, retry_backoff_max=300, max_retries=8,
+)
+def revoke_member_credentials(membership_id: int) -> dict[str, int]:
+    """Run a membership's unfinished deprovisioning jobs (for callers that know the member, not the job)."""
+    from .selectors import deprovision_job_ids_open_for
+
+    outcomes = deprovision_jobs_run(
+        job_ids=deprovision_job_ids_open_for(membership_id), actor=Actor.system("deprovisioning")
+    )
+    summary: dict[str, int] = {}
+    for outcome in outcomes.values():
+        summary[outcome] = summary.get(outcome, 0) + 1
+    return summary
