@@ -39,6 +39,8 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=1000)
     parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients")
     parser.add_argument("--timeout", type=float, default=300, help="give up after this many seconds")
+    parser.add_argument("--worker-after", action="store_true",
+                        help="start the worker only after the last response, to time the revocation backlog alone")
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         sys.exit("Set DATABASE_URL to a PostgreSQL database (web, worker and this script share it).")
@@ -77,11 +79,17 @@ def main() -> None:
                           f"127.0.0.1:{port}", "--log-level", "warning"],
                          cwd=ROOT, env=env, stdout=open(work / "web.log", "wb"), stderr=subprocess.STDOUT,
                          start_new_session=True),
-        subprocess.Popen([sys.executable, "-m", "celery", "-A", "config", "worker", "--concurrency", "2",
-                          "--loglevel", "INFO", "--without-mingle", "--without-gossip"],
-                         cwd=ROOT, env=env, stdout=open(work / "worker.log", "wb"), stderr=subprocess.STDOUT,
-                         start_new_session=True),
     ]
+
+    def start_worker() -> None:
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "--concurrency", "2",
+             "--loglevel", "INFO", "--without-mingle", "--without-gossip"],
+            cwd=ROOT, env=env, stdout=open(work / "worker.log", "wb"), stderr=subprocess.STDOUT,
+            start_new_session=True,
+        ))
+        wait_until(lambda: "ready." in (work / "worker.log").read_text(errors="replace"), 60, "celery worker")
+
     try:
         base = f"http://127.0.0.1:{port}/scim/v2/{slug}/Users/"
         probe = requests.Session()
@@ -94,7 +102,8 @@ def main() -> None:
                 return False
 
         wait_until(web_up, 60, "gunicorn")
-        wait_until(lambda: "ready." in (work / "worker.log").read_text(errors="replace"), 60, "celery worker")
+        if not args.worker_after:
+            start_worker()
 
         sessions: dict[int, requests.Session] = {}
         latencies: list[float] = []
@@ -115,6 +124,10 @@ def main() -> None:
             statuses = list(pool.map(deactivate, ids))
         t_requests = time.perf_counter() - t0
         done_at_last_response = jobs.filter(status=DeprovisionStatus.DONE).count()
+        t_worker = time.perf_counter()
+        if args.worker_after:
+            start_worker()
+            t_worker = time.perf_counter()
         wait_until(lambda: jobs.filter(status=DeprovisionStatus.DONE).count() == len(ids), args.timeout,
                    "every revocation", interval=0.05)
         t_total = time.perf_counter() - t0
@@ -122,7 +135,7 @@ def main() -> None:
         results = {tuple(sorted(r.items())) for r in jobs.values_list("result", flat=True)}
         lat = sorted(latencies)
         print(f"command: DATABASE_URL=postgres://... python bench/deprovision_bench.py --members {args.members} "
-              f"--clients {args.clients}")
+              f"--clients {args.clients}{' --worker-after' if args.worker_after else ''}")
         print(f"setup: gunicorn 2 sync workers, celery worker --concurrency 2 (prefork), redis-server {redis_server.port}, "
               f"PostgreSQL; {os.cpu_count()} CPUs shared; load average {os.getloadavg()[0]:.1f} at the end")
         print(f"{len(ids)} SCIM PATCH deactivations, {args.clients} client threads: non-200 responses {len(bad)}")
@@ -130,6 +143,9 @@ def main() -> None:
               f"p50 {statistics.median(lat) * 1000:.0f} ms, p95 {lat[int(len(lat) * 0.95)] * 1000:.0f} ms)")
         print(f"  revocations done then  {done_at_last_response} of {len(ids)}")
         print(f"  first request -> all revocations done: {t_total:6.2f} s")
+        if args.worker_after:
+            print(f"  worker started after the last response; it drained {len(ids)} jobs "
+                  f"({len(ids)} one-job messages) in {t0 + t_total - t_worker:6.2f} s after it was ready")
         print(f"  job results: {sorted(results)}")
     finally:
         for proc in procs:
