@@ -25,18 +25,6 @@ class World:
     outsider_b: Membership
 
 
-@pytest.fixture(autouse=True)
-def celery_runs_tasks_in_process():
-    """Tasks run eagerly in tests, also when REDIS_URL is set (CI): otherwise they would be published to
-    the shared Redis, where no worker runs them. Fault tests point Celery at their own Redis explicitly."""
-    from config.celery import app
-
-    saved = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = saved
-
-
 @pytest.fixture
 def world(db) -> World:
     a = WorkspaceFactory(slug="alpha", name="Alpha Inc")

@@ -96,7 +96,9 @@ class CeleryProcess:
             "PATH": os.environ.get("PATH", ""),
             "HOME": os.environ.get("HOME", str(workdir)),
             "PYTHONPATH": str(ROOT),
-            "DJANGO_SETTINGS_MODULE": "config.settings_test",
+            # Production settings (settings_test forces eager tasks: beat would then run jobs itself).
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DEBUG": "false",
             "SECRET_KEY": settings.SECRET_KEY,  # every node signs sessions with the same key
             "DATABASE_URL": database_url_of_tests(),
             "CELERY_BROKER_URL": broker_url,
