@@ -115,15 +115,24 @@ class CeleryProcess:
             self.args = ["beat", "--loglevel", "INFO", "-s", str(workdir / "beat-schedule")]
 
     def start(self) -> None:
+        offset = len(self.output())
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "config", *self.args],
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
         marker = "ready." if self.kind == "worker" else "beat: Starting"
-        wait_until(lambda: marker in self.output() or self.proc.poll() is not None, 60, f"celery {self.kind} to start")
+        wait_until(lambda: marker in self.output()[offset:] or self.proc.poll() is not None, 60,
+                   f"celery {self.kind} to start")
         if self.proc.poll() is not None:
             raise AssertionError(f"celery {self.kind} exited:\n{self.output()[-3000:]}")
+
+    def restart_if_exited(self) -> bool:
+        """What a process supervisor (systemd ``Restart=always``, Kubernetes) does for a crashed worker."""
+        if self.proc is not None and self.proc.poll() is not None:
+            self.start()
+            return True
+        return False
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
