@@ -75,6 +75,12 @@ class AuditEvent(models.Model):
             models.Index(fields=["workspace", "-created_at", "-id"], name="audit_ws_time"),
             models.Index(fields=["workspace", "actor_id", "-created_at", "-id"], name="audit_ws_actor_time"),
             models.Index(fields=["workspace", "action", "-created_at", "-id"], name="audit_ws_action_time"),
+            # "Activity about this member" and the target filter.
+            models.Index(
+                fields=["workspace", "target_type", "target_id", "-created_at", "-id"], name="audit_ws_target_time"
+            ),
+            # The actor filter by label (an email), which is what people type.
+            models.Index(fields=["workspace", "actor_label", "-created_at", "-id"], name="audit_ws_actorlabel_time"),
         ]
 
     def __str__(self) -> str:
@@ -128,3 +134,119 @@ class AuditChainHead(models.Model):
 
     def __str__(self) -> str:
         return f"{self.chain} @ {self.last_seq}"
+
+
+class AuditVerification(models.Model):
+    """One run of the chain verifier for one workspace (beat job or ``verify_audit_chain``)."""
+
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False,
+        related_name="+",
+    )
+    at = models.DateTimeField()
+    ok = models.BooleanField()
+    # Last sequence number that verified (0 when nothing did).
+    verified_up_to = models.PositiveBigIntegerField(default=0)
+    events_checked = models.PositiveBigIntegerField(default=0)
+    # The first broken link, when there is one.
+    broken_event_id = models.BigIntegerField(null=True, blank=True)
+    broken_seq = models.PositiveBigIntegerField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["workspace", "-at"], name="audit_verif_ws_at")]
+
+    def __str__(self) -> str:
+        return f"{'ok' if self.ok else 'BROKEN'} up to #{self.verified_up_to} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class AuditCheckpoint(models.Model):
+    """Where a retention purge cut a chain: the seq and hash of the last purged event, signed.
+
+    ``audit.chain.verify_chain`` starts from the newest checkpoint whose signature holds, so the
+    remaining events still verify; an attacker with database access cannot forge one without
+    the checkpoint key (``AUDIT_CHECKPOINT_KEY``, or a key derived from ``SECRET_KEY``).
+    """
+
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False,
+        related_name="+",
+    )
+    seq = models.PositiveBigIntegerField()
+    hash = models.CharField(max_length=64)
+    purged_count = models.PositiveBigIntegerField(default=0)
+    purged_before = models.DateTimeField()
+    created_at = models.DateTimeField()
+    signature = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["-seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "seq"], name="audit_checkpoint_unique_seq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"checkpoint ws {self.workspace_id} @ #{self.seq}"
+
+    def signed_payload(self) -> bytes:
+        return json.dumps(
+            {
+                "workspace": self.workspace_id,
+                "seq": self.seq,
+                "hash": self.hash,
+                "purged_count": self.purged_count,
+                "purged_before": self.purged_before.astimezone(UTC).isoformat(timespec="microseconds"),
+                "created_at": self.created_at.astimezone(UTC).isoformat(timespec="microseconds"),
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        ).encode("utf-8")
+
+
+class AuditSink(models.Model):
+    """A SIEM webhook: every event of the workspace is POSTed to ``url`` as JSON Lines, in order.
+
+    ``secret_encrypted`` holds the HMAC secret encrypted with Fernet (key from ``AUDIT_SINK_KEY``
+    or derived from ``SECRET_KEY``): the server must be able to sign with it, so it cannot be
+    stored as a one-way hash like API keys; it is shown once at creation and never again.
+    """
+
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", on_delete=models.CASCADE, related_name="audit_sinks",
+    )
+    name = models.CharField(max_length=100)
+    url = models.URLField(max_length=500)
+    secret_encrypted = models.TextField()
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField()
+    # Delivery state: events with seq <= last_delivered_seq have been accepted by the receiver.
+    last_delivered_seq = models.PositiveBigIntegerField(default=0)
+    last_delivered_at = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [models.Index(fields=["workspace", "is_active"], name="audit_sink_ws_active")]
+
+    def __str__(self) -> str:
+        return f"{self.name} -> {self.url}"
+
+
+class AuditOutbox(models.Model):
+    """One event still to deliver to one sink; written by ``record_event`` in the event's transaction."""
+
+    sink = models.ForeignKey(AuditSink, on_delete=models.CASCADE, related_name="outbox")
+    # Plain ids, not foreign keys: the audit table refuses the cascades a constraint would bring.
+    event_id = models.BigIntegerField()
+    seq = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["sink", "seq"], name="audit_outbox_unique_sink_seq")]
+
+    def __str__(self) -> str:
+        return f"sink {self.sink_id} event #{self.seq}"

@@ -219,13 +219,75 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_timeout": env.float("CELERY_BROKER_SOCKET_TIMEOUT", default=5.0),
 }
 
+
+# ----------------------------------------------------------------------------- SCIM credentials and OAuth 2
+# (branch scim-auth) django-oauth-toolkit serves /oauth/authorize/ and /oauth/token/ for SCIM clients
+# (Okta's "OAuth 2" mode, Entra's client-credentials mode). Every OAuth client is bound to one
+# workspace through a ScimCredential; its tokens carry the single scope ``scim:<workspace id>``.
+INSTALLED_APPS += ["oauth2_provider"]
+# Named explicitly because scim.ScimCredential has a foreign key to it (DOT's model is swappable).
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+
+
+def _positive_int(name: str, default: int) -> int:
+    value = env.int(name, default=default)
+    if value <= 0:
+        raise ImproperlyConfigured(f"{name} must be a positive integer (got {value}).")
+    return value
+
+
+def _scim_pkce_required(client_id: str) -> bool:
+    # Imported lazily: settings load before the apps do.
+    from scim.oauth import pkce_required
+
+    return pkce_required(client_id)
+
+
+OAUTH2_PROVIDER = {
+    # Scopes are per workspace (scim:<id>); scim.oauth knows which one each client may have.
+    "SCOPES_BACKEND_CLASS": "scim.oauth.ScimScopes",
+    "OAUTH2_VALIDATOR_CLASS": "scim.oauth.ScimOAuth2Validator",
+    # Access tokens live an hour; Okta and Entra refresh or re-request them on their own.
+    "ACCESS_TOKEN_EXPIRE_SECONDS": _positive_int("SCIM_OAUTH_ACCESS_TOKEN_SECONDS", 3600),
+    # A refresh token unused for this long dies (each refresh rotates it and starts again).
+    "REFRESH_TOKEN_EXPIRE_SECONDS": _positive_int("SCIM_OAUTH_REFRESH_TOKEN_SECONDS", 90 * 24 * 3600),
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    "ROTATE_REFRESH_TOKEN": True,
+    # A replayed (already rotated) refresh token revokes its whole family (RFC 9700 4.14.2).
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    # The Owner always sees "Accept access": no silent re-approval.
+    "REQUEST_APPROVAL_PROMPT": "force",
+    # Confidential clients (all SCIM clients) may skip PKCE: Okta's SCIM OAuth client does not send it.
+    "PKCE_REQUIRED": _scim_pkce_required,
+    # Okta's and Entra's callbacks are https; plain http only for local development.
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"] if DEBUG else ["https"],
+    # Store only SHA-256 checksums of access and refresh tokens, never the tokens (RFC 9700 4.16).
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": 0,
+    # Client secrets are hashed with the first PASSWORD_HASHERS entry (Argon2).
+    "CLIENT_SECRET_HASHER": "default",
+}
+# How long a rotated SCIM credential keeps working next to its replacement (hours).
+SCIM_CREDENTIAL_ROTATION_OVERLAP_HOURS = _positive_int("SCIM_CREDENTIAL_ROTATION_OVERLAP_HOURS", 24)
+# Failed SCIM authentications allowed per window, per (client IP, workspace) and per key id, before 429.
+SCIM_AUTH_FAILURE_LIMIT = _positive_int("SCIM_AUTH_FAILURE_LIMIT", 10)
+# Failed SCIM authentications allowed per window from one client IP across all workspaces (high: Okta's and
+# Entra's engines share egress IPs between all their customers).
+SCIM_AUTH_FAILURE_IP_LIMIT = _positive_int("SCIM_AUTH_FAILURE_IP_LIMIT", 300)
+# Length of the rate-limit window in seconds (Retry-After is at most this).
+SCIM_AUTH_FAILURE_WINDOW = _positive_int("SCIM_AUTH_FAILURE_WINDOW", 300)
+# Provisioning log: newest rows kept per workspace, and the age after which rows go.
+SCIM_REQUEST_LOG_KEEP = _positive_int("SCIM_REQUEST_LOG_KEEP", 1000)
+SCIM_REQUEST_LOG_MAX_AGE_DAYS = _positive_int("SCIM_REQUEST_LOG_MAX_AGE_DAYS", 30)
 # ----------------------------------------------------------------------------- SCIM resources (branch scim-core)
 # Gatehouse serves SCIM through its own entry point (scim/views.py) and django-scim2's adapters,
 # schemas and exception class; django_scim is not an installed app (it has no concrete models).
 SCIM_SERVICE_PROVIDER = {
     "USER_ADAPTER": "scim.adapters.GatehouseSCIMUser",
     "GROUP_ADAPTER": "scim.adapters.GatehouseSCIMGroup",
-    "USER_MODEL_GETTER": "workspaces.models.Membership",
+    "USER_MODEL_GETTER": "scim.adapters.membership_model",
     "GROUP_MODEL": "workspaces.models.Team",
     "SERVICE_PROVIDER_CONFIG_MODEL": "scim.schemas.GatehouseServiceProviderConfig",
     "NETLOC": PUBLIC_BASE_URL.split("://", 1)[-1],
@@ -242,3 +304,28 @@ SCIM_MAX_RESULTS = env.int("SCIM_MAX_RESULTS", default=200)
 SCIM_MAX_BODY_BYTES = env.int("SCIM_MAX_BODY_BYTES", default=1_048_576)
 # Most operations one SCIM PATCH may carry.
 SCIM_MAX_PATCH_OPERATIONS = env.int("SCIM_MAX_PATCH_OPERATIONS", default=1000)
+# ----------------------------------------------------------------------------- audit log (issue 4)
+# HMAC key for retention checkpoints; empty: derived from SECRET_KEY (set it so SECRET_KEY can rotate).
+AUDIT_CHECKPOINT_KEY = env.str("AUDIT_CHECKPOINT_KEY", default="")
+# Key material that encrypts SIEM sink secrets at rest; empty: derived from SECRET_KEY.
+AUDIT_SINK_KEY = env.str("AUDIT_SINK_KEY", default="")
+# Events per SIEM delivery batch, request timeout (s), and the backoff ceiling (s).
+AUDIT_SINK_BATCH = env.int("AUDIT_SINK_BATCH", default=500)
+AUDIT_SINK_TIMEOUT = env.int("AUDIT_SINK_TIMEOUT", default=10)
+AUDIT_SINK_MAX_BACKOFF = env.int("AUDIT_SINK_MAX_BACKOFF", default=600)
+# How often beat looks for sinks with queued events, verifies chains, applies retention (seconds).
+AUDIT_SINK_POLL_SECONDS = env.int("AUDIT_SINK_POLL_SECONDS", default=5)
+AUDIT_VERIFY_EVERY_SECONDS = env.int("AUDIT_VERIFY_EVERY_SECONDS", default=3600)
+AUDIT_RETENTION_EVERY_SECONDS = env.int("AUDIT_RETENTION_EVERY_SECONDS", default=6 * 3600)
+for _name in ("AUDIT_SINK_BATCH", "AUDIT_SINK_TIMEOUT", "AUDIT_SINK_POLL_SECONDS", "AUDIT_VERIFY_EVERY_SECONDS",
+              "AUDIT_RETENTION_EVERY_SECONDS"):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be a positive number.")
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "audit-deliver-sinks": {"task": "audit.tasks.deliver_due_audit_sinks", "schedule": float(AUDIT_SINK_POLL_SECONDS)},
+    "audit-verify-chains": {"task": "audit.tasks.verify_audit_chains", "schedule": float(AUDIT_VERIFY_EVERY_SECONDS)},
+    "audit-retention": {"task": "audit.tasks.purge_expired_audit_events", "schedule": float(AUDIT_RETENTION_EVERY_SECONDS)},
+}
+# Most events one retention purge transaction removes (the beat job repeats until done).
+AUDIT_PURGE_BATCH = env.int("AUDIT_PURGE_BATCH", default=100_000)

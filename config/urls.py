@@ -7,6 +7,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("audit.urls")),
     path("", include("workspaces.urls")),
+    path("", include("scim.web_urls")),
+    path("oauth/", include("scim.oauth_urls")),
     path("scim/v2/<slug:slug>/", include("scim.urls")),
 ]
 

@@ -39,6 +39,11 @@ COLUMN_KEYS = {"userName", "externalId", "displayName", "active", "role", "produ
 RETRY_WINDOW = timedelta(minutes=10)
 
 
+def membership_model() -> type[Membership]:
+    """django-scim2's USER_MODEL_GETTER: a SCIM User is a workspace membership."""
+    return Membership
+
+
 def etag(version: int) -> str:
     return f'W/"{version}"'
 

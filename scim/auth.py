@@ -2,23 +2,30 @@
 
 The tenant comes from the credential's own record, never from the caller: a valid
 credential of workspace A presented on workspace B's URL is a plain 401.
+Three modes: ``Authorization: Bearer gs_<key id>_<secret>`` (a named bearer token),
+HTTP Basic ``<key id>:<secret>``, and ``Authorization: Bearer <OAuth access token>`` issued by
+django-oauth-toolkit to a client bound to the workspace (scope ``scim:<workspace id>``).
 Secrets are compared as SHA-256 hashes in constant time; empty secrets never match.
+Repeated failures are rate limited (``scim.ratelimit``): 429 with ``retry_after``.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 from dataclasses import dataclass
 
 from django.http import HttpRequest
 from django.utils import timezone
 
+from audit.middleware import client_ip
 from audit.record import Actor
 from workspaces.models import Workspace
 from workspaces.services import hash_secret
 
+from . import ratelimit
 from .models import CredentialKind, ScimCredential
 
 BEARER_PREFIX = "gs_"
@@ -27,15 +34,31 @@ AUTH_METHOD = {
     CredentialKind.BASIC: "scim_basic",
     CredentialKind.OAUTH: "oauth",
 }
+# Hashing input is bounded: nobody's credential is longer, and a megabyte header costs nothing to refuse.
+_MAX_CREDENTIAL_LENGTH = 4096
+_INVALID = "Invalid, expired or revoked credentials."
 
 
 class ScimAuthError(Exception):
-    """``status`` 401 (no or bad credential) or 403 (SCIM switched off for the workspace)."""
+    """``status`` 401 (no or bad credential), 403 (SCIM switched off for the workspace) or
+    429 (too many failures: ``retry_after`` seconds, for the ``Retry-After`` header).
 
-    def __init__(self, status: int, detail: str) -> None:
+    ``headers`` lists the HTTP headers the SCIM error response should carry.
+    """
+
+    def __init__(self, status: int, detail: str, *, retry_after: int | None = None) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        if self.status == 429 and self.retry_after is not None:
+            return {"Retry-After": str(int(self.retry_after))}
+        if self.status == 401:
+            return {"WWW-Authenticate": 'Bearer realm="SCIM", Basic realm="SCIM", charset="UTF-8"'}
+        return {}
 
 
 @dataclass(frozen=True)
@@ -62,39 +85,92 @@ def split_bearer_token(token: str) -> tuple[str, str]:
     return (key_id, token) if sep and key_id and secret else ("", "")
 
 
-def _credentials_from_header(header: str) -> tuple[str, str, tuple[str, ...]]:
-    """(key_id, secret to hash, allowed kinds) from an Authorization header."""
+@dataclass(frozen=True)
+class _Presented:
+    kind: str  # "bearer", "basic", "oauth" or "" (nothing usable)
+    key_id: str = ""
+    secret: str = ""
+
+
+def _parse_header(header: str) -> _Presented:
     scheme, _, value = header.strip().partition(" ")
     value = value.strip()
-    if scheme.lower() == "bearer" and value:
-        key_id, token = split_bearer_token(value)
-        return key_id, token, (CredentialKind.BEARER,)
-    if scheme.lower() == "basic" and value:
+    if not value or len(value) > _MAX_CREDENTIAL_LENGTH:
+        return _Presented("")
+    if scheme.lower() == "bearer":
+        if value.startswith(BEARER_PREFIX):
+            key_id, token = split_bearer_token(value)
+            return _Presented(CredentialKind.BEARER, key_id, token) if key_id else _Presented("")
+        return _Presented(CredentialKind.OAUTH, "", value)
+    if scheme.lower() == "basic":
         try:
             decoded = base64.b64decode(value, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            return "", "", ()
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            return _Presented("")
         key_id, sep, secret = decoded.partition(":")
-        return (key_id, secret, (CredentialKind.BASIC,)) if sep and key_id and secret else ("", "", ())
-    return "", "", ()
+        return _Presented(CredentialKind.BASIC, key_id, secret) if sep and key_id and secret else _Presented("")
+    return _Presented("")
+
+
+def _resolve_key_credential(presented: _Presented) -> ScimCredential | None:
+    """Bearer and Basic: look up by key id, compare the SHA-256 of the secret in constant time."""
+    credential = (
+        ScimCredential.objects.select_related("workspace")
+        .filter(key_id=presented.key_id[:64], kind=presented.kind)
+        .first()
+    )
+    # Hash even when nothing was found so timing does not reveal which key ids exist.
+    presented_hash = hash_secret(presented.secret)
+    expected = credential.secret_hash if credential is not None and credential.secret_hash else hash_secret("")
+    if credential is None or not credential.secret_hash or not hmac.compare_digest(presented_hash, expected):
+        return None
+    return credential
+
+
+def _resolve_oauth_credential(token: str) -> ScimCredential | None:
+    """An access token issued by django-oauth-toolkit to a live SCIM client, still valid, with its workspace's scope."""
+    from oauth2_provider.models import get_access_token_model
+
+    from .oauth import approver_may_authorize, workspace_scope
+
+    checksum = hashlib.sha256(token.encode("utf-8")).hexdigest()
+    access_token = (
+        get_access_token_model().objects
+        .select_related("application__scim_credential__workspace")
+        .filter(token_checksum=checksum)
+        .first()
+    )
+    if access_token is None or access_token.is_expired() or access_token.application is None:
+        return None
+    credential = getattr(access_token.application, "scim_credential", None)
+    if credential is None or credential.kind != CredentialKind.OAUTH:
+        return None
+    if workspace_scope(credential.workspace_id) not in access_token.scope.split():
+        return None
+    if not approver_may_authorize(access_token.user_id, credential.workspace_id, access_token.created):
+        # The Owner who approved this client left, lost the role, or had their credentials revoked.
+        return None
+    return credential
 
 
 def authenticate_scim_request(request: HttpRequest, slug: str) -> ScimPrincipal:
     """Resolve the request's credential for workspace ``slug`` or raise ``ScimAuthError``."""
-    header = request.META.get("HTTP_AUTHORIZATION", "")
-    key_id, secret, kinds = _credentials_from_header(header)
-    if not key_id or not secret:
+    presented = _parse_header(request.META.get("HTTP_AUTHORIZATION", ""))
+    ip = client_ip(request)
+    retry_after = ratelimit.blocked_for(ip, slug, presented.key_id)
+    if retry_after is not None:
+        raise ScimAuthError(429, f"Too many failed authentications. Retry after {retry_after} seconds.",
+                            retry_after=retry_after)
+    if not presented.kind:
+        ratelimit.record_failure(ip, slug)
         raise ScimAuthError(401, "Missing or malformed credentials. Send 'Authorization: Bearer <token>' or HTTP Basic.")
-    credential = (
-        ScimCredential.objects.select_related("workspace").filter(key_id=key_id, kind__in=kinds).first()
-    )
-    # Hash even when nothing was found so timing does not reveal which key ids exist.
-    presented = hash_secret(secret)
-    expected = credential.secret_hash if credential is not None else hash_secret("")
-    if credential is None or not hmac.compare_digest(presented, expected) or not credential.is_live:
-        raise ScimAuthError(401, "Invalid, expired or revoked credentials.")
-    if credential.workspace.slug != slug:
-        raise ScimAuthError(401, "Invalid, expired or revoked credentials.")
+    if presented.kind == CredentialKind.OAUTH:
+        credential = _resolve_oauth_credential(presented.secret)
+    else:
+        credential = _resolve_key_credential(presented)
+    if credential is None or not credential.is_live or credential.workspace.slug != slug:
+        ratelimit.record_failure(ip, slug, presented.key_id)
+        raise ScimAuthError(401, _INVALID)
     if not credential.workspace.scim_enabled:
         raise ScimAuthError(403, "SCIM provisioning is switched off for this workspace. An Owner can enable it on the provisioning page.")
     now = timezone.now()

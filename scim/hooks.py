@@ -20,5 +20,7 @@ if TYPE_CHECKING:
 def after_scim_request(
     request: HttpRequest, slug: str, principal: ScimPrincipal | None, response: HttpResponse
 ) -> None:
-    """No-op by default."""
-    return None
+    """Write the provisioning request log (secrets redacted there)."""
+    from .request_log import log_scim_request
+
+    log_scim_request(request, slug, principal, response)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +24,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.http.request import RawPostDataException
 from django.views.decorators.csrf import csrf_exempt
+from django_scim.utils import get_group_adapter, get_service_provider_config_model, get_user_adapter
 
 from . import hooks, selectors
 from .adapters import GatehouseSCIMGroup, GatehouseSCIMUser, etag
@@ -35,7 +37,6 @@ from .schemas import (
     CORE_USER,
     LIST_RESPONSE,
     SCIM_CONTENT_TYPE,
-    GatehouseServiceProviderConfig,
     all_schemas,
     max_body_bytes,
     max_patch_operations,
@@ -52,12 +53,18 @@ WWW_AUTHENTICATE = 'Bearer realm="gatehouse-scim", Basic realm="gatehouse-scim"'
 @csrf_exempt
 def scim_endpoint(request: HttpRequest, slug: str, path: str = "") -> HttpResponse:
     """The one entry point for every SCIM request of workspace ``slug``."""
+    request.scim_started_at = time.monotonic()  # type: ignore[attr-defined]  # for the provisioning log
     principal: ScimPrincipal | None = None
     try:
         try:
             principal = authenticate_scim_request(request, slug)
         except ScimAuthError as exc:
-            headers = {"WWW-Authenticate": WWW_AUTHENTICATE} if exc.status == 401 else {}
+            # The auth side may attach headers (a 429 with Retry-After from its failure rate limit).
+            headers = {str(k): str(v) for k, v in (getattr(exc, "headers", None) or {}).items()}
+            if getattr(exc, "retry_after", None) is not None:
+                headers.setdefault("Retry-After", str(exc.retry_after))
+            if exc.status == 401:
+                headers.setdefault("WWW-Authenticate", WWW_AUTHENTICATE)
             raise ScimError(exc.status, exc.detail, headers=headers) from exc
         response = _route(request, principal, path)
     except ScimError as exc:
@@ -120,11 +127,12 @@ class Ctx:
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise bad_request(f"The body is not valid JSON: {str(exc)[:120]}", "invalidSyntax") from exc
 
+    # The adapter classes come from django-scim2's settings (SCIM_SERVICE_PROVIDER USER_ADAPTER/GROUP_ADAPTER).
     def user_adapter(self, obj: Any) -> GatehouseSCIMUser:
-        return GatehouseSCIMUser(obj, self.request, workspace=self.workspace, actor=self.actor, base_url=self.base_url)
+        return get_user_adapter()(obj, self.request, workspace=self.workspace, actor=self.actor, base_url=self.base_url)
 
     def group_adapter(self, obj: Any) -> GatehouseSCIMGroup:
-        return GatehouseSCIMGroup(obj, self.request, workspace=self.workspace, actor=self.actor, base_url=self.base_url)
+        return get_group_adapter()(obj, self.request, workspace=self.workspace, actor=self.actor, base_url=self.base_url)
 
 
 def _json(doc: Any, status: int = 200, *, location: str = "", version: str = "") -> HttpResponse:
@@ -456,7 +464,7 @@ def _groups_list(ctx: Ctx) -> HttpResponse:
 def service_provider_config(ctx: Ctx, rid: str | None) -> HttpResponse:
     if ctx.request.method != "GET" or rid:
         raise _method_not_allowed(ctx) if ctx.request.method != "GET" else ScimError(404, "Not found.")
-    return _json(GatehouseServiceProviderConfig(ctx.request, ctx.base_url).to_dict())
+    return _json(get_service_provider_config_model()(ctx.request, ctx.base_url).to_dict())
 
 
 def _listed(resources: list[dict[str, Any]]) -> dict[str, Any]:

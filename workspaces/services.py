@@ -294,8 +294,8 @@ def membership_deactivate(*, membership: Membership, actor: Actor, reason: str =
         actor=actor, action="member.deactivated", workspace=membership.workspace, **_member_target(membership),
         details={"before": {"active": True}, "after": {"active": False}, "reason": reason},
     )
-    # Outbox row in this transaction; the task is enqueued on commit (see deprovision_job_add).
-    deprovision_job_add(membership=membership, cause=DeprovisionCause.DEACTIVATED)
+    # Outbox row in this transaction; the task is enqueued on commit (see _deprovision_job_add).
+    _deprovision_job_add(membership=membership, cause=DeprovisionCause.DEACTIVATED)
     return membership
 
 
@@ -326,7 +326,7 @@ def membership_remove(*, membership: Membership, actor: Actor) -> None:
         details={"role": membership.role},
     )
     # The person's session grants for this workspace outlive the row: revoke them through the outbox too.
-    deprovision_job_add(membership=membership, cause=DeprovisionCause.REMOVED)
+    _deprovision_job_add(membership=membership, cause=DeprovisionCause.REMOVED)
     membership.delete()
 
 
@@ -590,7 +590,7 @@ def api_key_revoke(*, api_key: ApiKey, actor: Actor) -> ApiKey:
 # revocation, its audit event and its ``done`` status commit together.
 
 
-def deprovision_job_add(*, membership: Membership, cause: str) -> DeprovisionJob:
+def _deprovision_job_add(*, membership: Membership, cause: str) -> DeprovisionJob:
     """Write the outbox row inside the caller's transaction and enqueue it once that commits."""
     now = timezone.now()
     job = DeprovisionJob.objects.create(
@@ -852,7 +852,7 @@ def user_disable(*, user: User, actor: Actor, reason: str = "") -> list[Deprovis
             actor=actor, action="member.account_disabled", workspace=membership.workspace,
             **_member_target(membership), details={"reason": reason},
         )
-        jobs.append(deprovision_job_add(membership=membership, cause=DeprovisionCause.ACCOUNT_DISABLED))
+        jobs.append(_deprovision_job_add(membership=membership, cause=DeprovisionCause.ACCOUNT_DISABLED))
     return jobs
 
 

@@ -41,7 +41,10 @@ def _apply(request: HttpRequest, form: djforms.Form, fn: Callable[..., Any], suc
     try:
         result = fn(actor=request.access.actor, **kwargs)
     except ServiceError as exc:
-        form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        if hasattr(form, "cleaned_data"):
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:  # buttons without a form of their own (deactivate, auditor...) pass an unbound form
+            messages.error(request, exc.message)
         return None
     messages.success(request, success)
     return result if result is not None else True

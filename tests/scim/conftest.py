@@ -57,11 +57,6 @@ def bearer_b(world) -> Cred:
     return make_cred(world.outsider_b, "bearer")
 
 
-@pytest.fixture(params=["bearer", "basic"])
-def cred_a(request, world) -> Cred:
-    return make_cred(world.owner_a, request.param)
-
-
 class ScimClient:
     """Django test client speaking SCIM to one workspace with one credential."""
 

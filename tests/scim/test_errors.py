@@ -186,3 +186,41 @@ def test_errors_do_not_leak_database_text(scim_a):
     scim_a.post("Users", okta_user("leak@corp.test", external_id="1"))
     body = scim_a.post("Users", okta_user("LEAK@corp.test", external_id="2")).json()
     assert "IntegrityError" not in json.dumps(body) and "constraint" not in body["detail"].lower()
+
+
+def test_an_auth_refusal_with_retry_after_keeps_the_header(scim_a, monkeypatch):
+    from scim import views
+    from scim.auth import ScimAuthError
+
+    def refuse(request, slug):
+        exc = ScimAuthError(429, "Too many failed attempts. Try again later.")
+        exc.retry_after = 30
+        raise exc
+
+    monkeypatch.setattr(views, "authenticate_scim_request", refuse)
+    r = scim_a.get("Users")
+    assert_error(r, 429)
+    assert r["Retry-After"] == "30"
+
+
+def test_the_after_request_hook_sees_every_response_with_its_principal(scim_a, monkeypatch):
+    from scim import hooks
+
+    seen = []
+    monkeypatch.setattr(hooks, "after_scim_request", lambda request, slug, principal, response: seen.append(
+        (slug, principal.credential.name if principal else None, response.status_code)))
+    scim_a.get("Users")
+    scim_a.get("Users/999999")
+    scim_a.cred = type(scim_a.cred)("bearer", "gs_nope_nope")
+    scim_a.get("Users")
+    assert seen == [("alpha", "Okta bearer", 200), ("alpha", "Okta bearer", 404), ("alpha", None, 401)]
+
+
+def test_a_failing_hook_does_not_change_the_answer(scim_a, monkeypatch):
+    from scim import hooks
+
+    def boom(*args):
+        raise RuntimeError("log store down")
+
+    monkeypatch.setattr(hooks, "after_scim_request", boom)
+    assert scim_a.get("Users").status_code == 200

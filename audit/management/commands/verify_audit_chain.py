@@ -6,6 +6,8 @@ from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
 
 from audit.chain import chain_workspace_ids, verify_chain
+from audit.record import Actor
+from audit.services import audit_verification_record
 
 
 class Command(BaseCommand):
@@ -13,8 +15,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("slug", nargs="?", help="Only this workspace (default: every chain).")
+        parser.add_argument(
+            "--no-record", action="store_true",
+            help="Do not store the result (by default it is stored and shown on the workspace's audit page).",
+        )
 
-    def handle(self, *args, slug: str | None = None, **options) -> None:
+    def handle(self, *args, slug: str | None = None, no_record: bool = False, **options) -> None:
         Workspace = apps.get_model("workspaces", "Workspace")
         names = dict(Workspace.objects.values_list("pk", "slug"))
         if slug:
@@ -27,8 +33,15 @@ class Command(BaseCommand):
         for workspace_id in ids:
             label = names.get(workspace_id, "(global)" if workspace_id is None else f"workspace #{workspace_id}")
             report = verify_chain(workspace_id)
+            if not no_record and workspace_id is not None:
+                workspace = Workspace.objects.filter(pk=workspace_id).first()
+                if workspace is not None:
+                    audit_verification_record(
+                        workspace=workspace, report=report, actor=Actor.system("verify_audit_chain"),
+                    )
             if report.ok:
-                self.stdout.write(f"OK      {label}: {report.verified} events verified, chain intact up to #{report.last_seq}")
+                since = f" (from the retention checkpoint at #{report.start_seq})" if report.start_seq else ""
+                self.stdout.write(f"OK      {label}: {report.verified} events verified, chain intact up to #{report.last_seq}{since}")
             else:
                 broken += 1
                 where = f"event id {report.broken_event_id} (#{report.broken_seq})" if report.broken_event_id else f"after #{report.last_seq}"

@@ -1,0 +1,161 @@
+"""The provisioning request log: what the provisioning page shows of recent SCIM requests.
+
+``log_scim_request`` is called by ``scim.hooks.after_scim_request`` once per SCIM request.
+Never stored: headers (Authorization!), bodies, attribute values, passwords. Stored: method,
+path with the query string (``access_token`` parameters redacted), status, the SCIM error's
+``detail``/``scimType`` (redacted again, in case a message quoted a secret), the attribute
+names and PATCH operations the request touched, request id, client IP and duration.
+
+Cost on the request: one INSERT; every ``PRUNE_EVERY``-th row (by id) also prunes the
+workspace to its newest ``SCIM_REQUEST_LOG_KEEP`` rows and drops rows older than
+``SCIM_REQUEST_LOG_MAX_AGE_DAYS``, through the ``(workspace, -id)`` index.
+A failure to log is logged and never breaks the SCIM response.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+
+from audit.middleware import client_ip
+from workspaces.models import Workspace
+
+from .models import ScimRequestLog
+
+log = logging.getLogger(__name__)
+
+PRUNE_EVERY = 50
+_MAX_BODY_TO_SUMMARISE = 64 * 1024
+_SECRET_PATTERNS = [
+    re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"),
+    re.compile(r"\bg[sh]_[A-Za-z0-9_-]{6,}"),
+    re.compile(r"(?i)((?:access_token|refresh_token|client_secret|password|secret|token)=)[^&\s]*"),
+    re.compile(r'(?i)("(?:password|secret|token|client_secret|access_token)"\s*:\s*)"[^"]*"'),
+]
+
+
+def redact(text: str) -> str:
+    """Remove anything that looks like a credential from a string meant for people."""
+    text = _SECRET_PATTERNS[0].sub(lambda m: f"{m.group(1)} [redacted]", text)
+    text = _SECRET_PATTERNS[1].sub("[redacted]", text)
+    text = _SECRET_PATTERNS[2].sub(lambda m: f"{m.group(1)}[redacted]", text)
+    return _SECRET_PATTERNS[3].sub(lambda m: f'{m.group(1)}"[redacted]"', text)
+
+
+def _error_fields(response: HttpResponse) -> tuple[str, str]:
+    if response.status_code < 400 or getattr(response, "streaming", False):
+        return "", ""
+    try:
+        content = response.content
+        if len(content) > _MAX_BODY_TO_SUMMARISE:
+            return "", ""
+        body = json.loads(content or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        return "", ""
+    if not isinstance(body, dict):
+        return "", ""
+    detail = body.get("detail") or body.get("error_description") or ""
+    return redact(str(detail))[:500], str(body.get("scimType") or "")[:32]
+
+
+def _summary(request: HttpRequest) -> str:
+    """Names only: which attributes a POST/PUT carried, which PATCH operations and paths."""
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return ""
+    try:
+        raw = request.body
+    except Exception:  # noqa: BLE001 - body already consumed as a stream, or too large
+        return ""
+    if not raw or len(raw) > _MAX_BODY_TO_SUMMARISE:
+        return "(large body)" if raw else ""
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return "(not JSON)"
+    if not isinstance(body, dict):
+        return ""
+    if request.method == "PATCH" and isinstance(body.get("Operations"), list):
+        parts = []
+        for op in body["Operations"][:20]:
+            if not isinstance(op, dict):
+                continue
+            name = str(op.get("op", "?"))[:10]
+            path = op.get("path")
+            if path:
+                parts.append(f"{name} {str(path)[:60]}")
+            elif isinstance(op.get("value"), dict):
+                parts.append(f"{name} {','.join(sorted(str(k)[:40] for k in op['value']))}")
+            else:
+                parts.append(name)
+        return redact("; ".join(parts))[:255]
+    keys = sorted(str(k)[:60] for k in body if k not in ("schemas", "password"))
+    return ("attributes: " + ", ".join(keys))[:255]
+
+
+def _path(request: HttpRequest) -> str:
+    query = request.META.get("QUERY_STRING", "")
+    return redact(request.path + (f"?{query}" if query else ""))[:512]
+
+
+def log_scim_request(
+    request: HttpRequest, slug: str, principal: Any, response: HttpResponse, *, duration_ms: int | None = None,
+) -> ScimRequestLog | None:
+    """Record one SCIM request for the provisioning page. Never raises.
+
+    ``principal`` is a ``ScimPrincipal`` or None (authentication failed). Duration: the
+    ``duration_ms`` argument, else ``request.scim_started_at`` (a ``time.monotonic()`` value).
+    """
+    try:
+        if principal is not None:
+            workspace_id = principal.workspace.pk
+            credential = principal.credential
+            auth_method = principal.auth_method
+        else:
+            workspace_id = Workspace.objects.filter(slug=slug).values_list("pk", flat=True).first()
+            credential, auth_method = None, ""
+            if workspace_id is None:
+                return None  # no such workspace: nobody's log to write to
+        started = getattr(request, "scim_started_at", None)
+        if duration_ms is None and isinstance(started, float):
+            duration_ms = max(0, int((time.monotonic() - started) * 1000))
+        detail, scim_type = _error_fields(response)
+        entry = ScimRequestLog.objects.create(
+            workspace_id=workspace_id, credential=credential, auth_method=auth_method,
+            method=(request.method or "")[:8], path=_path(request), status=response.status_code,
+            scim_type=scim_type, error_detail=detail, summary=_summary(request),
+            request_id=str(getattr(request, "request_id", "") or "")[:128], ip=client_ip(request),
+            duration_ms=duration_ms,
+        )
+        if entry.pk % PRUNE_EVERY == 0:
+            prune_request_log(workspace_id)
+        return entry
+    except Exception:  # noqa: BLE001 - the log is for humans; the SCIM response matters more
+        log.exception("Could not write the SCIM request log")
+        return None
+
+
+def prune_request_log(workspace_id: int) -> int:
+    """Keep the newest ``SCIM_REQUEST_LOG_KEEP`` rows of a workspace, none older than the max age."""
+    keep = settings.SCIM_REQUEST_LOG_KEEP
+    rows = ScimRequestLog.objects.filter(workspace_id=workspace_id)
+    cutoff = list(rows.order_by("-id").values_list("id", flat=True)[keep:keep + 1])
+    deleted = 0
+    if cutoff:
+        deleted += rows.filter(id__lte=cutoff[0]).delete()[0]
+    too_old = timezone.now() - timedelta(days=settings.SCIM_REQUEST_LOG_MAX_AGE_DAYS)
+    deleted += rows.filter(created_at__lt=too_old).delete()[0]
+    return deleted
+
+
+def recent_requests(workspace: Workspace, limit: int = 50) -> QuerySet[ScimRequestLog]:
+    """The provisioning page's log, newest first, with the credential's name (one query)."""
+    return ScimRequestLog.objects.filter(workspace=workspace).select_related("credential").order_by("-id")[:limit]

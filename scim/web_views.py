@@ -1,0 +1,104 @@
+"""The provisioning page (``/w/<slug>/settings/provisioning/``): thin, Owners only.
+
+Switch SCIM on or off, see the base URL, create, rotate and revoke credentials (a secret is
+shown once, on the response to the POST that made it, with ``Cache-Control: no-store``), and
+read the recent SCIM requests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+
+from workspaces.access import workspace_view
+from workspaces.exceptions import ServiceError
+from workspaces.roles import Cap
+
+from . import services
+from .credential_selectors import credential_of, credentials_of
+from .models import CredentialKind
+from .oauth import workspace_scope
+from .request_log import recent_requests
+from .web_forms import CredentialForm
+
+
+def _no_store(response: HttpResponse) -> HttpResponse:
+    response["Cache-Control"] = "no-store"  # the page may carry a secret shown once
+    response["Pragma"] = "no-cache"
+    return response
+
+
+def _credential_or_404(request: HttpRequest) -> Any:
+    try:
+        credential_id = int(request.POST.get("credential", "") or 0)
+    except ValueError:
+        credential_id = 0
+    credential = credential_of(request.access.workspace, credential_id)
+    if credential is None:
+        raise Http404("No such credential")
+    return credential
+
+
+@workspace_view(need=Cap.SETTINGS_MANAGE)
+def provisioning(request: HttpRequest, slug: str) -> HttpResponse:
+    access = request.access
+    workspace = access.workspace
+    form = CredentialForm()
+    new_secret: dict[str, Any] | None = None
+    if request.method == "POST":
+        action = request.POST.get("action", "")
+        try:
+            if action in ("enable", "disable"):
+                services.scim_set_enabled(workspace=workspace, enabled=action == "enable", actor=access.actor)
+                messages.success(request, "SCIM provisioning is on." if action == "enable" else "SCIM provisioning is off.")
+                return redirect("scim_provisioning", slug)
+            if action == "revoke":
+                credential = services.scim_credential_revoke(credential=_credential_or_404(request), actor=access.actor)
+                messages.success(request, f"Credential “{credential.name}” revoked. It stops working now.")
+                return redirect("scim_provisioning", slug)
+            if action == "rotate":
+                old = _credential_or_404(request)
+                credential, secret = services.scim_credential_rotate(credential=old, actor=access.actor)
+                old.refresh_from_db()
+                new_secret = {"credential": credential, "secret": secret, "rotated_from": old}
+                messages.success(request, "New credential created. Copy it now: it will not be shown again.")
+            elif action == "create":
+                form = CredentialForm(request.POST)
+                if form.is_valid():
+                    data = form.cleaned_data
+                    if data["kind"] == CredentialKind.OAUTH:
+                        credential, secret = services.scim_oauth_client_create(
+                            workspace=workspace, name=data["name"], actor=access.actor,
+                            grant=data["grant"] or services.OAuthGrant.AUTHORIZATION_CODE,
+                            redirect_uris=data["redirect_uris"],
+                        )
+                    else:
+                        credential, secret = services.scim_credential_create(
+                            workspace=workspace, kind=data["kind"], name=data["name"], actor=access.actor,
+                        )
+                    new_secret = {"credential": credential, "secret": secret}
+                    form = CredentialForm()
+                    messages.success(request, "Credential created. Copy it now: it will not be shown again.")
+            else:
+                raise Http404("Unknown action")
+        except ServiceError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            if action != "create":
+                messages.error(request, exc.message)
+    base = settings.PUBLIC_BASE_URL
+    response = render(request, "scim/provisioning.html", {
+        "workspace": workspace, "me": access.membership, "can": access.caps,
+        "form": form, "new_secret": new_secret,
+        "credentials": credentials_of(workspace),
+        "requests": recent_requests(workspace),
+        "scim_base_url": f"{base}/scim/v2/{workspace.slug}/",
+        "oauth_authorize_url": base + reverse("oauth2_provider:authorize"),
+        "oauth_token_url": base + reverse("oauth2_provider:token"),
+        "oauth_scope": workspace_scope(workspace.pk),
+    })
+    return _no_store(response)
