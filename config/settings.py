@@ -181,6 +181,45 @@ LOGGING = {
 # Email uniqueness is a case-insensitive functional constraint (user_email_ci_unique), which auth.W004 cannot see.
 SILENCED_SYSTEM_CHECKS = ["auth.W004"]
 
+# ----------------------------------------------------------------------------- deprovisioning (issue 6)
+# Seconds after which the beat sweeper re-enqueues a job that is not done (Redis down, worker died).
+DEPROVISION_RETRY_AFTER = env.int("DEPROVISION_RETRY_AFTER", default=30)
+# How often beat runs the sweeper (seconds).
+DEPROVISION_SWEEP_INTERVAL = env.float("DEPROVISION_SWEEP_INTERVAL", default=30.0)
+# Attempts per job before it is marked failed and shown to Owners.
+DEPROVISION_MAX_ATTEMPTS = env.int("DEPROVISION_MAX_ATTEMPTS", default=6)
+# Backoff between attempts: base seconds, doubled each attempt, capped.
+DEPROVISION_RETRY_BASE = env.int("DEPROVISION_RETRY_BASE", default=2)
+DEPROVISION_RETRY_MAX_DELAY = env.int("DEPROVISION_RETRY_MAX_DELAY", default=300)
+# Job ids per Celery message (PERF-NOTES: ~0.8 ms per enqueue, so chunks, not one message per member).
+DEPROVISION_BATCH_SIZE = env.int("DEPROVISION_BATCH_SIZE", default=100)
+# Jobs revoked per database transaction inside a batch (fewer commits; a shorter hold on audit chain locks).
+DEPROVISION_TXN_SIZE = env.int("DEPROVISION_TXN_SIZE", default=25)
+# Jobs the sweeper claims per round.
+DEPROVISION_SWEEP_LIMIT = env.int("DEPROVISION_SWEEP_LIMIT", default=5000)
+# After a failed publish (broker down), new jobs wait for the sweeper for this many seconds.
+DEPROVISION_PUBLISH_PAUSE = env.float("DEPROVISION_PUBLISH_PAUSE", default=5.0)
+for _name in ("DEPROVISION_RETRY_AFTER", "DEPROVISION_SWEEP_INTERVAL", "DEPROVISION_MAX_ATTEMPTS", "DEPROVISION_BATCH_SIZE"):
+    if globals()[_name] <= 0:
+        raise ImproperlyConfigured(f"{_name} must be a positive number.")
+CELERY_BEAT_SCHEDULE = {
+    "deprovision-sweep": {
+        "task": "workspaces.tasks.sweep_deprovision_jobs",
+        "schedule": DEPROVISION_SWEEP_INTERVAL,
+        "options": {"expires": DEPROVISION_SWEEP_INTERVAL},  # a backlog of sweeps is pointless
+    },
+}
+# A publish to a dead broker must fail fast (the outbox keeps the job), not block the request.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "max_retries": env.int("CELERY_BROKER_CONNECT_RETRIES", default=1),
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+    "socket_connect_timeout": env.float("CELERY_BROKER_CONNECT_TIMEOUT", default=2.0),
+    "socket_timeout": env.float("CELERY_BROKER_SOCKET_TIMEOUT", default=5.0),
+}
+
+
 # ----------------------------------------------------------------------------- SCIM credentials and OAuth 2
 # (branch scim-auth) django-oauth-toolkit serves /oauth/authorize/ and /oauth/token/ for SCIM clients
 # (Okta's "OAuth 2" mode, Entra's client-credentials mode). Every OAuth client is bound to one

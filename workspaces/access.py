@@ -118,6 +118,9 @@ def grant_problem(grant: dict[str, Any] | None, workspace: Workspace, membership
     valid_after = membership.credentials_valid_after
     if valid_after is not None and grant.get("at", 0) < valid_after.timestamp():
         return "Your sign-in for this workspace was revoked."
+    if grant.get("at", 0) < membership.created_at.timestamp():
+        # A grant from an earlier membership (removed, then added again) does not open the new one.
+        return "Your sign-in for this workspace predates your current membership."
     if workspace.saml_only and grant.get("method") == GrantMethod.PASSWORD:
         return "This workspace now requires single sign-on."
     if workspace.require_2fa and grant.get("method") == GrantMethod.PASSWORD and not grant.get("mfa"):

@@ -1,7 +1,25 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from .models import ApiKey, Membership, Repository, RepositoryGrant, Team, TeamMembership, User, Workspace
+from audit.record import Actor
+
+from .models import (
+    ApiKey,
+    DeprovisionJob,
+    DeprovisionStatus,
+    Membership,
+    Repository,
+    RepositoryGrant,
+    Team,
+    TeamMembership,
+    User,
+    Workspace,
+)
+from .services import deprovision_job_requeue, user_disable, user_enable
+
+
+def _support_actor(request) -> Actor:
+    return Actor(kind="user", id=str(request.user.pk), label=request.user.email, auth_method="django_admin")
 
 
 @admin.register(User)
@@ -17,6 +35,23 @@ class UserAdmin(BaseUserAdmin):
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
     filter_horizontal = ()
     list_filter = ("is_active", "is_staff")
+    # Disabling goes through user_disable (audit + credential revocation in every workspace), not the form.
+    readonly_fields = ("is_active",)
+    actions = ["disable_accounts", "enable_accounts"]
+
+    @admin.action(description="Disable selected accounts and revoke their credentials everywhere",
+                  permissions=["change"])
+    def disable_accounts(self, request, queryset) -> None:
+        jobs = 0
+        for user in queryset:
+            jobs += len(user_disable(user=user, actor=_support_actor(request), reason="Django admin"))
+        self.message_user(request, f"Disabled; credential revocation queued in {jobs} workspace(s).", messages.SUCCESS)
+
+    @admin.action(description="Re-enable selected accounts (revoked credentials stay revoked)", permissions=["change"])
+    def enable_accounts(self, request, queryset) -> None:
+        for user in queryset:
+            user_enable(user=user, actor=_support_actor(request), reason="Django admin")
+        self.message_user(request, "Re-enabled.", messages.SUCCESS)
 
 
 class MembershipInline(admin.TabularInline):
@@ -68,3 +103,27 @@ class ApiKeyAdmin(admin.ModelAdmin):
     list_display = ("name", "prefix", "workspace", "membership", "created_at", "last_used_at", "revoked_at")
     readonly_fields = ("key_hash", "prefix")
     exclude = ()
+
+
+@admin.register(DeprovisionJob)
+class DeprovisionJobAdmin(admin.ModelAdmin):
+    """The outbox, read-only; failed jobs can be given a fresh set of attempts."""
+
+    list_display = ("member_label", "workspace", "cause", "status", "attempts", "created_at", "finished_at")
+    list_filter = ("status", "cause")
+    search_fields = ("member_label", "workspace__slug")
+    readonly_fields = [f.name for f in DeprovisionJob._meta.fields]
+    actions = ["requeue"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.action(description="Retry selected failed jobs", permissions=["change"])
+    def requeue(self, request, queryset) -> None:
+        failed = list(queryset.filter(status=DeprovisionStatus.FAILED))
+        for job in failed:
+            deprovision_job_requeue(job=job, actor=_support_actor(request))
+        self.message_user(request, f"{len(failed)} failed job(s) queued again.", messages.SUCCESS)

@@ -320,3 +320,76 @@ class ApiKey(models.Model):
     def is_live(self) -> bool:
         now = timezone.now()
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+# ----------------------------------------------------------------------------- deprovisioning (issue 6)
+
+
+class DeprovisionStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class DeprovisionCause(models.TextChoices):
+    DEACTIVATED = "deactivated", "Member deactivated"
+    REMOVED = "removed", "Member removed"
+    ACCOUNT_DISABLED = "account_disabled", "Account disabled by support"
+
+
+class DeprovisionJob(models.Model):
+    """Outbox row: revoke what one person held in one workspace.
+
+    Written in the same transaction as the deactivation and its audit event, so a committed
+    deactivation always has its job, whatever happens to Redis or a worker afterwards. Credentials
+    issued before ``created_at`` are revoked; anything issued later (after a reactivation) is not.
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="deprovision_jobs")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    # Kept when the membership is removed later (the job still has sessions to clean up).
+    membership = models.ForeignKey(
+        Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="deprovision_jobs"
+    )
+    member_label = models.CharField(max_length=254)
+    cause = models.CharField(max_length=20, choices=DeprovisionCause.choices)
+    status = models.CharField(max_length=8, choices=DeprovisionStatus.choices, default=DeprovisionStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    # What was revoked: {"sessions": n, "api_keys": n, "oauth_tokens": n}.
+    result = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    # When the sweeper should (re-)enqueue this job if it is still not done.
+    due_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "due_at"], name="deprovjob_status_due"),
+            models.Index(fields=["workspace", "status", "created_at"], name="deprovjob_ws_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"deprovision {self.member_label} in {self.workspace_id} ({self.status})"
+
+
+class UserSession(models.Model):
+    """Which database sessions belong to which user, written at login.
+
+    Lets revocation load just one person's sessions (on every web node, since sessions live in
+    the database) instead of decoding the whole session table.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    session_key = models.CharField(max_length=40)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "session_key"], name="usersession_unique")]
+        indexes = [models.Index(fields=["session_key"], name="usersession_key")]
+
+    def __str__(self) -> str:
+        return f"session of user {self.user_id}"

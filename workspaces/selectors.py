@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Case, Count, Exists, OuterRef, Prefetch, Q, QuerySet, Value, When
 
-from .models import ApiKey, Membership, Repository, RepositoryGrant, Team, TeamMembership, User, Workspace
+from .models import (
+    ApiKey,
+    DeprovisionJob,
+    DeprovisionStatus,
+    Membership,
+    Repository,
+    RepositoryGrant,
+    Team,
+    TeamMembership,
+    User,
+    Workspace,
+)
 from .roles import Cap, can
 
 
@@ -134,3 +145,35 @@ def api_repositories(*, workspace: Workspace, viewer: Membership | None) -> Quer
         | Q(membership_id__in=_visible_members(workspace, viewer).values("pk"))
     ).select_related("team", "membership__user").order_by("pk")
     return qs.prefetch_related(Prefetch("grants", queryset=grants, to_attr="visible_grants"))
+# ----------------------------------------------------------------------------- deprovisioning (issue 6)
+
+
+def deprovision_counts(workspace: Workspace | None = None) -> dict[str, int]:
+    """Jobs per status (all four keys present), for one workspace or all."""
+    qs = DeprovisionJob.objects.all() if workspace is None else DeprovisionJob.objects.filter(workspace=workspace)
+    counts = dict.fromkeys(DeprovisionStatus.values, 0)
+    counts.update({row["status"]: row["n"] for row in qs.values("status").annotate(n=Count("pk")).order_by()})
+    return counts
+
+
+def deprovision_jobs_open(workspace: Workspace | None = None, limit: int = 200) -> QuerySet[DeprovisionJob]:
+    """Pending, running and failed jobs (what needs attention), failed first, oldest first."""
+    qs = DeprovisionJob.objects.exclude(status=DeprovisionStatus.DONE).select_related("workspace")
+    if workspace is not None:
+        qs = qs.filter(workspace=workspace)
+    failed_first = Case(When(status=DeprovisionStatus.FAILED, then=Value(0)), default=Value(1))
+    return qs.order_by(failed_first, "created_at", "pk")[:limit]
+
+
+def deprovision_jobs_recent_done(workspace: Workspace, limit: int = 20) -> QuerySet[DeprovisionJob]:
+    return DeprovisionJob.objects.filter(workspace=workspace, status=DeprovisionStatus.DONE).order_by(
+        "-finished_at", "-pk"
+    )[:limit]
+
+
+def deprovision_job_ids_open_for(membership_id: int) -> list[int]:
+    return list(
+        DeprovisionJob.objects.filter(
+            membership_id=membership_id, status__in=[DeprovisionStatus.PENDING, DeprovisionStatus.RUNNING]
+        ).order_by("pk").values_list("pk", flat=True)
+    )

@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
+import random
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
+from importlib import import_module
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.apps import apps as django_apps
+from django.conf import settings
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import F
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -25,6 +31,9 @@ from audit.record import Actor, record_event
 from .exceptions import AlreadyExists, LastOwnerError, NotAllowed, ServiceError
 from .models import (
     ApiKey,
+    DeprovisionCause,
+    DeprovisionJob,
+    DeprovisionStatus,
     Membership,
     Permission,
     Repository,
@@ -33,6 +42,7 @@ from .models import (
     TeamMembership,
     TeamSource,
     User,
+    UserSession,
     Visibility,
     Workspace,
 )
@@ -40,6 +50,8 @@ from .package_access import ALLOWED_EVENT, DENIED_EVENT, PackageDecision, packag
 from .roles import ApiScope, Cap, Role, can, may_change_role, may_manage_member
 
 API_KEY_PREFIX = "gh_"
+
+logger = logging.getLogger(__name__)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -269,7 +281,8 @@ def _check_may_manage(actor: Actor, membership: Membership) -> None:
 def membership_deactivate(*, membership: Membership, actor: Actor, reason: str = "") -> Membership:
     """Deactivate at commit: the grant check refuses the member's very next request.
 
-    Credentials are revoked afterwards by a Celery task queued on commit.
+    Credentials are revoked afterwards from the outbox (``DeprovisionJob``, written in this
+    transaction) by a Celery task queued on commit and, if that is lost, by the beat sweeper.
     """
     _check_may_manage(actor, membership)
     if not membership.is_active:
@@ -285,15 +298,9 @@ def membership_deactivate(*, membership: Membership, actor: Actor, reason: str =
         actor=actor, action="member.deactivated", workspace=membership.workspace, **_member_target(membership),
         details={"before": {"active": True}, "after": {"active": False}, "reason": reason},
     )
-    membership_id = membership.pk
-    transaction.on_commit(lambda: _enqueue_revocation(membership_id))
+    # Outbox row in this transaction; the task is enqueued on commit (see _deprovision_job_add).
+    _deprovision_job_add(membership=membership, cause=DeprovisionCause.DEACTIVATED)
     return membership
-
-
-def _enqueue_revocation(membership_id: int) -> None:
-    from .tasks import revoke_member_credentials
-
-    revoke_member_credentials.delay(membership_id)
 
 
 @transaction.atomic
@@ -322,6 +329,8 @@ def membership_remove(*, membership: Membership, actor: Actor) -> None:
         actor=actor, action="member.removed", workspace=membership.workspace, **_member_target(membership),
         details={"role": membership.role},
     )
+    # The person's session grants for this workspace outlive the row: revoke them through the outbox too.
+    _deprovision_job_add(membership=membership, cause=DeprovisionCause.REMOVED)
     membership.delete()
 
 
@@ -582,22 +591,305 @@ def api_key_revoke(*, api_key: ApiKey, actor: Actor) -> ApiKey:
     return api_key
 
 
-@transaction.atomic
-def membership_revoke_credentials(*, membership_id: int, actor: Actor) -> dict[str, int] | None:
-    """Revoke what a deactivated member still holds. Idempotent: a second run revokes nothing and records nothing."""
-    membership = Membership.objects.select_for_update().select_related("workspace", "user").filter(pk=membership_id).first()
-    if membership is None or membership.is_active:
-        return None
+# ----------------------------------------------------------------------------- deprovisioning (issue 6)
+#
+# The outbox: every deactivation, removal or account disable writes a DeprovisionJob in its own
+# transaction, next to its audit event. After commit the job is enqueued (Celery, best effort);
+# the beat sweeper re-enqueues any job that is not done when its ``due_at`` passes (Redis was
+# down, a worker died). Running a job twice has no second effect: the job row is locked, and its
+# revocation, its audit event and its ``done`` status commit together.
+
+
+def _deprovision_job_add(*, membership: Membership, cause: str) -> DeprovisionJob:
+    """Write the outbox row inside the caller's transaction and enqueue it once that commits."""
     now = timezone.now()
-    keys = ApiKey.objects.filter(membership=membership, revoked_at__isnull=True).update(revoked_at=now)
-    counts = {"api_keys": keys}
-    if any(counts.values()):
+    job = DeprovisionJob.objects.create(
+        workspace_id=membership.workspace_id,
+        user_id=membership.user_id,
+        membership=membership,
+        member_label=membership.user.email[:254],
+        cause=cause,
+        created_at=now,
+        updated_at=now,
+        due_at=now + timedelta(seconds=settings.DEPROVISION_RETRY_AFTER),
+    )
+    job_id = job.pk
+    transaction.on_commit(lambda: _enqueue_deprovision([job_id]))
+    return job
+
+
+def _enqueue_deprovision(job_ids: list[int]) -> None:
+    from .tasks import enqueue_deprovision_jobs
+
+    enqueue_deprovision_jobs(job_ids)
+
+
+def _revoke_session_grants(job: DeprovisionJob) -> int:
+    """Remove this workspace's grant from the person's database sessions issued before the job.
+
+    Sessions are found through the ``UserSession`` index written at login, so only this person's
+    rows are read. The grant check already refuses them (``credentials_valid_after``); this
+    removes the grant itself so the session no longer claims the workspace on any node.
+    """
+    from .access import SESSION_KEY  # access imports this module
+
+    store_class = import_module(settings.SESSION_ENGINE).SessionStore
+    if not hasattr(store_class, "get_model_class"):
+        logger.warning("SESSION_ENGINE %s is not database-backed: session grants not revoked", settings.SESSION_ENGINE)
+        return 0
+    session_model = store_class.get_model_class()
+    store = store_class()
+    keys = list(UserSession.objects.filter(user_id=job.user_id).values_list("session_key", flat=True))
+    if not keys:
+        return 0
+    rows = list(session_model.objects.select_for_update().filter(session_key__in=keys))
+    gone = set(keys) - {row.session_key for row in rows}
+    if gone:  # logged out, cycled or cleared: drop the index entries
+        UserSession.objects.filter(user_id=job.user_id, session_key__in=gone).delete()
+    workspace_key = str(job.workspace_id)
+    cutoff = job.created_at.timestamp()
+    revoked = 0
+    for row in rows:
+        if row.expire_date <= timezone.now():
+            continue
+        data = store.decode(row.session_data)
+        grants = dict(data.get(SESSION_KEY) or {})
+        grant = grants.get(workspace_key)
+        # A grant issued after the deactivation (reactivated, signed in again) is not ours to take.
+        if grant is None or float(grant.get("at", 0)) >= cutoff:
+            continue
+        del grants[workspace_key]
+        data[SESSION_KEY] = grants
+        row.session_data = store.encode(data)
+        row.save(update_fields=["session_data"])
+        revoked += 1
+    return revoked
+
+
+def _revoke_api_keys(job: DeprovisionJob) -> int:
+    return ApiKey.objects.filter(
+        workspace_id=job.workspace_id,
+        membership__user_id=job.user_id,
+        revoked_at__isnull=True,
+        created_at__lte=job.created_at,
+    ).update(revoked_at=timezone.now())
+
+
+def _revoke_oauth_tokens(job: DeprovisionJob) -> int:
+    """django-oauth-toolkit tokens of this person, when the app is installed.
+
+    OAuth tokens are not bound to a workspace, so all of the person's tokens issued before the
+    job are revoked (the safe side: a token could otherwise still reach this workspace).
+    """
+    if not django_apps.is_installed("oauth2_provider"):
+        return 0
+    from oauth2_provider.models import get_access_token_model, get_refresh_token_model
+
+    refresh_model, access_model = get_refresh_token_model(), get_access_token_model()
+    refresh = list(refresh_model.objects.filter(user_id=job.user_id, revoked__isnull=True, created__lte=job.created_at))
+    access_ids = list(
+        access_model.objects.filter(user_id=job.user_id, created__lte=job.created_at).values_list("pk", flat=True)
+    )
+    for token in refresh:
+        token.revoke()  # also deletes its access token
+    access_model.objects.filter(pk__in=access_ids).delete()
+    return len(refresh) + len(access_ids)
+
+
+@transaction.atomic
+def membership_revoke_credentials(*, job: DeprovisionJob, actor: Actor) -> dict[str, int]:
+    """Revoke what the person held in the job's workspace when the job was written, and audit the counts.
+
+    Runs inside ``deprovision_job_run``'s transaction, with the job row locked, so the event is
+    written once per job however often the job is delivered. The portal has no invitations
+    (members are added directly), so there are none to revoke.
+    """
+    counts = {
+        "sessions": _revoke_session_grants(job),
+        "api_keys": _revoke_api_keys(job),
+        "oauth_tokens": _revoke_oauth_tokens(job),
+    }
+    if any(counts.values()):  # nothing held, nothing to record (the job keeps its zero counts)
         record_event(
-            actor=actor, action="member.credentials_revoked", workspace=membership.workspace,
-            **_member_target(membership), details=counts,
+            actor=actor, action="member.credentials_revoked", workspace=job.workspace_id,
+            target_type="member", target_id=job.membership_id or "", target_label=job.member_label,
+            details={**counts, "cause": job.cause, "job": job.pk},
         )
     return counts
 
+
+def _retry_delay(attempts: int) -> float:
+    """Exponential backoff with jitter: 2, 4, 8... seconds, capped."""
+    base = settings.DEPROVISION_RETRY_BASE * (2 ** max(attempts - 1, 0))
+    return min(float(settings.DEPROVISION_RETRY_MAX_DELAY), base) * random.uniform(0.8, 1.2)  # noqa: S311
+
+
+def deprovision_jobs_run(*, job_ids: Sequence[int], actor: Actor) -> dict[int, str]:
+    """Run outbox jobs; safe to call any number of times with the same ids, concurrently too.
+
+    Returns each job's outcome: ``done``; ``skipped`` (already finished, or finished meanwhile by a
+    twin delivery); ``retry`` (failed, retried later with backoff); ``failed`` (its last attempt
+    failed: kept and shown to Owners). Jobs are claimed in one transaction (status ``running``,
+    attempt counted), then revoked in transactions of ``DEPROVISION_TXN_SIZE`` jobs, each job in a
+    savepoint so one failing job does not undo the others. A job's revocation, its audit event and
+    its ``done`` status commit together, with the job row locked: that is what makes a second
+    delivery a no-op. Database connection errors propagate (the task retries the whole batch).
+    """
+    outcomes: dict[int, str] = dict.fromkeys(job_ids, "skipped")
+    now = timezone.now()
+    open_statuses = (DeprovisionStatus.PENDING, DeprovisionStatus.RUNNING)
+    with transaction.atomic():
+        claimed = list(
+            DeprovisionJob.objects.select_for_update()
+            .filter(pk__in=list(job_ids), status__in=open_statuses)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        DeprovisionJob.objects.filter(pk__in=claimed).update(
+            status=DeprovisionStatus.RUNNING, attempts=F("attempts") + 1, updated_at=now,
+            # If this worker dies, the sweeper hands the jobs out again after this.
+            due_at=now + timedelta(seconds=settings.DEPROVISION_RETRY_AFTER),
+        )
+    size = max(1, settings.DEPROVISION_TXN_SIZE)
+    for start in range(0, len(claimed), size):
+        with transaction.atomic():
+            jobs = list(
+                DeprovisionJob.objects.select_for_update(of=("self",))
+                .select_related("workspace").filter(pk__in=claimed[start : start + size]).order_by("pk")
+            )
+            # Audit chain heads are locked per workspace: take them in one order in every worker.
+            for job in sorted(jobs, key=lambda j: (j.workspace_id, j.pk)):
+                if job.status != DeprovisionStatus.RUNNING:
+                    continue  # a twin delivery finished it while we waited for the lock
+                outcomes[job.pk] = _deprovision_job_revoke(job, actor)
+    return outcomes
+
+
+def _deprovision_job_revoke(job: DeprovisionJob, actor: Actor) -> str:
+    try:
+        with transaction.atomic():
+            counts = membership_revoke_credentials(job=job, actor=actor)
+    except (OperationalError, InterfaceError):
+        raise
+    except Exception as exc:
+        logger.exception("deprovisioning job %s failed", job.pk)
+        final = job.attempts >= settings.DEPROVISION_MAX_ATTEMPTS
+        failed_at = timezone.now()
+        job.status = DeprovisionStatus.FAILED if final else DeprovisionStatus.PENDING
+        job.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+        job.updated_at = failed_at
+        job.due_at = failed_at + timedelta(seconds=_retry_delay(job.attempts) + settings.DEPROVISION_RETRY_AFTER)
+        job.save(update_fields=["status", "last_error", "updated_at", "due_at"])
+        return "failed" if final else "retry"
+    finished = timezone.now()
+    job.status = DeprovisionStatus.DONE
+    job.result = counts
+    job.last_error = ""
+    job.finished_at = finished
+    job.updated_at = finished
+    job.save(update_fields=["status", "result", "last_error", "finished_at", "updated_at"])
+    return "done"
+
+
+def deprovision_job_run(*, job_id: int, actor: Actor) -> str:
+    """Run one outbox job (see ``deprovision_jobs_run``); returns its outcome."""
+    return deprovision_jobs_run(job_ids=[job_id], actor=actor)[job_id]
+
+
+@transaction.atomic
+def deprovision_jobs_claim_due(*, limit: int) -> list[int]:
+    """Jobs that should have finished by now (pending or running past ``due_at``); pushes their ``due_at`` on.
+
+    ``skip_locked``: a job a worker is running right now is not handed out again.
+    """
+    now = timezone.now()
+    ids = list(
+        DeprovisionJob.objects.select_for_update(skip_locked=True)
+        .filter(status__in=[DeprovisionStatus.PENDING, DeprovisionStatus.RUNNING], due_at__lte=now)
+        .order_by("due_at", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    if ids:
+        DeprovisionJob.objects.filter(pk__in=ids).update(
+            due_at=now + timedelta(seconds=settings.DEPROVISION_RETRY_AFTER), updated_at=now
+        )
+    return ids
+
+
+@transaction.atomic
+def deprovision_job_requeue(*, job: DeprovisionJob, actor: Actor) -> DeprovisionJob:
+    """Give a failed job a fresh set of attempts (support, after fixing the cause)."""
+    job = DeprovisionJob.objects.select_for_update().get(pk=job.pk)
+    if job.status != DeprovisionStatus.FAILED:
+        return job
+    now = timezone.now()
+    job.status, job.attempts, job.due_at, job.updated_at = DeprovisionStatus.PENDING, 0, now, now
+    job.save(update_fields=["status", "attempts", "due_at", "updated_at"])
+    record_event(
+        actor=actor, action="member.deprovisioning_requeued", workspace=job.workspace_id,
+        target_type="member", target_id=job.membership_id or "", target_label=job.member_label,
+        details={"job": job.pk, "last_error": job.last_error[:200]},
+    )
+    job_id = job.pk
+    transaction.on_commit(lambda: _enqueue_deprovision([job_id]))
+    return job
+
+
+@transaction.atomic
+def user_disable(*, user: User, actor: Actor, reason: str = "") -> list[DeprovisionJob]:
+    """Support disables a global account: it can no longer sign in anywhere, and every workspace it
+    belongs to revokes its credentials (one outbox job each, audited in that workspace).
+
+    Memberships keep their state (the workspaces own it); ``credentials_valid_after`` kills every
+    existing session grant at once, so re-enabling the account does not revive them. Callers
+    (the Django admin action, ``manage.py disable_user``) are restricted to support staff.
+    """
+    user = User.objects.select_for_update().get(pk=user.pk)
+    if not user.is_active:
+        return []
+    now = timezone.now()
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    record_event(
+        actor=actor, action="user.disabled", workspace=None,
+        target_type="user", target_id=user.pk, target_label=user.email, details={"reason": reason},
+    )
+    memberships = list(Membership.objects.select_related("workspace", "user").filter(user=user).order_by("pk"))
+    Membership.objects.filter(pk__in=[m.pk for m in memberships]).update(credentials_valid_after=now)
+    jobs = []
+    for membership in memberships:
+        record_event(
+            actor=actor, action="member.account_disabled", workspace=membership.workspace,
+            **_member_target(membership), details={"reason": reason},
+        )
+        jobs.append(_deprovision_job_add(membership=membership, cause=DeprovisionCause.ACCOUNT_DISABLED))
+    return jobs
+
+
+@transaction.atomic
+def user_enable(*, user: User, actor: Actor, reason: str = "") -> User:
+    """Re-enable a disabled account. Revoked credentials stay revoked; the person signs in again."""
+    user = User.objects.select_for_update().get(pk=user.pk)
+    if user.is_active:
+        return user
+    user.is_active = True
+    user.save(update_fields=["is_active"])
+    record_event(
+        actor=actor, action="user.enabled", workspace=None,
+        target_type="user", target_id=user.pk, target_label=user.email, details={"reason": reason},
+    )
+    return user
+
+
+def user_session_record(*, user: User, session_key: str | None) -> None:
+    """Index a new login session so revocation can find it (called by the ``user_logged_in`` receiver)."""
+    if session_key:
+        UserSession.objects.get_or_create(user=user, session_key=session_key)
+
+
+def user_session_forget(*, session_key: str | None) -> None:
+    if session_key:
+        UserSession.objects.filter(session_key=session_key).delete()
 
 # ----------------------------------------------------------------------------- directory (SCIM) profile changes
 # Appended for SCIM provisioning (branch scim-core). Same rules as above: keyword-only, atomic, audited.

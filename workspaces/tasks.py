@@ -1,15 +1,106 @@
-"""Celery shells around services: take ids, re-fetch, stay idempotent."""
+"""Celery shells around services: take ids, re-fetch, stay idempotent.
+
+Deprovisioning runs from the outbox (``DeprovisionJob``). Tasks carry lists of job ids so the
+sweeper and a support-disabled account publish a few chunks, not thousands of tiny messages
+(PERF-NOTES: ~0.8 ms per enqueue, ~2.3 ms per task round trip).
+"""
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Sequence
+
 from celery import shared_task
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
 from audit.record import Actor
 
-from .services import membership_revoke_credentials
+from .services import deprovision_jobs_claim_due, deprovision_jobs_run
+
+logger = logging.getLogger(__name__)
+
+# After a failed publish, this process leaves new jobs to the sweeper for a few seconds instead of
+# making every request wait on a dead broker (the outbox row is already committed).
+_publish_paused_until = 0.0
 
 
-@shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, retry_backoff_max=300, max_retries=8)
-def revoke_member_credentials(membership_id: int) -> dict[str, int] | None:
-    """Revoke a deactivated member's API keys (sessions already fail the grant check)."""
-    return membership_revoke_credentials(membership_id=membership_id, actor=Actor.system("deprovisioning"))
+def enqueue_deprovision_jobs(job_ids: Sequence[int]) -> int:
+    """Publish jobs in chunks. Never raises: a job that is not published stays pending for the sweeper.
+
+    Returns how many job ids were published.
+    """
+    global _publish_paused_until
+    from config.celery import app
+
+    ids = list(job_ids)
+    eager = bool(app.conf.task_always_eager)
+    if not ids or (not eager and time.monotonic() < _publish_paused_until):
+        return 0
+    size = max(1, settings.DEPROVISION_BATCH_SIZE)
+    sent = 0
+    for start in range(0, len(ids), size):
+        chunk = ids[start : start + size]
+        try:
+            # retry=False: fail fast when Redis is down; the sweeper is the retry.
+            run_deprovision_jobs.apply_async(args=[chunk], retry=False)
+        except Exception:
+            if not eager:
+                _publish_paused_until = time.monotonic() + settings.DEPROVISION_PUBLISH_PAUSE
+            logger.warning(
+                "could not enqueue %d deprovisioning job(s); they stay pending for the sweeper",
+                len(ids) - sent, exc_info=True,
+            )
+            return sent
+        sent += len(chunk)
+    return sent
+
+
+@shared_task(
+    bind=True, acks_late=True, ignore_result=True,
+    autoretry_for=(OperationalError, InterfaceError), retry_backoff=True, retry_backoff_max=300, max_retries=8,
+)
+def run_deprovision_jobs(self, job_ids: list[int]) -> dict[str, int]:
+    """Run outbox jobs; jobs that failed but have attempts left are retried with backoff."""
+    outcomes = deprovision_jobs_run(job_ids=job_ids, actor=Actor.system("deprovisioning"))
+    summary: dict[str, int] = {}
+    for outcome in outcomes.values():
+        summary[outcome] = summary.get(outcome, 0) + 1
+    retry = [job_id for job_id, outcome in outcomes.items() if outcome == "retry"]
+    if retry and not self.request.is_eager:
+        # Eager (embedded default): no retry loop inside a web request; the job stays pending.
+        countdown = settings.DEPROVISION_RETRY_BASE * (2 ** min(self.request.retries, 8))
+        raise self.retry(args=[retry], countdown=min(countdown, settings.DEPROVISION_RETRY_MAX_DELAY))
+    return summary
+
+
+@shared_task(ignore_result=True)
+def sweep_deprovision_jobs() -> int:
+    """Beat job: re-enqueue jobs that are not done after their due time (Redis was down, a worker died)."""
+    total = 0
+    while True:
+        ids = deprovision_jobs_claim_due(limit=settings.DEPROVISION_SWEEP_LIMIT)
+        if not ids:
+            return total
+        sent = enqueue_deprovision_jobs(ids)
+        total += sent
+        if sent < len(ids) or len(ids) < settings.DEPROVISION_SWEEP_LIMIT:
+            return total
+
+
+@shared_task(
+    acks_late=True, ignore_result=True,
+    autoretry_for=(OperationalError, InterfaceError), retry_backoff=True, retry_backoff_max=300, max_retries=8,
+)
+def revoke_member_credentials(membership_id: int) -> dict[str, int]:
+    """Run a membership's unfinished deprovisioning jobs (for callers that know the member, not the job)."""
+    from .selectors import deprovision_job_ids_open_for
+
+    outcomes = deprovision_jobs_run(
+        job_ids=deprovision_job_ids_open_for(membership_id), actor=Actor.system("deprovisioning")
+    )
+    summary: dict[str, int] = {}
+    for outcome in outcomes.values():
+        summary[outcome] = summary.get(outcome, 0) + 1
+    return summary

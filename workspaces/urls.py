@@ -17,4 +17,5 @@ urlpatterns = [
     path("login/2fa/", views_twofactor.login_two_factor, name="login_2fa"),
     path("account/2fa/", views_twofactor.two_factor_settings, name="two_factor_settings"),
     path("w/<slug:slug>/settings/two-factor/", views_twofactor.workspace_two_factor, name="workspace_two_factor"),
+    path("w/<slug:slug>/settings/deprovisioning/", views.deprovisioning, name="deprovisioning"),
 ]

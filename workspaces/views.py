@@ -107,6 +107,8 @@ def workspace_home(request: HttpRequest, slug: str) -> HttpResponse:
         repositories=selectors.repositories_visible_to(me),
         events=events,
         team_form=TeamForm(), repository_form=RepositoryForm(),
+        deprovisioning=selectors.deprovision_counts(request.access.workspace)
+        if request.access.can(Cap.SETTINGS_MANAGE) else None,
     ))
 
 
@@ -310,3 +312,18 @@ def api_keys(request: HttpRequest, slug: str) -> HttpResponse:
     ))
     response["Cache-Control"] = "no-store"  # the page may carry a secret shown once
     return response
+
+
+# ----------------------------------------------------------------------------- deprovisioning (issue 6)
+
+
+@workspace_view(need=Cap.SETTINGS_MANAGE)
+def deprovisioning(request: HttpRequest, slug: str) -> HttpResponse:
+    """Owners see credential revocations that are pending, running or failed (never silently dropped)."""
+    workspace = request.access.workspace
+    return render(request, "workspaces/deprovisioning.html", _ctx(
+        request,
+        counts=selectors.deprovision_counts(workspace),
+        open_jobs=selectors.deprovision_jobs_open(workspace),
+        done_jobs=selectors.deprovision_jobs_recent_done(workspace),
+    ))

@@ -61,6 +61,12 @@ NOT_A_CHANGE: dict[str, str] = {
     "workspaces.services.two_factor_enrol_start": "writes only a pending, unconfirmed TOTPDevice (not a factor, opens "
     "nothing; reused on repeat calls); deliberately unaudited per its docstring and takes no actor. The change it "
     "prepares is audited by two_factor_enrol_confirm (2fa.enabled)",
+    "workspaces.services.deprovision_jobs_run": "outbox runner: each job's revocation and its event go through "
+    "membership_revoke_credentials (audited); job status is bookkeeping",
+    "workspaces.services.deprovision_job_run": "delegates to deprovision_jobs_run",
+    "workspaces.services.deprovision_jobs_claim_due": "outbox bookkeeping: pushes due times of unfinished jobs",
+    "workspaces.services.user_session_record": "session index written at login (the login itself is audited)",
+    "workspaces.services.user_session_forget": "session index entry removed at logout",
 }
 
 EXTRA_MODULES = ["audit.retention"]  # the one privileged purge path lives outside services.py
@@ -70,10 +76,26 @@ def _owner(w):
     return as_actor(w.owner_a)
 
 
+def _deprovision_job(w, **fields):
+    from workspaces.models import DeprovisionJob
+
+    return DeprovisionJob.objects.create(
+        workspace=w.a, user=w.member_a.user, membership=w.member_a, member_label=w.member_a.user.email,
+        cause="deactivated", **fields,
+    )
+
+
 def _deactivated_with_key(w):
-    Membership.objects.filter(pk=w.member_a.pk).update(is_active=False, deactivated_at=timezone.now())
     ApiKey.objects.create(workspace=w.a, membership=w.member_a, name="laptop", prefix="c0ffee00", key_hash="x" * 64)
-    return {"membership_id": w.member_a.pk, "actor": Actor.system("deprovisioning")}
+    Membership.objects.filter(pk=w.member_a.pk).update(is_active=False, deactivated_at=timezone.now())
+    return {"job": _deprovision_job(w, status="running", attempts=1), "actor": Actor.system("deprovisioning")}
+
+
+def _disabled_user(w):
+    user = w.member_a.user
+    type(user).objects.filter(pk=user.pk).update(is_active=False)
+    user.refresh_from_db()
+    return {"user": user, "actor": Actor.system("support")}
 
 
 def _team(w):
@@ -306,6 +328,15 @@ FIXTURES: dict[str, tuple[Callable[[Any], dict[str, Any]], str]] = {
     "workspaces.services.two_factor_recovery_codes_regenerate": (_enrolled, "2fa.recovery_codes_regenerated"),
     "workspaces.services.two_factor_verify": (_enrolled_with_recovery_code, "2fa.recovery_code_used"),
     "workspaces.services.workspace_set_require_2fa": (_owner_with_2fa, "workspace.2fa_requirement_changed"),
+    "workspaces.services.deprovision_job_requeue": (
+        lambda w: {"job": _deprovision_job(w, status="failed", attempts=6, last_error="boom"),
+                   "actor": Actor.system("support")},
+        "member.deprovisioning_requeued",
+    ),
+    "workspaces.services.user_disable": (
+        lambda w: {"user": w.member_a.user, "actor": Actor.system("support"), "reason": "ticket"}, "user.disabled",
+    ),
+    "workspaces.services.user_enable": (_disabled_user, "user.enabled"),
     "scim.services.scim_credential_create": (
         lambda w: {"workspace": w.a, "kind": "bearer", "name": "Okta", "actor": _owner(w)}, "scim.credential_created",
     ),

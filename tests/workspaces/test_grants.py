@@ -149,3 +149,13 @@ def test_a_member_cannot_open_a_private_members_page(world):
     client = login_client(world.member_a)
     assert client.get(f"/w/alpha/members/{world.private_member_a.pk}/").status_code == 404
     assert client.get(f"/w/alpha/members/{world.member_a.pk}/").status_code == 200
+
+
+def test_a_grant_from_a_removed_membership_does_not_open_a_new_one(world):
+    client = login_client(world.member_a)
+    owner = actor_for_membership(world.owner_a, "password")
+    services.membership_remove(membership=world.member_a, actor=owner)
+    services.membership_add(workspace=world.a, email="member@alpha.test", actor=owner)
+    response = client.get("/w/alpha/")
+    assert response.status_code == 403
+    assert "predates your current membership" in response.content.decode()

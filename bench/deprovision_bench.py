@@ -1,0 +1,164 @@
+"""Deprovisioning benchmark: N deactivations through SCIM over HTTP, revoked by 2 Celery worker processes.
+
+Starts its own redis-server (free loopback port), gunicorn (2 sync workers) and
+``celery -A config worker --concurrency 2`` on the database in DATABASE_URL (PostgreSQL; migrated
+here), creates a workspace of N members who each hold one database session with a grant for the
+workspace and one personal API key, then sends one SCIM PATCH ``active: false`` per member from
+a few client threads and measures the time from the first request until every revocation job is
+done. Prints the figures and the command. Never part of the test suite.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/gatehouse_bench \\
+        /work/main/.venv/bin/python bench/deprovision_bench.py [--members 1000] [--clients 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SCIM_JSON = "application/scim+json"
+DEACTIVATE = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+              "Operations": [{"op": "replace", "value": {"active": False}}]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--members", type=int, default=1000)
+    parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients")
+    parser.add_argument("--timeout", type=float, default=300, help="give up after this many seconds")
+    parser.add_argument("--worker-after", action="store_true",
+                        help="start the worker only after the last response, to time the revocation backlog alone")
+    args = parser.parse_args()
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        sys.exit("Set DATABASE_URL to a PostgreSQL database (web, worker and this script share it).")
+
+    secret_key = secrets.token_urlsafe(50)
+    os.environ.update({
+        "DJANGO_SETTINGS_MODULE": "config.settings", "SECRET_KEY": secret_key, "DEBUG": "false",
+        "ALLOWED_HOSTS": "127.0.0.1", "CELERY_TASK_ALWAYS_EAGER": "true",
+    })
+    os.environ.pop("REDIS_URL", None)
+    import django
+
+    django.setup()
+    import requests
+    from django.core.management import call_command
+
+    from audit.record import Actor
+    from scim.services import scim_credential_create
+    from tests.deprov.harness import RedisServer, free_port, make_leavers, wait_until
+    from workspaces.models import DeprovisionJob, DeprovisionStatus, Workspace
+
+    call_command("migrate", verbosity=0)
+    slug = f"bench-{secrets.token_hex(3)}"
+    workspace = Workspace.objects.create(slug=slug, name="Deprovisioning bench", scim_enabled=True)
+    ids = make_leavers(workspace, args.members, prefix=f"{slug}-")
+    _, token = scim_credential_create(workspace=workspace, kind="bearer", name="bench", actor=Actor.system("bench"))
+
+    work = Path(tempfile.mkdtemp(prefix="gatehouse-bench-"))
+    redis_server = RedisServer(work)
+    redis_server.start()
+    port = free_port()
+    env = {**os.environ, "CELERY_BROKER_URL": redis_server.url, "PYTHONPATH": str(ROOT), "LOG_LEVEL": "WARNING"}
+    env.pop("CELERY_TASK_ALWAYS_EAGER")
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "gunicorn", "config.wsgi", "--workers", "2", "--bind",
+                          f"127.0.0.1:{port}", "--log-level", "warning"],
+                         cwd=ROOT, env=env, stdout=open(work / "web.log", "wb"), stderr=subprocess.STDOUT,
+                         start_new_session=True),
+    ]
+
+    def start_worker() -> None:
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "--concurrency", "2",
+             "--loglevel", "INFO", "--without-mingle", "--without-gossip"],
+            cwd=ROOT, env=env, stdout=open(work / "worker.log", "wb"), stderr=subprocess.STDOUT,
+            start_new_session=True,
+        ))
+        wait_until(lambda: "ready." in (work / "worker.log").read_text(errors="replace"), 60, "celery worker")
+
+    try:
+        base = f"http://127.0.0.1:{port}/scim/v2/{slug}/Users/"
+        probe = requests.Session()
+        probe.headers.update({"Authorization": f"Bearer {token}", "Accept": SCIM_JSON})
+
+        def web_up() -> bool:
+            try:
+                return probe.get(base, params={"count": 1}, timeout=2).status_code == 200
+            except requests.RequestException:
+                return False
+
+        wait_until(web_up, 60, "gunicorn")
+        if not args.worker_after:
+            start_worker()
+
+        sessions: dict[int, requests.Session] = {}
+        latencies: list[float] = []
+
+        def deactivate(pk: int) -> int:
+            import threading
+
+            s = sessions.setdefault(threading.get_ident(), requests.Session())
+            s.headers.update({"Authorization": f"Bearer {token}", "Content-Type": SCIM_JSON, "Accept": SCIM_JSON})
+            t = time.perf_counter()
+            status = s.patch(f"{base}{pk}", json=DEACTIVATE, timeout=60).status_code
+            latencies.append(time.perf_counter() - t)
+            return status
+
+        jobs = DeprovisionJob.objects.filter(workspace=workspace)
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(args.clients) as pool:
+            statuses = list(pool.map(deactivate, ids))
+        t_requests = time.perf_counter() - t0
+        done_at_last_response = jobs.filter(status=DeprovisionStatus.DONE).count()
+        t_worker = time.perf_counter()
+        if args.worker_after:
+            start_worker()
+            t_worker = time.perf_counter()
+        wait_until(lambda: jobs.filter(status=DeprovisionStatus.DONE).count() == len(ids), args.timeout,
+                   "every revocation", interval=0.05)
+        t_total = time.perf_counter() - t0
+        bad = [s for s in statuses if s != 200]
+        results = {tuple(sorted(r.items())) for r in jobs.values_list("result", flat=True)}
+        lat = sorted(latencies)
+        print(f"command: DATABASE_URL=postgres://... python bench/deprovision_bench.py --members {args.members} "
+              f"--clients {args.clients}{' --worker-after' if args.worker_after else ''}")
+        print(f"setup: gunicorn 2 sync workers, celery worker --concurrency 2 (prefork), redis-server {redis_server.port}, "
+              f"PostgreSQL; {os.cpu_count()} CPUs shared; load average {os.getloadavg()[0]:.1f} at the end")
+        print(f"{len(ids)} SCIM PATCH deactivations, {args.clients} client threads: non-200 responses {len(bad)}")
+        print(f"  all responses in       {t_requests:6.2f} s  ({len(ids) / t_requests:.0f} req/s; "
+              f"p50 {statistics.median(lat) * 1000:.0f} ms, p95 {lat[int(len(lat) * 0.95)] * 1000:.0f} ms)")
+        print(f"  revocations done then  {done_at_last_response} of {len(ids)}")
+        print(f"  first request -> all revocations done: {t_total:6.2f} s")
+        if args.worker_after:
+            print(f"  worker started after the last response; it drained {len(ids)} jobs "
+                  f"({len(ids)} one-job messages) in {t0 + t_total - t_worker:6.2f} s after it was ready")
+        print(f"  job results: {sorted(results)}")
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        redis_server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
