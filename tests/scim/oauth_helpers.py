@@ -66,3 +66,34 @@ def code_from(response: requests.Response) -> str:
 def token(base: str, client_id: str, client_secret: str, **data: str) -> requests.Response:
     """The token endpoint with HTTP Basic client authentication (RFC 6749 2.3.1)."""
     return requests.post(f"{base}/oauth/token/", data=data, auth=(client_id, client_secret), timeout=30)
+
+
+def oauth_access_token(base: str, world, password: str, *, grant: str) -> str:
+    """A real OAuth 2 access token for workspace A's SCIM, obtained the way the IdP gets it.
+
+    ``authorization_code``: Okta's "Authenticate with …": the Owner signs in and presses "Accept access".
+    ``client_credentials``: Entra ID's mode: the client's id and secret buy a token directly.
+    """
+    from scim.services import OAuthGrant, scim_oauth_client_create
+
+    from .credential_helpers import enable_scim, owner_actor
+
+    enable_scim(world.a)
+    if grant == "authorization_code":
+        credential, secret = scim_oauth_client_create(
+            workspace=world.a, name="Okta OAuth", actor=owner_actor(world.owner_a),
+            grant=OAuthGrant.AUTHORIZATION_CODE, redirect_uris=REDIRECT_URI,
+        )
+        session = requests.Session()
+        sign_in(session, base, world.owner_a.user.email, password)
+        code = code_from(approve(session, base, credential.key_id))
+        response = token(base, credential.key_id, secret, grant_type="authorization_code", code=code,
+                         redirect_uri=REDIRECT_URI)
+    else:
+        credential, secret = scim_oauth_client_create(
+            workspace=world.a, name="Entra OAuth", actor=owner_actor(world.owner_a),
+            grant=OAuthGrant.CLIENT_CREDENTIALS,
+        )
+        response = token(base, credential.key_id, secret, grant_type="client_credentials")
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"]

@@ -14,17 +14,21 @@ import requests
 from workspaces.models import Membership, Team
 
 from .conftest import SCIM_JSON, make_cred, patch_body
+from .oauth_helpers import oauth_access_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
 
-@pytest.fixture(params=["bearer", "basic"])
-def entra(request, world, live_server):
-    cred = make_cred(world.owner_a, request.param, name="Entra")
+@pytest.fixture(params=["bearer", "basic", "oauth"])
+def entra(request, world, live_server, password):
+    if request.param == "oauth":  # Entra ID's OAuth 2 client-credentials grant
+        auth = {"Authorization": "Bearer " + oauth_access_token(live_server.url, world, password, grant="client_credentials")}
+    else:
+        auth = make_cred(world.owner_a, request.param, name="Entra").requests_auth
     session = requests.Session()
-    session.headers.update({**cred.requests_auth, "Content-Type": "application/json", "Accept": SCIM_JSON})
+    session.headers.update({**auth, "Content-Type": "application/json", "Accept": SCIM_JSON})
     session.base = f"{live_server.url}/scim/v2/{world.a.slug}/"
     return session
 

@@ -15,15 +15,19 @@ from audit.models import AuditEvent
 from workspaces.models import Membership, Team
 
 from .conftest import SCIM_JSON, make_cred, okta_user, patch_body
+from .oauth_helpers import oauth_access_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture(params=["bearer", "basic"])
-def okta(request, world, live_server):
-    cred = make_cred(world.owner_a, request.param, name="Okta")
+@pytest.fixture(params=["bearer", "basic", "oauth"])
+def okta(request, world, live_server, password):
+    if request.param == "oauth":  # Okta's OAuth 2 mode: authorization code approved by an Owner
+        auth = {"Authorization": "Bearer " + oauth_access_token(live_server.url, world, password, grant="authorization_code")}
+    else:
+        auth = make_cred(world.owner_a, request.param, name="Okta").requests_auth
     session = requests.Session()
-    session.headers.update({**cred.requests_auth, "Content-Type": SCIM_JSON, "Accept": SCIM_JSON,
+    session.headers.update({**auth, "Content-Type": SCIM_JSON, "Accept": SCIM_JSON,
                             "User-Agent": "Okta SCIM Client 1.0.0"})
     session.base = f"{live_server.url}/scim/v2/{world.a.slug}/"
     session.kind = request.param
@@ -85,7 +89,7 @@ def test_okta_user_lifecycle_lookup_create_update_deactivate_reactivate(okta, wo
     actions = list(
         AuditEvent.objects.filter(workspace_id=world.a.pk, target_id=uid).order_by("seq").values_list("action", "actor_kind", "auth_method")
     )
-    expected_method = "scim_bearer" if okta.kind == "bearer" else "scim_basic"
+    expected_method = {"bearer": "scim_bearer", "basic": "scim_basic", "oauth": "oauth"}[okta.kind]
     assert [a for a, _, _ in actions] == [
         "member.created", "member.profile_changed", "member.profile_changed", "member.deactivated", "member.reactivated",
     ]
