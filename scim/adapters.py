@@ -85,6 +85,17 @@ def _requested_environments(doc: dict[str, Any], original: dict[str, Any] | None
     return ext_new if ext_new is not None else core_new
 
 
+
+def resource_meta(resource_type: str, obj: Any, location: str) -> dict[str, Any]:
+    """RFC 7643 §3.1 ``meta`` for a Membership or Team (both carry created/updated/version)."""
+    return {
+        "resourceType": resource_type,
+        "created": obj.created_at.isoformat(),
+        "lastModified": obj.updated_at.isoformat(),
+        "location": location,
+        "version": etag(obj.version),
+    }
+
 class GatehouseSCIMUser(SCIMUser):
     """A workspace membership seen as a SCIM User. ``obj`` is a Membership (None before a create)."""
 
@@ -145,13 +156,7 @@ class GatehouseSCIMUser(SCIMUser):
                 {"value": str(tid), "display": name, "$ref": f"{self.base_url}Groups/{tid}", "type": "direct"}
                 for tid, name in groups
             ]
-        out["meta"] = {
-            "resourceType": "User",
-            "created": m.created_at.isoformat(),
-            "lastModified": m.updated_at.isoformat(),
-            "location": self.location,
-            "version": etag(m.version),
-        }
+        out["meta"] = resource_meta("User", m, self.location)
         return out
 
     # -------------------------------------------------------------- recording a change
@@ -363,13 +368,7 @@ class GatehouseSCIMGroup(SCIMGroup):
                 {"value": str(mid), "display": display, "$ref": f"{self.base_url}Users/{mid}", "type": "User"}
                 for mid, display in members
             ]
-        out["meta"] = {
-            "resourceType": "Group",
-            "created": team.created_at.isoformat(),
-            "lastModified": team.updated_at.isoformat(),
-            "location": self.location,
-            "version": etag(team.version),
-        }
+        out["meta"] = resource_meta("Group", team, self.location)
         return out
 
     # -------------------------------------------------------------- recording
