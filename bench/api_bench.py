@@ -342,17 +342,18 @@ def main() -> None:
         f"- The same check without its audit write (bench-only view, same authentication and decision): "
         f"**{merged[names[2]]['p50'] / floor['p50']:.2f}x** / **{floor['rps'] / merged[names[2]]['rps']:.2f}x** / "
         f"**{merged[names[2]]['cpu'] / floor['cpu']:.2f}x**. "
-        "The difference is the audit insert: a transaction with a savepoint, the workspace's chain-head row "
-        "(read, locked, updated), the event insert and a synchronous commit (fsync), all in `audit.record`.",
+        "The difference is the audit write: a transaction that locks the workspace's chain head "
+        "(`SELECT ... FOR UPDATE`), appends the event, head and outbox rows in one statement, and commits "
+        "(fsync). Concurrent checks of one workspace queue on that lock until each commits: the price of a "
+        "per-workspace hash chain whose order is the commit order.",
         f"- Where the access check's worker CPU goes, beyond the floor's {floor['cpu']:.2f} ms: "
         f"{merged[names[2]]['cpu'] - floor['cpu']:.2f} ms for the key lookup (one statement, its SQL "
         f"compiled once per process), the JSON body and the decision (one hand-written SQL statement), and "
-        f"{ac['cpu'] - merged[names[2]]['cpu']:.2f} ms for the audit write (`audit.record.record_event`: SAVEPOINT, "
-        "chain head `get_or_create` then `SELECT ... FOR UPDATE`, INSERT, UPDATE, RELEASE, plus BEGIN/COMMIT; "
-        "seven statements and four ORM compilations). The 1.5x target is met by the check itself but not with "
-        "its mandatory audit event; making `record_event` lock the head with one "
-        "`select_for_update().get_or_create()` and skip its inner savepoint when already in a transaction would "
-        "remove three of those statements (a change for the audit module's owner, not made here).",
+        f"{ac['cpu'] - merged[names[2]]['cpu']:.2f} ms for the audit write (`audit.record.record_event`: "
+        "BEGIN, the chain-head lock, one INSERT ... CTE, COMMIT). The 1.5x target is met by the check itself "
+        "but not with its mandatory, hash-chained audit event; getting there needs the chain sealed after "
+        "commit (events inserted without the head lock, seq/prev_hash assigned by one sealer), a design change "
+        "left open.",
         f"- A full connector sync of all {sync_rows:,} members (`page_size=500`, sequential): {sync_ms:.0f} ms.",
         f"- Non-200 answers during the run: {sum(m['errors'] for m in merged.values())}.",
     ]
