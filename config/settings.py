@@ -274,6 +274,11 @@ OAUTH2_PROVIDER = {
     # Client secrets are hashed with the first PASSWORD_HASHERS entry (Argon2).
     "CLIENT_SECRET_HASHER": "default",
 }
+# DOT's expired tokens and used grants are deleted daily by beat (what `manage.py cleartokens` does).
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "scim-clear-expired-oauth-tokens": {"task": "scim.tasks.clear_expired_oauth_tokens", "schedule": 24 * 3600},
+}
 # How long a rotated SCIM credential keeps working next to its replacement (hours).
 SCIM_CREDENTIAL_ROTATION_OVERLAP_HOURS = _positive_int("SCIM_CREDENTIAL_ROTATION_OVERLAP_HOURS", 24)
 # Failed SCIM authentications allowed per window, per (client IP, workspace) and per key id, before 429.

@@ -108,3 +108,26 @@ def test_valid_token_gets_403_while_scim_is_off(world, client_a):
     world.a.scim_enabled = False
     world.a.save(update_fields=["scim_enabled"])
     assert _status(raw) == 403
+
+
+def test_beat_clears_expired_oauth_tokens_daily(world):
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.utils import timezone
+    from oauth2_provider.models import AccessToken, get_application_model
+
+    from scim.tasks import clear_expired_oauth_tokens
+
+    entry = settings.CELERY_BEAT_SCHEDULE["scim-clear-expired-oauth-tokens"]
+    assert entry["task"] == "scim.tasks.clear_expired_oauth_tokens" and entry["schedule"] == 24 * 3600
+    app = get_application_model().objects.create(
+        name="t", client_type="confidential", authorization_grant_type="client-credentials", algorithm=""
+    )
+    old = AccessToken.objects.create(application=app, token="old-token", scope="scim:1",
+                                     expires=timezone.now() - timedelta(days=2))
+    live = AccessToken.objects.create(application=app, token="live-token", scope="scim:1",
+                                      expires=timezone.now() + timedelta(hours=1))
+    clear_expired_oauth_tokens.delay()
+    assert not AccessToken.objects.filter(pk=old.pk).exists()
+    assert AccessToken.objects.filter(pk=live.pk).exists()
