@@ -24,7 +24,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from workspaces.access import access_workspace
-from workspaces.api.authentication import resolve_api_key
+from workspaces.api.authentication import key_from_request, resolve_api_key
 from workspaces.models import Workspace
 from workspaces.roles import ApiScope, Cap, can
 
@@ -47,21 +47,13 @@ class AuditReader:
     actor: Actor
 
 
-def _presented_key(request: HttpRequest) -> str:
-    header = request.META.get("HTTP_AUTHORIZATION", "")
-    scheme, _, value = header.strip().partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return request.META.get("HTTP_X_API_KEY", "").strip()
-
-
 def authenticate_audit_reader(request: HttpRequest, slug: str) -> AuditReader:
     """Who is reading ``slug``'s audit log, or ``AuditAuthError`` (401/403/404).
 
     API keys are checked by the REST API's one key resolver (``resolve_api_key``: hash, liveness,
     this workspace only, active member); this adds only the audit-specific right.
     """
-    plain = _presented_key(request)
+    plain = key_from_request(request)
     if plain:
         try:
             principal = resolve_api_key(plain, slug)

@@ -4,19 +4,9 @@ from __future__ import annotations
 
 import base64
 
-import pytest
-from django.core.cache import cache
 from django.test import RequestFactory
 
 from workspaces.services import actor_for_membership
-
-
-@pytest.fixture
-def clear_cache():
-    """Rate-limit counters live in the cache (Redis in the PostgreSQL run): start every test clean."""
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def owner_actor(membership):

@@ -11,10 +11,7 @@ from scim.auth import ScimAuthError, authenticate_scim_request
 from scim.models import ScimCredential
 from scim.services import scim_credential_create, scim_credential_revoke, scim_credential_rotate
 
-from .credential_helpers import basic, clear_cache, enable_scim, owner_actor, scim_request
-
-pytestmark = pytest.mark.usefixtures("clear_cache")
-assert clear_cache
+from .credential_helpers import basic, enable_scim, owner_actor, scim_request
 
 
 @pytest.fixture

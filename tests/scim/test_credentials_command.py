@@ -11,10 +11,7 @@ from audit.models import AuditEvent
 from scim.auth import authenticate_scim_request
 from scim.models import ScimCredential
 
-from .credential_helpers import basic, clear_cache, scim_request
-
-pytestmark = pytest.mark.usefixtures("clear_cache")
-assert clear_cache
+from .credential_helpers import basic, scim_request
 
 
 def _run(*args) -> tuple[str, str]:

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
 from django.test import override_settings
 
 from scim.models import ScimCredential, ScimRequestLog
 from scim.services import scim_credential_create
 
 from ..conftest import login_client
-from .credential_helpers import clear_cache, owner_actor
-
-pytestmark = pytest.mark.usefixtures("clear_cache")
-assert clear_cache
+from .credential_helpers import owner_actor
 
 URL = "/w/alpha/settings/provisioning/"
 

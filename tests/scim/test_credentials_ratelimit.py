@@ -8,10 +8,7 @@ from django.test import override_settings
 from scim.auth import ScimAuthError, authenticate_scim_request
 from scim.services import scim_credential_create
 
-from .credential_helpers import basic, clear_cache, enable_scim, owner_actor, scim_request
-
-pytestmark = pytest.mark.usefixtures("clear_cache")
-assert clear_cache
+from .credential_helpers import basic, enable_scim, owner_actor, scim_request
 
 LIMITS = {"SCIM_AUTH_FAILURE_LIMIT": 3, "SCIM_AUTH_FAILURE_IP_LIMIT": 5, "SCIM_AUTH_FAILURE_WINDOW": 120}
 

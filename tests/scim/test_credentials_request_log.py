@@ -16,10 +16,7 @@ from scim.models import ScimRequestLog
 from scim.request_log import log_scim_request, prune_request_log, redact
 from scim.services import scim_credential_create
 
-from .credential_helpers import clear_cache, enable_scim, owner_actor
-
-pytestmark = pytest.mark.usefixtures("clear_cache")
-assert clear_cache
+from .credential_helpers import enable_scim, owner_actor
 
 
 @pytest.fixture

@@ -22,10 +22,7 @@ from scim.services import (
 from workspaces.exceptions import NotAllowed, ServiceError
 from workspaces.services import actor_for_membership
 
-from .credential_helpers import clear_cache, owner_actor
-
-pytestmark = pytest.mark.usefixtures("clear_cache")
-assert clear_cache
+from .credential_helpers import owner_actor
 
 
 def _events(workspace, action):

@@ -17,11 +17,10 @@ from workspaces.access import GrantMethod, grant_workspace
 from workspaces.models import Membership
 
 from ..factories import MembershipFactory
-from .credential_helpers import clear_cache, enable_scim, owner_actor, scim_request
+from .credential_helpers import enable_scim, owner_actor, scim_request
 from .oauth_helpers import REDIRECT_URI, approve, authorize_params, code_from, sign_in, token
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("clear_cache")]
-assert clear_cache
+pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture

@@ -11,11 +11,10 @@ from scim.models import ScimRequestLog
 from scim.services import OAuthGrant, scim_oauth_client_create
 
 from ..conftest import login_client
-from .credential_helpers import clear_cache, enable_scim, owner_actor
+from .credential_helpers import enable_scim, owner_actor
 from .oauth_helpers import token
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("clear_cache")]
-assert clear_cache
+pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture

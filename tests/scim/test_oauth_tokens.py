@@ -14,10 +14,7 @@ from scim.models import ScimCredential
 from scim.oauth import workspace_scope
 from scim.services import OAuthGrant, scim_credential_rotate, scim_oauth_client_create
 
-from .credential_helpers import clear_cache, enable_scim, owner_actor, scim_request
-
-pytestmark = pytest.mark.usefixtures("clear_cache")
-assert clear_cache
+from .credential_helpers import enable_scim, owner_actor, scim_request
 
 
 @pytest.fixture
