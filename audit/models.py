@@ -98,30 +98,53 @@ class AuditEvent(models.Model):
     def action_family(self) -> str:
         return self.action.split(".", 1)[0]
 
-    def canonical_payload(self) -> dict[str, Any]:
-        """Everything the hash covers, in a form that survives a round trip through any database."""
-        return {
-            "workspace": self.workspace_id,
-            "seq": self.seq,
-            "created_at": self.created_at.astimezone(UTC).isoformat(timespec="microseconds"),
-            "actor_kind": self.actor_kind,
-            "actor_id": self.actor_id,
-            "actor_label": self.actor_label,
-            "auth_method": self.auth_method,
-            "action": self.action,
-            "target_type": self.target_type,
-            "target_id": self.target_id,
-            "target_label": self.target_label,
-            "ip": self.ip,
-            "user_agent": self.user_agent,
-            "request_id": self.request_id,
-            "details": self.details,
-            "prev_hash": self.prev_hash,
-        }
+    def content_payload(self) -> dict[str, Any]:
+        """What the event says, in a form that survives a round trip through any database.
+
+        ``seq`` and ``prev_hash`` are not in it: they are bound by :func:`chain_link_hash`, which
+        PostgreSQL computes itself while it appends (one statement, see ``audit.record``).
+        """
+        return event_content_payload(self)
+
+    def content_digest(self) -> str:
+        return event_content_digest(self)
 
     def compute_hash(self) -> str:
-        body = json.dumps(self.canonical_payload(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return hashlib.sha256(body.encode("utf-8")).hexdigest()
+        """The chain link: SHA-256 over the previous link, this position and this content."""
+        return chain_link_hash(self.prev_hash, self.seq, self.content_digest())
+
+
+def event_content_payload(event: Any) -> dict[str, Any]:
+    """The hashed content of anything shaped like an event (a model, or the benchmark's rows)."""
+    return {
+        "workspace": event.workspace_id,
+        "created_at": event.created_at.astimezone(UTC).isoformat(timespec="microseconds"),
+        "actor_kind": event.actor_kind,
+        "actor_id": event.actor_id,
+        "actor_label": event.actor_label,
+        "auth_method": event.auth_method,
+        "action": event.action,
+        "target_type": event.target_type,
+        "target_id": event.target_id,
+        "target_label": event.target_label,
+        "ip": event.ip,
+        "user_agent": event.user_agent,
+        "request_id": event.request_id,
+        "details": event.details,
+    }
+
+
+def event_content_digest(event: Any) -> str:
+    body = json.dumps(event_content_payload(event), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def chain_link_hash(prev_hash: str, seq: int, content_digest: str) -> str:
+    """``sha256("<prev_hash>:<seq>:<content digest>")`` in hex: the same formula as the SQL in ``audit.record``.
+
+    Changing an event's content, position or predecessor changes its link and every later one.
+    """
+    return hashlib.sha256(f"{prev_hash}:{seq}:{content_digest}".encode()).hexdigest()
 
 
 class AuditChainHead(models.Model):
@@ -131,6 +154,9 @@ class AuditChainHead(models.Model):
     chain = models.CharField(max_length=32, unique=True)
     last_seq = models.PositiveBigIntegerField(default=0)
     last_hash = models.CharField(max_length=64, blank=True)
+    # The link before ``last_hash``: the append statement sets it from the old ``last_hash`` so
+    # that one UPDATE ... RETURNING yields both ends of the new event's link.
+    prev_hash = models.CharField(max_length=64, blank=True)
 
     def __str__(self) -> str:
         return f"{self.chain} @ {self.last_seq}"
@@ -140,7 +166,11 @@ class AuditVerification(models.Model):
     """One run of the chain verifier for one workspace (beat job or ``verify_audit_chain``)."""
 
     workspace = models.ForeignKey(
-        "workspaces.Workspace", null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False,
+        "workspaces.Workspace",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
         related_name="+",
     )
     at = models.DateTimeField()
@@ -170,7 +200,11 @@ class AuditCheckpoint(models.Model):
     """
 
     workspace = models.ForeignKey(
-        "workspaces.Workspace", null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False,
+        "workspaces.Workspace",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
         related_name="+",
     )
     seq = models.PositiveBigIntegerField()
@@ -213,7 +247,9 @@ class AuditSink(models.Model):
     """
 
     workspace = models.ForeignKey(
-        "workspaces.Workspace", on_delete=models.CASCADE, related_name="audit_sinks",
+        "workspaces.Workspace",
+        on_delete=models.CASCADE,
+        related_name="audit_sinks",
     )
     name = models.CharField(max_length=100)
     url = models.URLField(max_length=500)

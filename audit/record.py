@@ -10,12 +10,14 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
 from .chain import chain_key
 from .context import get_request_context
-from .models import ActorKind, AuditChainHead, AuditEvent, AuditOutbox, AuditSink
+from .models import ActorKind, AuditChainHead, AuditEvent, AuditOutbox, AuditSink, chain_link_hash
 
 
 class AuditOutsideTransaction(RuntimeError):
@@ -55,89 +57,137 @@ def record_event(
 ) -> AuditEvent:
     """Append one event to ``workspace``'s chain (or the global chain) inside the caller's transaction.
 
-    Locks the chain head (appends to one chain are serialised, so ``seq`` follows commit order),
-    hashes the event onto the previous one, and queues it for each active SIEM sink of the
-    workspace (``AuditOutbox``) in the same transaction. On PostgreSQL that is two statements.
+    Appends to one chain are serialised by the chain head's row lock (so ``seq`` follows commit
+    order); the event's link is ``sha256(prev_hash:seq:content digest)``; the event is queued for
+    each active SIEM sink of the workspace (``AuditOutbox``) in the same transaction. On
+    PostgreSQL all of that is ONE prepared statement: Python hashes the content, PostgreSQL
+    locks the head, links the event, inserts it and its outbox rows.
     """
     if not connection.in_atomic_block:
         raise AuditOutsideTransaction(f"record_event({action!r}) must run inside the change's transaction.")
     workspace_id = getattr(workspace, "pk", workspace)
     ctx = get_request_context()
+    event = AuditEvent(
+        workspace_id=workspace_id,
+        created_at=timezone.now(),
+        actor_kind=actor.kind,
+        actor_id=str(actor.id or "")[:64],
+        actor_label=(actor.label or "")[:255],
+        auth_method=actor.auth_method,
+        action=action,
+        target_type=target_type,
+        target_id=str(target_id or "")[:64],
+        target_label=(target_label or "")[:255],
+        ip=ctx.ip,
+        user_agent=ctx.user_agent,
+        request_id=ctx.request_id,
+        details=_jsonable(details),
+    )
+    digest = event.content_digest()
+    key = chain_key(workspace_id)
     # No savepoint: we are inside the caller's transaction already, and a failure here must fail it.
-    with transaction.atomic(savepoint=False):
-        head = _locked_head(chain_key(workspace_id))
-        event = AuditEvent(
-            workspace_id=workspace_id,
-            seq=head.last_seq + 1,
-            created_at=timezone.now(),
-            actor_kind=actor.kind,
-            actor_id=str(actor.id or "")[:64],
-            actor_label=(actor.label or "")[:255],
-            auth_method=actor.auth_method,
-            action=action,
-            target_type=target_type,
-            target_id=str(target_id or "")[:64],
-            target_label=(target_label or "")[:255],
-            ip=ctx.ip,
-            user_agent=ctx.user_agent,
-            request_id=ctx.request_id,
-            details=_jsonable(details),
-            prev_hash=head.last_hash,
-        )
-        event.hash = event.compute_hash()
-        if connection.vendor == "postgresql":
-            _append_postgresql(event, head)
-        else:
-            event.save()
-            head.last_seq = event.seq
-            head.last_hash = event.hash
-            head.save(update_fields=["last_seq", "last_hash"])
-            if workspace_id is not None:
-                _fill_outbox(event)
+    if connection.vendor == "postgresql":
+        _append_postgresql(event, key, digest)
+    else:
+        _append_portable(event, key, digest)
     return event
 
 
-def _append_postgresql(event: AuditEvent, head: AuditChainHead) -> None:
-    """Event row, chain head and outbox rows in ONE statement (data-modifying CTEs): one round trip
-    instead of three, which is most of the cost of recording an event (see docs/benchmarks.md)."""
-    fields = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    values = [f.get_db_prep_save(getattr(event, f.attname), connection) for f in fields]
-    sql = (
-        f"WITH e AS (INSERT INTO {AuditEvent._meta.db_table} ({columns}) VALUES ({', '.join(['%s'] * len(fields))}) "
-        "RETURNING id, seq, created_at, workspace_id), "
-        f"h AS (UPDATE {AuditChainHead._meta.db_table} SET last_seq = %s, last_hash = %s WHERE id = %s), "
-        f"o AS (INSERT INTO {AuditOutbox._meta.db_table} (sink_id, event_id, seq, created_at) "
-        f"SELECT s.id, e.id, e.seq, e.created_at FROM {AuditSink._meta.db_table} s JOIN e ON s.workspace_id = e.workspace_id "
+# Columns written by the append statement besides seq/prev_hash/hash, which come from the head.
+_CONTENT = (
+    "workspace_id",
+    "created_at",
+    "actor_kind",
+    "actor_id",
+    "actor_label",
+    "auth_method",
+    "action",
+    "target_type",
+    "target_id",
+    "target_label",
+    "ip",
+    "user_agent",
+    "request_id",
+)
+
+
+def _append_sql() -> str:
+    event, head = AuditEvent._meta.db_table, AuditChainHead._meta.db_table
+    outbox, sink = AuditOutbox._meta.db_table, AuditSink._meta.db_table
+    placeholders = ", ".join(["%s"] * len(_CONTENT))
+    # The UPDATE takes the head's row lock (held to commit); under READ COMMITTED a writer that
+    # waited re-reads the committed head, so two appends can never share a seq or a predecessor.
+    # Its SET expressions all see the OLD row: prev_hash keeps the old link, last_hash the new one.
+    return (
+        f"WITH h AS (UPDATE {head} SET prev_hash = last_hash, last_seq = last_seq + 1, "
+        "last_hash = encode(sha256(convert_to(last_hash || ':' || (last_seq + 1)::text || ':' || %s::text, 'UTF8')), 'hex') "
+        "WHERE chain = %s RETURNING last_seq, prev_hash, last_hash), "
+        f"e AS (INSERT INTO {event} ({', '.join(_CONTENT)}, details, seq, prev_hash, hash) "
+        f"SELECT {placeholders}, %s::jsonb, h.last_seq, h.prev_hash, h.last_hash FROM h "
+        "RETURNING id, seq, prev_hash, hash, workspace_id, created_at), "
+        f"o AS (INSERT INTO {outbox} (sink_id, event_id, seq, created_at) "
+        f"SELECT s.id, e.id, e.seq, e.created_at FROM {sink} s JOIN e ON s.workspace_id = e.workspace_id "
         "WHERE s.is_active) "
-        "SELECT id FROM e"
+        "SELECT id, seq, prev_hash, hash FROM e"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*values, event.seq, event.hash, head.pk])
-        event.pk = cursor.fetchone()[0]
+
+
+_APPEND_SQL: str | None = None
+
+
+def _append_postgresql(event: AuditEvent, key: str, digest: str) -> None:
+    """Lock the head, link, insert the event and its outbox rows: one prepared statement.
+
+    A server-side prepared statement (psycopg ``prepare=True``, once per connection) skips
+    parsing and planning this CTE on every event; with Django's default client-side binding
+    that was a third of the cost (docs/benchmarks.md, "Audit log").
+    """
+    global _APPEND_SQL
+    if _APPEND_SQL is None:
+        _APPEND_SQL = _append_sql()
+    params = [digest, key, *(getattr(event, name) for name in _CONTENT), json.dumps(event.details)]
+    with _prepared_cursor() as cursor:
+        cursor.execute(_APPEND_SQL, params)
+        row = cursor.fetchone()
+        if row is None:  # the chain's first event: create its head, then append
+            AuditChainHead.objects.get_or_create(chain=key)
+            cursor.execute(_APPEND_SQL, params)
+            row = cursor.fetchone()
+    event.pk, event.seq, event.prev_hash, event.hash = row
     event._state.adding = False
     event._state.db = connection.alias
-    head.last_seq = event.seq
-    head.last_hash = event.hash
 
 
-def _locked_head(key: str) -> AuditChainHead:
-    """The chain head, row-locked until the caller commits: appends to one chain are serialised."""
-    if connection.vendor == "postgresql":
-        # Raw on the hot path: the ORM's query building cost 4x the round trip itself (docs/benchmarks.md).
-        sql = f"SELECT id, last_seq, last_hash FROM {AuditChainHead._meta.db_table} WHERE chain = %s FOR UPDATE"
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [key])
-            row = cursor.fetchone()
-        if row is not None:
-            head = AuditChainHead(id=row[0], chain=key, last_seq=row[1], last_hash=row[2])
-            head._state.adding = False
-            return head
-    found = list(AuditChainHead.objects.select_for_update().filter(chain=key))
-    if not found:
-        AuditChainHead.objects.get_or_create(chain=key)
+class _PreparingCursor(psycopg.Cursor):
+    """A server-binding psycopg cursor whose statements are prepared on first use per connection."""
+
+    def execute(self, query: Any, params: Any = None, *, prepare: bool | None = None, binary: bool | None = None) -> Any:
+        if prepare is None:
+            prepare = True if settings.AUDIT_PREPARED_STATEMENTS else None
+        return super().execute(query, params, prepare=prepare, binary=binary)
+
+
+def _prepared_cursor() -> Any:
+    """Django's cursor wrapper (error translation, execute_wrapper hooks, query logging) around a
+    preparing psycopg cursor. Django turns psycopg's automatic preparation off for the sake of
+    transaction-pooling proxies; ``AUDIT_PREPARED_STATEMENTS=false`` does the same here."""
+    connection.ensure_connection()
+    return connection._prepare_cursor(_PreparingCursor(connection.connection))
+
+
+def _append_portable(event: AuditEvent, key: str, digest: str) -> None:
+    """The same append for SQLite (development and the quick test run): the ORM, several statements."""
+    with transaction.atomic(savepoint=False):
         found = list(AuditChainHead.objects.select_for_update().filter(chain=key))
-    return found[0]
+        head = found[0] if found else AuditChainHead.objects.get_or_create(chain=key)[0]
+        event.seq = head.last_seq + 1
+        event.prev_hash = head.last_hash
+        event.hash = chain_link_hash(event.prev_hash, event.seq, digest)
+        event.save()
+        head.prev_hash, head.last_seq, head.last_hash = head.last_hash, event.seq, event.hash
+        head.save(update_fields=["prev_hash", "last_seq", "last_hash"])
+        if event.workspace_id is not None:
+            _fill_outbox(event)
 
 
 _OUTBOX_SQL = (

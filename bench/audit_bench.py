@@ -5,7 +5,7 @@
 
 Seeds one workspace with N events (plus 20% more spread over 4 other workspaces, 10 actors with
 skewed activity, 12 actions with skewed frequency, 5,000 events a day) by COPY through psycopg,
-with REAL seq/prev_hash/hash values computed by ``AuditEvent.canonical_payload`` (so
+with REAL seq/prev_hash/hash values computed by ``audit.models.event_content_digest`` and ``chain_link_hash`` (so
 ``verify_audit_chain`` passes on the seeded data). The second size is reached by appending to the
 same chain. Timed code is the app's own: ``audit.selectors.filtered_events`` + ``events_page``,
 the export generators of ``audit.views`` and ``audit.record.record_event``.
@@ -15,7 +15,6 @@ Prints figures only; never decides anything. Drops its database at the end unles
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import random
@@ -63,7 +62,7 @@ def seed(workspace_id: int, count: int, start_seq: int, prev_hash: str, t0: date
     """COPY ``count`` chained events after ``start_seq``; returns the new (last_seq, last_hash)."""
     from django.db import connection
 
-    from audit.models import AuditEvent
+    from audit.models import chain_link_hash, event_content_digest
 
     actor_names = [a for a, _ in ACTORS]
     actor_weights = [w for _, w in ACTORS]
@@ -71,7 +70,6 @@ def seed(workspace_id: int, count: int, start_seq: int, prev_hash: str, t0: date
     action_weights = [w for _, w, _ in ACTIONS]
     method = {a: m for a, _, m in ACTIONS}
     step = 86400 / PER_DAY
-    payload = AuditEvent.canonical_payload
     ns = SimpleNamespace()
     seq = start_seq
     started = time.perf_counter()
@@ -103,8 +101,7 @@ def seed(workspace_id: int, count: int, start_seq: int, prev_hash: str, t0: date
                 ns.request_id = f"{seq:032x}"
                 ns.details = {"n": i}
                 ns.prev_hash = prev_hash
-                body = json.dumps(payload(ns), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-                digest = hashlib.sha256(body.encode("utf-8")).hexdigest()
+                digest = chain_link_hash(prev_hash, seq, event_content_digest(ns))
                 copy.write_row((
                     workspace_id, seq, ns.created_at, "user", ns.actor_id, ns.actor_label, ns.auth_method, action,
                     "member", ns.target_id, ns.target_label, ns.ip, ns.user_agent, ns.request_id,

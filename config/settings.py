@@ -319,6 +319,10 @@ SCIM_MAX_PATCH_OPERATIONS = env.int("SCIM_MAX_PATCH_OPERATIONS", default=1000)
 AUDIT_CHECKPOINT_KEY = env.str("AUDIT_CHECKPOINT_KEY", default="")
 # Key material that encrypts SIEM sink secrets at rest; empty: derived from SECRET_KEY.
 AUDIT_SINK_KEY = env.str("AUDIT_SINK_KEY", default="")
+# The audit append is a server-side prepared statement on PostgreSQL (a third of its cost is
+# parsing and planning otherwise). Set false behind a transaction-pooling proxy that cannot keep
+# prepared statements (PgBouncer before 1.21).
+AUDIT_PREPARED_STATEMENTS = env.bool("AUDIT_PREPARED_STATEMENTS", default=True)
 # Events per SIEM delivery batch, request timeout (s), and the backoff ceiling (s).
 AUDIT_SINK_BATCH = env.int("AUDIT_SINK_BATCH", default=500)
 AUDIT_SINK_TIMEOUT = env.int("AUDIT_SINK_TIMEOUT", default=10)
