@@ -172,3 +172,48 @@ def test_on_postgresql_the_database_refuses_update_and_delete(world):
         with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(sql, [event.pk])
     assert AuditEvent.objects.get(pk=event.pk).action == "team.created"
+
+
+def _append_concurrently(workspace, writers: int, each: int) -> None:
+    import threading
+
+    barrier = threading.Barrier(writers)
+    errors: list[BaseException] = []
+
+    def write(n: int) -> None:
+        try:
+            barrier.wait()
+            for i in range(each):
+                with transaction.atomic():
+                    record_event(actor=Actor.system("race"), action="test.raced", workspace=workspace,
+                                 target_type="writer", target_id=f"{n}-{i}")
+        except BaseException as exc:  # noqa: BLE001 - reported by the test below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+
+
+@pytest.mark.parametrize("prepared", [True, False], ids=["prepared", "unprepared"])
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_appends_to_one_workspace_never_fork_or_skip(prepared, settings):
+    """Eight writers racing on one chain: every event gets its own seq, 1..N, and the chain verifies."""
+    if connection.vendor != "postgresql":
+        pytest.skip(f"needs PostgreSQL: concurrent writers on row locks (this run uses {connection.vendor})")
+    from audit.chain import verify_chain
+    from workspaces.models import Workspace
+
+    settings.AUDIT_PREPARED_STATEMENTS = prepared
+    workspace = Workspace.objects.create(slug="race", name="Race")
+    _append_concurrently(workspace, writers=8, each=15)
+    seqs = list(AuditEvent.objects.filter(workspace=workspace).order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(1, 121))
+    report = verify_chain(workspace.pk)
+    assert report.ok, report.reason
+    assert report.verified == 120
