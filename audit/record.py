@@ -65,9 +65,47 @@ def record_event(
     """
     if not connection.in_atomic_block:
         raise AuditOutsideTransaction(f"record_event({action!r}) must run inside the change's transaction.")
+    event = _new_event(actor, action, workspace, target_type, target_id, target_label, details)
+    _append(event)
+    return event
+
+
+def record_decision(
+    *,
+    actor: Actor,
+    action: str,
+    workspace: Any | None = None,
+    target_type: str = "",
+    target_id: Any = "",
+    target_label: str = "",
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Record an event that accompanies NO change (an access decision): the event is the only write.
+
+    Called outside a transaction on PostgreSQL, the append is one self-committing statement: the
+    chain head is locked only while PostgreSQL runs it and its commit, never across a round trip to
+    this process (BEGIN ... COMMIT held it while a busy worker waited to be scheduled, and every
+    concurrent decision of the workspace queued behind it). The event is durable when this returns.
+    Inside a transaction (or on SQLite) it is an ordinary ``record_event`` in that transaction.
+    """
+    if connection.in_atomic_block or connection.vendor != "postgresql":
+        with transaction.atomic():
+            return record_event(
+                actor=actor, action=action, workspace=workspace, target_type=target_type,
+                target_id=target_id, target_label=target_label, details=details,
+            )
+    event = _new_event(actor, action, workspace, target_type, target_id, target_label, details)
+    _append(event)
+    return event
+
+
+def _new_event(
+    actor: Actor, action: str, workspace: Any | None, target_type: str, target_id: Any, target_label: str,
+    details: dict[str, Any] | None,
+) -> AuditEvent:
     workspace_id = getattr(workspace, "pk", workspace)
     ctx = get_request_context()
-    event = AuditEvent(
+    return AuditEvent(
         workspace_id=workspace_id,
         created_at=timezone.now(),
         actor_kind=actor.kind,
@@ -83,14 +121,16 @@ def record_event(
         request_id=ctx.request_id,
         details=_jsonable(details),
     )
+
+
+def _append(event: AuditEvent) -> None:
     digest = event.content_digest()
-    key = chain_key(workspace_id)
+    key = chain_key(event.workspace_id)
     # No savepoint: we are inside the caller's transaction already, and a failure here must fail it.
     if connection.vendor == "postgresql":
         _append_postgresql(event, key, digest)
     else:
         _append_portable(event, key, digest)
-    return event
 
 
 # Columns written by the append statement besides seq/prev_hash/hash, which come from the head.

@@ -26,7 +26,7 @@ from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from audit.record import Actor, record_event
+from audit.record import Actor, record_decision, record_event
 
 from .exceptions import AlreadyExists, LastOwnerError, NotAllowed, ServiceError
 from .models import (
@@ -975,18 +975,19 @@ def team_update_external_id(*, team: Team, external_id: str, actor: Actor) -> Te
 # ----------------------------------------------------------------------------- package access (connector API)
 
 
-@transaction.atomic
 def package_access_check(
     *, membership: Membership, repository_name: str, action: str, actor: Actor, api_key: ApiKey | None = None
 ) -> PackageDecision:
-    """Decide (``package_access.package_access_decision``) and audit the answer in one transaction.
+    """Decide (``package_access.package_access_decision``) and audit the answer before returning it.
 
     Every call writes ``package.pulled`` / ``package.pushed`` / ``package.deleted`` when allowed and
-    ``package.denied`` otherwise, naming the member, the key and the repository.
+    ``package.denied`` otherwise, naming the member, the key and the repository. A decision changes
+    nothing, so there is no transaction to pair the event with: ``record_decision`` appends it in
+    one self-committing statement (the workspace's chain is locked only while PostgreSQL runs it).
     """
     decision = package_access_decision(membership=membership, repository_name=repository_name, action=action)
     repository = decision.repository
-    record_event(
+    record_decision(
         actor=actor,
         action=ALLOWED_EVENT[action] if decision.allowed else DENIED_EVENT,
         workspace=membership.workspace_id,

@@ -322,7 +322,6 @@ FIXTURES: dict[str, tuple[Callable[[Any], dict[str, Any]], str]] = {
     ),
     "workspaces.services.membership_revoke_credentials": (_deactivated_with_key, "member.credentials_revoked"),
     # connector API / 2FA (issue 5)
-    "workspaces.services.package_access_check": (_readable_repository, "package.pulled"),
     "workspaces.services.two_factor_enrol_confirm": (_pending_totp, "2fa.enabled"),
     "workspaces.services.two_factor_disable": (_enrolled, "2fa.disabled"),
     "workspaces.services.two_factor_recovery_codes_regenerate": (_enrolled, "2fa.recovery_codes_regenerated"),
@@ -436,7 +435,7 @@ def _atomic_of(fn: Callable) -> Atomic | None:
 
 
 def _uncovered() -> list[str]:
-    return sorted(set(_public_functions()) - set(FIXTURES) - set(NOT_A_CHANGE))
+    return sorted(set(_public_functions()) - set(FIXTURES) - set(NOT_A_CHANGE) - set(DECISIONS))
 
 
 def test_every_public_service_function_is_either_audited_here_or_declared_not_a_change():
@@ -448,7 +447,7 @@ def test_every_public_service_function_is_either_audited_here_or_declared_not_a_
         f"{unknown}. Add each to FIXTURES in tests/audit/test_coverage.py (valid arguments + the action it records), "
         "or to NOT_A_CHANGE if it really changes nothing."
     )
-    stale = sorted((set(FIXTURES) | set(NOT_A_CHANGE)) - set(functions))
+    stale = sorted((set(FIXTURES) | set(NOT_A_CHANGE) | set(DECISIONS)) - set(functions))
     assert not stale, f"Coverage entries for functions that no longer exist: {stale}"
 
 
@@ -495,6 +494,55 @@ def test_service_function_records_its_event_inside_its_own_transaction(qualname,
         fn(**kwargs)
     assert AuditEvent.objects.filter(action=action).count() > before, f"{qualname} recorded no {action!r} event"
     assert seen and all(seen), f"{qualname} wrote an audit event outside its own transaction block"
+
+
+# Public service functions that decide and change nothing: the event is their only write, appended by
+# audit.record.record_decision as one self-committing statement (no transaction to pair it with).
+DECISIONS: dict[str, tuple[Callable[[Any], dict[str, Any]], str]] = {
+    "workspaces.services.package_access_check": (_readable_repository, "package.pulled"),
+}
+
+
+@pytest.mark.parametrize("qualname", sorted(DECISIONS))
+def test_a_decision_records_its_event_durably_before_it_returns(qualname, transactional_db, world):
+    """Outside any transaction the event is committed by the time the answer is returned: another
+    connection sees it, and no transaction is left open."""
+    import threading
+
+    fn = _public_functions()[qualname]
+    assert _atomic_of(fn) is None, f"{qualname} changes nothing; it must not hold a transaction open"
+    build, action = DECISIONS[qualname]
+    kwargs = build(world)
+    before = AuditEvent.objects.filter(action=action).count()
+    fn(**kwargs)
+    assert not connection.in_atomic_block
+    seen: list[int] = []
+
+    def other_connection() -> None:
+        from django.db import connections
+
+        try:
+            seen.append(AuditEvent.objects.filter(action=action).count())
+        finally:
+            connections.close_all()
+
+    t = threading.Thread(target=other_connection)
+    t.start()
+    t.join()
+    assert seen == [before + 1], f"{qualname} did not commit its {action!r} event before returning"
+
+
+@pytest.mark.parametrize("qualname", sorted(DECISIONS))
+def test_a_decision_inside_a_callers_transaction_rolls_back_with_it(qualname, world):
+    fn = _public_functions()[qualname]
+    build, action = DECISIONS[qualname]
+    kwargs = build(world)
+    before = AuditEvent.objects.filter(action=action).count()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        fn(**kwargs)
+        assert AuditEvent.objects.filter(action=action).count() == before + 1
+        raise RuntimeError("the caller's change failed")
+    assert AuditEvent.objects.filter(action=action).count() == before
 
 
 def test_record_event_outside_a_transaction_raises(transactional_db):
