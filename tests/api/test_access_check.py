@@ -202,3 +202,35 @@ def test_deactivated_member_cannot_be_checked_by_a_service_key(repos):
     client = ApiClient(service_key(repos.a, ["access:check"]))
     response = client.post(URL, {"repository": "libs", "action": "pull", "member": "member@alpha.test"})
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"repository": "libs", "action": "steal"},
+        {"repository": "", "action": "pull"},
+        {"repository": "x" * 101, "action": "pull"},
+        {"repository": "li\x00bs", "action": "pull"},
+        {"repository": 7, "action": "pull"},
+        {"repository": "libs"},
+        {"repository": "libs", "action": "pull", "extra": 1},
+        ["libs", "pull"],
+    ],
+    ids=["unknown-action", "blank", "too-long", "nul", "number", "no-action", "extra-key", "not-an-object"],
+)
+def test_bad_bodies_get_the_same_answers_as_the_serializer_gives(repos, body):
+    """The fast path for plain bodies must not change what anything else gets: a 400 naming the field,
+    or (an extra key) the answer the serializer's validation allows; never a 500, never a different verdict."""
+    from workspaces.api.serializers import AccessCheckRequestSerializer
+
+    response = ApiClient(personal_key(repos.member_a)).post(URL, body)
+    serializer = AccessCheckRequestSerializer(data=body)
+    if serializer.is_valid():
+        assert response.status_code == 200, response.content
+    else:
+        assert response.status_code == 400, response.content
+        assert set(serializer.errors) <= set(str(response.content, "utf-8").replace('"', " ").split()) | {"non_field_errors"}
+
+
+def test_a_padded_repository_name_is_trimmed_like_the_serializer_does(repos):
+    assert check(repos.member_a, "  libs ", "push")["allowed"] is True
