@@ -85,8 +85,13 @@ def record_decision(
     Called outside a transaction on PostgreSQL, the append is one self-committing statement: the
     chain head is locked only while PostgreSQL runs it and its commit, never across a round trip to
     this process (BEGIN ... COMMIT held it while a busy worker waited to be scheduled, and every
-    concurrent decision of the workspace queued behind it). The event is durable when this returns.
-    Inside a transaction (or on SQLite) it is an ordinary ``record_event`` in that transaction.
+    concurrent decision of the workspace queued behind it). The event is committed, and visible to
+    every reader, when this returns. Unless ``AUDIT_DECISION_SYNCHRONOUS_COMMIT`` is set, that commit
+    does not wait for the WAL flush (PostgreSQL's ``synchronous_commit = off`` for this one
+    transaction): waiting for the disk cost 2x the rest of the check; a PostgreSQL crash can lose
+    the last ~0.6 s of decisions (3 x ``wal_writer_delay``), never a change, and never a link in the
+    middle of the chain (what is lost is a suffix, head included). Inside a transaction (or on
+    SQLite) it is an ordinary ``record_event`` in that transaction, flushed with it.
     """
     if connection.in_atomic_block or connection.vendor != "postgresql":
         with transaction.atomic():
@@ -95,7 +100,10 @@ def record_decision(
                 target_id=target_id, target_label=target_label, details=details,
             )
     event = _new_event(actor, action, workspace, target_type, target_id, target_label, details)
-    _append(event)
+    _append_postgresql(
+        event, chain_key(event.workspace_id), event.content_digest(),
+        flush_later=not settings.AUDIT_DECISION_SYNCHRONOUS_COMMIT,
+    )
     return event
 
 
@@ -151,19 +159,22 @@ _CONTENT = (
 )
 
 
-def _append_sql() -> str:
+def _append_sql(flush_later: bool = False) -> str:
     event, head = AuditEvent._meta.db_table, AuditChainHead._meta.db_table
     outbox, sink = AuditOutbox._meta.db_table, AuditSink._meta.db_table
     placeholders = ", ".join(["%s"] * len(_CONTENT))
     # The UPDATE takes the head's row lock (held to commit); under READ COMMITTED a writer that
     # waited re-reads the committed head, so two appends can never share a seq or a predecessor.
     # Its SET expressions all see the OLD row: prev_hash keeps the old link, last_hash the new one.
+    # A decision's own implicit transaction may commit without waiting for the WAL flush
+    # (record_decision); set_config(..., true) ends with that transaction.
+    flush = "CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS flush_later " if flush_later else ""
     return (
         f"WITH h AS (UPDATE {head} SET prev_hash = last_hash, last_seq = last_seq + 1, "
         "last_hash = encode(sha256(convert_to(last_hash || ':' || (last_seq + 1)::text || ':' || %s::text, 'UTF8')), 'hex') "
         "WHERE chain = %s RETURNING last_seq, prev_hash, last_hash), "
         f"e AS (INSERT INTO {event} ({', '.join(_CONTENT)}, details, seq, prev_hash, hash) "
-        f"SELECT {placeholders}, %s::jsonb, h.last_seq, h.prev_hash, h.last_hash FROM h "
+        f"SELECT {placeholders}, %s::jsonb, h.last_seq, h.prev_hash, h.last_hash FROM h {flush}"
         "RETURNING id, seq, prev_hash, hash, workspace_id, created_at), "
         f"o AS (INSERT INTO {outbox} (sink_id, event_id, seq, created_at) "
         f"SELECT s.id, e.id, e.seq, e.created_at FROM {sink} s JOIN e ON s.workspace_id = e.workspace_id "
@@ -172,26 +183,26 @@ def _append_sql() -> str:
     )
 
 
-_APPEND_SQL: str | None = None
+_APPEND_SQL: dict[bool, str] = {}
 
 
-def _append_postgresql(event: AuditEvent, key: str, digest: str) -> None:
+def _append_postgresql(event: AuditEvent, key: str, digest: str, *, flush_later: bool = False) -> None:
     """Lock the head, link, insert the event and its outbox rows: one prepared statement.
 
     A server-side prepared statement (psycopg ``prepare=True``, once per connection) skips
     parsing and planning this CTE on every event; with Django's default client-side binding
     that was a third of the cost (docs/benchmarks.md, "Audit log").
     """
-    global _APPEND_SQL
-    if _APPEND_SQL is None:
-        _APPEND_SQL = _append_sql()
+    sql = _APPEND_SQL.get(flush_later)
+    if sql is None:
+        sql = _APPEND_SQL[flush_later] = _append_sql(flush_later)
     params = [digest, key, *(getattr(event, name) for name in _CONTENT), json.dumps(event.details)]
     with _prepared_cursor() as cursor:
-        cursor.execute(_APPEND_SQL, params)
+        cursor.execute(sql, params)
         row = cursor.fetchone()
         if row is None:  # the chain's first event: create its head, then append
             AuditChainHead.objects.get_or_create(chain=key)
-            cursor.execute(_APPEND_SQL, params)
+            cursor.execute(sql, params)
             row = cursor.fetchone()
     event.pk, event.seq, event.prev_hash, event.hash = row
     event._state.adding = False

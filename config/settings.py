@@ -323,6 +323,9 @@ AUDIT_SINK_KEY = env.str("AUDIT_SINK_KEY", default="")
 # parsing and planning otherwise). Set false behind a transaction-pooling proxy that cannot keep
 # prepared statements (PgBouncer before 1.21).
 AUDIT_PREPARED_STATEMENTS = env.bool("AUDIT_PREPARED_STATEMENTS", default=True)
+# Access decisions (package.pulled/pushed/deleted/denied) change nothing; their event commits without
+# waiting for the WAL flush unless this is true (see audit.record.record_decision for the trade).
+AUDIT_DECISION_SYNCHRONOUS_COMMIT = env.bool("AUDIT_DECISION_SYNCHRONOUS_COMMIT", default=False)
 # Events per SIEM delivery batch, request timeout (s), and the backoff ceiling (s).
 AUDIT_SINK_BATCH = env.int("AUDIT_SINK_BATCH", default=500)
 AUDIT_SINK_TIMEOUT = env.int("AUDIT_SINK_TIMEOUT", default=10)

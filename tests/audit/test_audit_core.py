@@ -217,3 +217,31 @@ def test_concurrent_appends_to_one_workspace_never_fork_or_skip(prepared, settin
     report = verify_chain(workspace.pk)
     assert report.ok, report.reason
     assert report.verified == 120
+
+
+@pytest.mark.parametrize("synchronous", [False, True], ids=["flush-later", "synchronous"])
+@pytest.mark.django_db(transaction=True)
+def test_a_decision_commits_on_its_own_and_leaves_the_session_synchronous(synchronous, settings):
+    """record_decision may skip waiting for the WAL flush for its own one-statement transaction only:
+    the connection's next transaction (a change) must still wait for it."""
+    if connection.vendor != "postgresql":
+        pytest.skip(f"needs PostgreSQL: synchronous_commit (this run uses {connection.vendor})")
+    from audit.record import record_decision
+    from workspaces.models import Workspace
+
+    settings.AUDIT_DECISION_SYNCHRONOUS_COMMIT = synchronous
+    workspace = Workspace.objects.create(slug="decide", name="Decide")
+    seen: list[str] = []
+
+    def watch(execute, sql, params, many, context):
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(watch):
+        event = record_decision(actor=Actor.system("t"), action="package.pulled", workspace=workspace)
+    assert not connection.in_atomic_block
+    assert ("set_config('synchronous_commit', 'off', true)" in seen[-1]) is not synchronous
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
+    assert AuditEvent.objects.get(pk=event.pk).action == "package.pulled"
