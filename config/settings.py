@@ -283,6 +283,9 @@ CELERY_BEAT_SCHEDULE = {
 SCIM_CREDENTIAL_ROTATION_OVERLAP_HOURS = _positive_int("SCIM_CREDENTIAL_ROTATION_OVERLAP_HOURS", 24)
 # Failed SCIM authentications allowed per window, per (client IP, workspace) and per key id, before 429.
 SCIM_AUTH_FAILURE_LIMIT = _positive_int("SCIM_AUTH_FAILURE_LIMIT", 10)
+# Cache the unfiltered SCIM Users list's count and keyset cursors (scim/list_cache.py). Unset: on with a
+# shared cache (Redis), off with the in-process cache (other processes could not be told of changes).
+SCIM_LIST_CACHE = env.bool("SCIM_LIST_CACHE", default=None)
 # Failed SCIM authentications allowed per window from one client IP across all workspaces (high: Okta's and
 # Entra's engines share egress IPs between all their customers).
 SCIM_AUTH_FAILURE_IP_LIMIT = _positive_int("SCIM_AUTH_FAILURE_IP_LIMIT", 300)

@@ -6,6 +6,7 @@ class ScimConfig(AppConfig):
     verbose_name = "SCIM provisioning"
 
     def ready(self) -> None:
-        from .credential_cache import connect_receivers
+        from . import credential_cache, list_cache
 
-        connect_receivers()  # revocation, rotation and SCIM switched off clear the credential cache
+        credential_cache.connect_receivers()  # revocation, rotation and SCIM switched off clear the credential cache
+        list_cache.connect_receivers()  # members added or removed drop the cached list count and cursors
