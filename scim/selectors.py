@@ -71,7 +71,7 @@ class _Prepared:
         compiler = qs.query.get_compiler(using=self.db)
         self.sql, params = compiler.as_sql()
         self.params = list(params)
-        self.slots = [next(i for i, p in enumerate(self.params) if type(p) is int and p == s) for s in sentinels]
+        self.slots = [next(i for i, p in enumerate(self.params) if type(p) is type(s) and p == s) for s in sentinels]
         self.compiler = compiler
         klass_info = compiler.klass_info
         select_fields = klass_info["select_fields"]
@@ -133,6 +133,22 @@ def members_by_pks(workspace: Workspace, pks: list[int], *, groups: bool = False
         return (with_groups(qs) if groups else qs), sentinels
 
     return _prepared_query((vendor, "members", groups, len(pks)), build).run(workspace.pk, *pks)
+
+
+_USERNAME = "\x00gatehouse-username-sentinel"
+
+
+def members_by_username(workspace: Workspace, username: str, *, groups: bool = False) -> list[Membership]:
+    """The SCIM-visible member whose userName is ``username`` (case-insensitive; at most one, by the
+    unique index on lower(scim_username)): Okta's lookup before every create, in one prepared statement."""
+    vendor = connections[router.db_for_read(Membership)].vendor
+
+    def build() -> tuple[QuerySet, list[object]]:
+        ws = Workspace(pk=_WS)
+        qs = scim_users(ws).filter(username_ci=_USERNAME).order_by()
+        return (with_groups(qs) if groups else qs), [_WS, _USERNAME]
+
+    return _prepared_query((vendor, "username", groups), build).run(workspace.pk, username.lower())
 
 
 def scim_user(workspace: Workspace, rid: str, *, for_update: bool = False, groups: bool = False) -> Membership | None:

@@ -31,7 +31,14 @@ from .adapters import GatehouseSCIMGroup, GatehouseSCIMUser, etag
 from .auth import ScimAuthError, ScimPrincipal, authenticate_scim_request
 from .documents import patch_operations
 from .errors import ScimError, bad_request, error_response, not_found
-from .filters import GROUP_SORT_FIELDS, USER_SORT_FIELDS, group_filter, sort_field, user_filter
+from .filters import (
+    GROUP_SORT_FIELDS,
+    MAX_FILTER_LENGTH,
+    USER_SORT_FIELDS,
+    group_filter,
+    sort_field,
+    user_filter,
+)
 from .schemas import (
     CORE_GROUP,
     CORE_USER,
@@ -363,11 +370,14 @@ def _render_user(ctx: Ctx, adapter: GatehouseSCIMUser, status: int = 200) -> Htt
     return _json(doc, status, location=adapter.location, version=etag(adapter.obj.version))
 
 
+# Okta's lookup before every create, exactly: userName eq "<value without quotes or escapes>".
+_USERNAME_EQ = re.compile(r'^\s*(?:urn:ietf:params:scim:schemas:core:2\.0:User:)?userName\s+eq\s+"([^"\\]+)"\s*$',
+                          re.IGNORECASE)
+
+
 def _users_list(ctx: Ctx) -> HttpResponse:
     qs = selectors.scim_users(ctx.workspace)
     text = _params(ctx.request).get("filter")
-    if text is not None:
-        qs = qs.filter(user_filter(text))
     attributes, excluded = _projection(ctx.request, CORE_USER)
     wants_groups = _wants("groups", attributes, excluded)
 
@@ -384,6 +394,21 @@ def _users_list(ctx: Ctx) -> HttpResponse:
                      attributes, excluded)
             for m in rows
         ]
+
+    lookup = _USERNAME_EQ.match(text) if text is not None and len(text) <= MAX_FILTER_LENGTH else None
+    if lookup is not None:
+        start, count = _paging(ctx.request)
+        sort_by = _params(ctx.request).get("sortBy")
+        if sort_by:
+            sort_field(sort_by, USER_SORT_FIELDS, CORE_USER)  # an unknown sortBy is still a 400
+        if start == 1 and count >= 1:
+            # userName is unique (case-insensitive) in a workspace: at most one row, read by one prepared
+            # statement; the same document the general path below builds after compiling the filter.
+            found = selectors.members_by_username(ctx.workspace, lookup.group(1), groups=wants_groups)
+            return _json({"schemas": [LIST_RESPONSE], "totalResults": len(found), "itemsPerPage": len(found),
+                          "startIndex": 1, "Resources": render(found)})
+    if text is not None:
+        qs = qs.filter(user_filter(text))
 
     # Default order: user id, which the (workspace_id, user_id) unique index returns in order.
     # The page's rows are read by id with the member query compiled once (selectors.members_by_pks).
