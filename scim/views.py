@@ -201,6 +201,8 @@ def _wants(name: str, attributes: set[str] | None, excluded: set[str]) -> bool:
 
 def _project(doc: dict[str, Any], attributes: set[str] | None, excluded: set[str]) -> dict[str, Any]:
     """Apply attributes/excludedAttributes (RFC 7644 §3.4.2.5); id and schemas are always returned."""
+    if attributes is None and not excluded:
+        return doc  # nothing asked for: the whole document (most requests; saves a copy per listed row)
     out: dict[str, Any] = {}
     for key, value in doc.items():
         lower = key.lower()
