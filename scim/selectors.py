@@ -125,14 +125,17 @@ def members_by_pks(workspace: Workspace, pks: list[int], *, groups: bool = False
     if not pks:
         return []
     vendor = connections[router.db_for_read(Membership)].vendor
+    # A few statement shapes, not one per page length: pad the ids (repeating one) up to a size class.
+    size = next((b for b in (1, 10, 100) if len(pks) <= b), 1 << (len(pks) - 1).bit_length())
+    padded = list(pks) + [pks[0]] * (size - len(pks))
 
     def build() -> tuple[QuerySet, list[object]]:
         ws = Workspace(pk=_WS)
-        sentinels = [_WS] + [_PK - i for i in range(len(pks))]
+        sentinels = [_WS] + [_PK - i for i in range(size)]
         qs = scim_users(ws).filter(pk__in=sentinels[1:]).order_by()
         return (with_groups(qs) if groups else qs), sentinels
 
-    return _prepared_query((vendor, "members", groups, len(pks)), build).run(workspace.pk, *pks)
+    return _prepared_query((vendor, "members", groups, size), build).run(workspace.pk, *padded)
 
 
 _USERNAME = "\x00gatehouse-username-sentinel"
