@@ -86,8 +86,12 @@ def forget_workspace(workspace_id: int) -> None:
     """Drop the entries of every credential of a workspace (SCIM switched off, slug changed, deleted)."""
     from .models import ScimCredential
 
-    keys = [cache_key(kind, key_id) for kind, key_id in
-            ScimCredential.objects.filter(workspace_id=workspace_id).values_list("kind", "key_id")]
+    keys = [
+        cache_key(kind, key_id)
+        for kind, key_id in ScimCredential.objects.filter(workspace_id=workspace_id).values_list(
+            "kind", "key_id"
+        )
+    ]
     _forget_keys(keys)
 
 
@@ -109,7 +113,9 @@ def connect_receivers() -> None:
     from .models import ScimCredential
 
     post_save.connect(_credential_changed, sender=ScimCredential, dispatch_uid="scim_credential_cache_save")
-    post_delete.connect(_credential_changed, sender=ScimCredential, dispatch_uid="scim_credential_cache_delete")
+    post_delete.connect(
+        _credential_changed, sender=ScimCredential, dispatch_uid="scim_credential_cache_delete"
+    )
     post_save.connect(_workspace_changed, sender=Workspace, dispatch_uid="scim_credential_cache_ws_save")
     # pre_delete: the workspace's credentials still exist to be listed (their own post_delete also fires).
     pre_delete.connect(_workspace_changed, sender=Workspace, dispatch_uid="scim_credential_cache_ws_delete")

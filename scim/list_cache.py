@@ -125,14 +125,19 @@ def members_changed(workspace_id: int) -> None:
         try:
             cache.delete(_version_key(workspace_id))
         except Exception:  # noqa: BLE001
-            log.error("SCIM list cache: could not drop the members version of workspace %s", workspace_id,
-                      exc_info=True)
+            log.error(
+                "SCIM list cache: could not drop the members version of workspace %s",
+                workspace_id,
+                exc_info=True,
+            )
 
     drop()
     transaction.on_commit(drop)
 
 
-def _membership_saved(sender: Any, instance: Any, created: bool, update_fields: Any = None, **kwargs: Any) -> None:
+def _membership_saved(
+    sender: Any, instance: Any, created: bool, update_fields: Any = None, **kwargs: Any
+) -> None:
     if created or update_fields is None or _VISIBILITY_FIELDS.intersection(update_fields):
         members_changed(instance.workspace_id)
 

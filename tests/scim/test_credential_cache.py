@@ -22,7 +22,9 @@ from .credential_helpers import basic, enable_scim, owner_actor, scim_request
 @pytest.fixture
 def bearer_a(world):
     enable_scim(world.a, world.b)
-    return scim_credential_create(workspace=world.a, kind="bearer", name="Okta", actor=owner_actor(world.owner_a))
+    return scim_credential_create(
+        workspace=world.a, kind="bearer", name="Okta", actor=owner_actor(world.owner_a)
+    )
 
 
 def _status(authorization: str, slug: str = "alpha") -> int:
@@ -67,7 +69,8 @@ def test_revoking_a_cached_credential_stops_it_at_once(world, bearer_a):
 def test_revoking_a_cached_basic_credential_stops_it_at_once(world):
     enable_scim(world.a)
     credential, key_and_secret = scim_credential_create(
-        workspace=world.a, kind="basic", name="Basic", actor=owner_actor(world.owner_a))
+        workspace=world.a, kind="basic", name="Basic", actor=owner_actor(world.owner_a)
+    )
     _authenticate_twice(basic(key_and_secret))
     scim_credential_revoke(credential=credential, actor=owner_actor(world.owner_a))
     assert _status(basic(key_and_secret)) == 401
@@ -76,7 +79,9 @@ def test_revoking_a_cached_basic_credential_stops_it_at_once(world):
 def test_rotating_a_cached_credential_without_overlap_stops_it_at_once(world, bearer_a):
     credential, token = bearer_a
     _authenticate_twice(f"Bearer {token}")
-    _, new_token = scim_credential_rotate(credential=credential, actor=owner_actor(world.owner_a), overlap=timedelta(0))
+    _, new_token = scim_credential_rotate(
+        credential=credential, actor=owner_actor(world.owner_a), overlap=timedelta(0)
+    )
     assert _status(f"Bearer {token}") == 401
     assert authenticate_scim_request(scim_request(f"Bearer {new_token}"), "alpha").workspace == world.a
 
@@ -88,7 +93,9 @@ def test_switching_scim_off_refuses_a_cached_credential_at_once(world, bearer_a)
     assert _status(f"Bearer {token}") == 403
 
 
-def test_a_revocation_committed_by_another_request_clears_the_cache(world, bearer_a, django_capture_on_commit_callbacks):
+def test_a_revocation_committed_by_another_request_clears_the_cache(
+    world, bearer_a, django_capture_on_commit_callbacks
+):
     credential, token = bearer_a
     _authenticate_twice(f"Bearer {token}")
     with django_capture_on_commit_callbacks(execute=True):

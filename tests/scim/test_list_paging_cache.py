@@ -73,7 +73,9 @@ def test_a_member_created_by_the_directory_is_counted_and_listed_at_once(world, 
 
 def test_a_member_added_in_the_portal_is_counted_and_listed_at_once(world, scim_a):
     _walk(scim_a)
-    added = membership_add(workspace=world.a, email="late@alpha.test", actor=actor_for_membership(world.owner_a, "password"))
+    added = membership_add(
+        workspace=world.a, email="late@alpha.test", actor=actor_for_membership(world.owner_a, "password")
+    )
     ids, totals = _walk(scim_a)
     assert totals == {6} and str(added.pk) in ids and ids == _fresh(scim_a)
 

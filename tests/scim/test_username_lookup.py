@@ -30,7 +30,10 @@ def test_username_lookup_honours_attributes(world, scim_a):
 def test_username_lookup_finds_nothing_for_an_unknown_name(world, scim_a):
     assert _filter(scim_a, 'userName eq "nobody@alpha.test"') == {
         "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
-        "totalResults": 0, "itemsPerPage": 0, "startIndex": 1, "Resources": [],
+        "totalResults": 0,
+        "itemsPerPage": 0,
+        "startIndex": 1,
+        "Resources": [],
     }
 
 
