@@ -283,11 +283,19 @@ CELERY_BEAT_SCHEDULE = {
 SCIM_CREDENTIAL_ROTATION_OVERLAP_HOURS = _positive_int("SCIM_CREDENTIAL_ROTATION_OVERLAP_HOURS", 24)
 # Failed SCIM authentications allowed per window, per (client IP, workspace) and per key id, before 429.
 SCIM_AUTH_FAILURE_LIMIT = _positive_int("SCIM_AUTH_FAILURE_LIMIT", 10)
+# Cache the unfiltered SCIM Users list's count and keyset cursors (scim/list_cache.py). Unset: on with a
+# shared cache (Redis), off with the in-process cache (other processes could not be told of changes).
+SCIM_LIST_CACHE = env.bool("SCIM_LIST_CACHE", default=None)
 # Failed SCIM authentications allowed per window from one client IP across all workspaces (high: Okta's and
 # Entra's engines share egress IPs between all their customers).
 SCIM_AUTH_FAILURE_IP_LIMIT = _positive_int("SCIM_AUTH_FAILURE_IP_LIMIT", 300)
 # Length of the rate-limit window in seconds (Retry-After is at most this).
 SCIM_AUTH_FAILURE_WINDOW = _positive_int("SCIM_AUTH_FAILURE_WINDOW", 300)
+# Seconds a bearer/Basic SCIM credential stays cached (cleared at once on revoke, rotate, SCIM switched off;
+# at most 2 s with the in-process cache, which other processes cannot clear). 0: no cache.
+SCIM_CREDENTIAL_CACHE_SECONDS = env.int("SCIM_CREDENTIAL_CACHE_SECONDS", default=60)
+if SCIM_CREDENTIAL_CACHE_SECONDS < 0:
+    raise ImproperlyConfigured("SCIM_CREDENTIAL_CACHE_SECONDS must be 0 or more.")
 # Provisioning log: newest rows kept per workspace, and the age after which rows go.
 SCIM_REQUEST_LOG_KEEP = _positive_int("SCIM_REQUEST_LOG_KEEP", 1000)
 SCIM_REQUEST_LOG_MAX_AGE_DAYS = _positive_int("SCIM_REQUEST_LOG_MAX_AGE_DAYS", 30)

@@ -25,7 +25,7 @@ from audit.record import Actor
 from workspaces.models import Workspace
 from workspaces.services import hash_secret
 
-from . import ratelimit
+from . import credential_cache, ratelimit
 from .models import CredentialKind, ScimCredential
 
 BEARER_PREFIX = "gs_"
@@ -131,13 +131,21 @@ def _parse_header(header: str) -> _Presented:
     return _Presented("")
 
 
-def _resolve_key_credential(presented: _Presented) -> ScimCredential | None:
-    """Bearer and Basic: look up by key id, compare the SHA-256 of the secret in constant time."""
-    credential = (
-        ScimCredential.objects.select_related("workspace")
-        .filter(key_id=presented.key_id[:64], kind=presented.kind)
-        .first()
-    )
+def _resolve_key_credential(presented: _Presented, cached: ScimCredential | None = None) -> ScimCredential | None:
+    """Bearer and Basic: look up by key id, compare the SHA-256 of the secret in constant time.
+
+    ``cached`` is the row from ``scim.credential_cache`` (cleared on revoke, rotate, SCIM switched off);
+    the secret is checked against it exactly as against a fresh row.
+    """
+    credential = cached
+    if credential is None:
+        credential = (
+            ScimCredential.objects.select_related("workspace")
+            .filter(key_id=presented.key_id[:64], kind=presented.kind)
+            .first()
+        )
+        if credential is not None and credential.is_live:
+            credential_cache.remember(credential)
     # Hash even when nothing was found so timing does not reveal which key ids exist.
     presented_hash = hash_secret(presented.secret)
     expected = credential.secret_hash if credential is not None and credential.secret_hash else hash_secret("")
@@ -176,7 +184,9 @@ def authenticate_scim_request(request: HttpRequest, slug: str) -> ScimPrincipal:
     """Resolve the request's credential for workspace ``slug`` or raise ``ScimAuthError``."""
     presented = _parse_header(request.META.get("HTTP_AUTHORIZATION", ""))
     ip = client_ip(request)
-    retry_after = ratelimit.blocked_for(ip, slug, presented.key_id)
+    cache_key = credential_cache.cache_key(presented.kind, presented.key_id) if presented.key_id else ""
+    # One cache round trip: the failure counters and the cached credential together.
+    retry_after, cached = ratelimit.check(ip, slug, presented.key_id, also=[cache_key] if cache_key else None)
     if retry_after is not None:
         raise ScimAuthError(429, f"Too many failed authentications. Retry after {retry_after} seconds.",
                             retry_after=retry_after)
@@ -186,7 +196,8 @@ def authenticate_scim_request(request: HttpRequest, slug: str) -> ScimPrincipal:
     if presented.kind == CredentialKind.OAUTH:
         credential = _resolve_oauth_credential(presented.secret)
     else:
-        credential = _resolve_key_credential(presented)
+        hit = cached.get(cache_key)
+        credential = _resolve_key_credential(presented, hit if isinstance(hit, ScimCredential) else None)
     if credential is None or not credential.is_live or credential.workspace.slug != slug:
         ratelimit.record_failure(ip, slug, presented.key_id)
         raise ScimAuthError(401, _INVALID)
@@ -196,4 +207,7 @@ def authenticate_scim_request(request: HttpRequest, slug: str) -> ScimPrincipal:
     if credential.last_used_at is None or (now - credential.last_used_at).total_seconds() > 60:
         # At most one write a minute per credential: last-used is for humans, not a hot-path write.
         ScimCredential.objects.filter(pk=credential.pk).update(last_used_at=now)
+        if credential.kind != CredentialKind.OAUTH:
+            credential.last_used_at = now
+            credential_cache.remember(credential)
     return ScimPrincipal(workspace=credential.workspace, credential=credential, auth_method=AUTH_METHOD[credential.kind])

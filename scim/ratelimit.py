@@ -59,19 +59,26 @@ def _key(counter: _Counter, window_index: int) -> str:
 
 def blocked_for(ip: str, slug: str, key_id: str = "") -> int | None:
     """Seconds until the window ends when any counter is at its limit; None when not blocked."""
+    return check(ip, slug, key_id)[0]
+
+
+def check(ip: str, slug: str, key_id: str = "", also: list[str] | None = None) -> tuple[int | None, dict]:
+    """``blocked_for`` plus the cache values of the keys in ``also``, read in the same round trip
+    (``scim.auth`` fetches its credential cache entry with the counters)."""
     window = _window()
     now = time.time()
     index = int(now // window)
     counters = _counters(ip, slug, key_id)
+    keys = [_key(c, index) for c in counters]
     try:
-        values = cache.get_many([_key(c, index) for c in counters])
+        values = cache.get_many(keys + list(also or []))
     except Exception:  # noqa: BLE001 - fail open, loudly
         log.warning("SCIM auth rate limit: cache unavailable; not limiting", exc_info=True)
-        return None
-    for counter in counters:
-        if int(values.get(_key(counter, index)) or 0) >= counter.limit:
-            return max(1, math.ceil((index + 1) * window - now))
-    return None
+        return None, {}
+    for counter, key in zip(counters, keys, strict=True):
+        if int(values.get(key) or 0) >= counter.limit:
+            return max(1, math.ceil((index + 1) * window - now)), {}
+    return None, values
 
 
 def record_failure(ip: str, slug: str, key_id: str = "") -> None:

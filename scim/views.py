@@ -26,12 +26,19 @@ from django.http.request import RawPostDataException
 from django.views.decorators.csrf import csrf_exempt
 from django_scim.utils import get_group_adapter, get_service_provider_config_model, get_user_adapter
 
-from . import hooks, selectors
+from . import hooks, list_cache, selectors
 from .adapters import GatehouseSCIMGroup, GatehouseSCIMUser, etag
 from .auth import ScimAuthError, ScimPrincipal, authenticate_scim_request
 from .documents import patch_operations
 from .errors import ScimError, bad_request, error_response, not_found
-from .filters import GROUP_SORT_FIELDS, USER_SORT_FIELDS, group_filter, sort_field, user_filter
+from .filters import (
+    GROUP_SORT_FIELDS,
+    MAX_FILTER_LENGTH,
+    USER_SORT_FIELDS,
+    group_filter,
+    sort_field,
+    user_filter,
+)
 from .schemas import (
     CORE_GROUP,
     CORE_USER,
@@ -194,6 +201,8 @@ def _wants(name: str, attributes: set[str] | None, excluded: set[str]) -> bool:
 
 def _project(doc: dict[str, Any], attributes: set[str] | None, excluded: set[str]) -> dict[str, Any]:
     """Apply attributes/excludedAttributes (RFC 7644 §3.4.2.5); id and schemas are always returned."""
+    if attributes is None and not excluded:
+        return doc  # nothing asked for: the whole document (most requests; saves a copy per listed row)
     out: dict[str, Any] = {}
     for key, value in doc.items():
         lower = key.lower()
@@ -242,11 +251,16 @@ def _paging(request: HttpRequest) -> tuple[int, int]:
 
 def _list(ctx: Ctx, qs: Any, sort_fields: dict[str, str], core_uri: str,
           render: Callable[[list[Any]], list[dict[str, Any]]], *, default_order: str = "pk",
-          decorate: Callable[[Any], Any] | None = None) -> HttpResponse:
+          decorate: Callable[[Any], Any] | None = None,
+          fetch: Callable[[list[int]], list[Any]] | None = None,
+          cached_window: bool = False) -> HttpResponse:
     """One page of ``qs`` (already scoped to the workspace and filtered), counted and sliced in SQL.
 
     The page is found by id first (``LIMIT/OFFSET`` over an index, no joins, no per-row subqueries),
-    then only those rows are read in full: a deep page does not build every skipped row.
+    then only those rows are read in full (``fetch``): a deep page does not build every skipped row.
+    With ``cached_window`` (the unfiltered list in its default order; ``default_order`` unique in the
+    workspace) the count and the position of ``startIndex`` come from ``scim.list_cache`` when it
+    has them, and a page is then ``default_order > cursor LIMIT count`` instead of an OFFSET.
     """
     request = ctx.request
     start, count = _paging(request)
@@ -257,13 +271,41 @@ def _list(ctx: Ctx, qs: Any, sort_fields: dict[str, str], core_uri: str,
     if order != "pk":
         ordering.append("-pk" if descending else "pk")
     ordered = qs.order_by(*ordering)
-    page_ids = list(ordered.values_list("pk", flat=True)[start - 1: start - 1 + count]) if count else []
+    window = list_cache.window(ctx.workspace.pk, start) if cached_window and order == default_order \
+        and not descending else None
+    page: list[tuple[int, Any]] = []
+    if count:
+        # The order key is only selected for the cached window (its field is a real column there).
+        keys = ordered.values_list("pk", order) if window is not None else ordered.values_list("pk", "pk")
+        if window is not None and window.cursor is not None:
+            page = list(keys.filter(**{f"{order}__gt": window.cursor})[:count])
+        elif window is not None and start > 1:
+            # One row more, before the page: its key is the cursor for this startIndex next time.
+            rows = list(keys[start - 2: start - 1 + count])
+            if rows:
+                window.remember_cursor(start, rows[0][1])
+            page = rows[1:]
+        else:
+            page = list(keys[start - 1: start - 1 + count])
+        if window is not None and page:
+            window.remember_cursor(start + len(page), page[-1][1])
+    page_ids = [pk for pk, _ in page]
     if start == 1 and len(page_ids) < count:
         total = len(page_ids)  # the whole result fits on this page: no COUNT(*) needed (Okta's lookups)
+    elif window is not None and window.count is not None:
+        total = window.count
     else:
         total = qs.count()
-    full = decorate(qs) if decorate else qs
-    by_id = {row.pk: row for row in full.filter(pk__in=page_ids)} if page_ids else {}
+        if window is not None:
+            window.remember_count(total)
+    if window is not None:
+        window.save()
+    if fetch is not None:
+        found = fetch(page_ids)
+    else:
+        full = decorate(qs) if decorate else qs
+        found = list(full.filter(pk__in=page_ids)) if page_ids else []
+    by_id = {row.pk: row for row in found}
     rows = [by_id[pk] for pk in page_ids if pk in by_id]
     doc = {
         "schemas": [LIST_RESPONSE],
@@ -330,11 +372,14 @@ def _render_user(ctx: Ctx, adapter: GatehouseSCIMUser, status: int = 200) -> Htt
     return _json(doc, status, location=adapter.location, version=etag(adapter.obj.version))
 
 
+# Okta's lookup before every create, exactly: userName eq "<value without quotes or escapes>".
+_USERNAME_EQ = re.compile(r'^\s*(?:urn:ietf:params:scim:schemas:core:2\.0:User:)?userName\s+eq\s+"([^"\\]+)"\s*$',
+                          re.IGNORECASE)
+
+
 def _users_list(ctx: Ctx) -> HttpResponse:
     qs = selectors.scim_users(ctx.workspace)
     text = _params(ctx.request).get("filter")
-    if text is not None:
-        qs = qs.filter(user_filter(text))
     attributes, excluded = _projection(ctx.request, CORE_USER)
     wants_groups = _wants("groups", attributes, excluded)
 
@@ -352,9 +397,26 @@ def _users_list(ctx: Ctx) -> HttpResponse:
             for m in rows
         ]
 
+    lookup = _USERNAME_EQ.match(text) if text is not None and len(text) <= MAX_FILTER_LENGTH else None
+    if lookup is not None:
+        start, count = _paging(ctx.request)
+        sort_by = _params(ctx.request).get("sortBy")
+        if sort_by:
+            sort_field(sort_by, USER_SORT_FIELDS, CORE_USER)  # an unknown sortBy is still a 400
+        if start == 1 and count >= 1:
+            # userName is unique (case-insensitive) in a workspace: at most one row, read by one prepared
+            # statement; the same document the general path below builds after compiling the filter.
+            found = selectors.members_by_username(ctx.workspace, lookup.group(1), groups=wants_groups)
+            return _json({"schemas": [LIST_RESPONSE], "totalResults": len(found), "itemsPerPage": len(found),
+                          "startIndex": 1, "Resources": render(found)})
+    if text is not None:
+        qs = qs.filter(user_filter(text))
+
     # Default order: user id, which the (workspace_id, user_id) unique index returns in order.
+    # The page's rows are read by id with the member query compiled once (selectors.members_by_pks).
     return _list(ctx, qs, USER_SORT_FIELDS, CORE_USER, render, default_order="user_id",
-                 decorate=selectors.with_groups if wants_groups else None)
+                 fetch=lambda ids: selectors.members_by_pks(ctx.workspace, ids, groups=wants_groups),
+                 cached_window=text is None)
 
 
 def _users_create(ctx: Ctx) -> HttpResponse:
