@@ -62,8 +62,14 @@ def enqueue_deprovision_jobs(job_ids: Sequence[int]) -> int:
     autoretry_for=(OperationalError, InterfaceError), retry_backoff=True, retry_backoff_max=300, max_retries=8,
 )
 def run_deprovision_jobs(self, job_ids: list[int]) -> dict[str, int]:
-    """Run outbox jobs; jobs that failed but have attempts left are retried with backoff."""
-    outcomes = deprovision_jobs_run(job_ids=job_ids, actor=Actor.system("deprovisioning"))
+    """Run outbox jobs; jobs that failed but have attempts left are retried with backoff.
+
+    On a worker the message's jobs are topped up with other fresh pending jobs to a batch of
+    ``DEPROVISION_BATCH_SIZE`` (see ``deprovision_jobs_run``): a burst of deactivations, one message
+    each, is revoked in batches. Eager (in a web request) runs only its own jobs.
+    """
+    fill_to = 0 if self.request.is_eager else settings.DEPROVISION_BATCH_SIZE
+    outcomes = deprovision_jobs_run(job_ids=job_ids, actor=Actor.system("deprovisioning"), fill_to=fill_to)
     summary: dict[str, int] = {}
     for outcome in outcomes.values():
         summary[outcome] = summary.get(outcome, 0) + 1
