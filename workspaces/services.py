@@ -647,8 +647,14 @@ def _deprovision_job_add(*, membership: Membership, cause: str) -> DeprovisionJo
     )
     _insert_job(job)
     job_id = job.pk
-    transaction.on_commit(lambda: _enqueue_deprovision([job_id]))
+    transaction.on_commit(lambda: _enqueue_new_deprovision_job(job_id))
     return job
+
+
+def _enqueue_new_deprovision_job(job_id: int) -> None:
+    from .tasks import enqueue_new_deprovision_job
+
+    enqueue_new_deprovision_job(job_id)
 
 
 def _insert_job(job: DeprovisionJob) -> None:

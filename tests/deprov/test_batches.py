@@ -100,3 +100,54 @@ def test_a_person_with_jobs_in_two_workspaces_loses_both_grants_in_one_batch(wor
     assert set(outcomes.values()) == {"done"}
     assert Session.objects.get(session_key=store.session_key).get_decoded()[SESSION_KEY] == {}
     assert sorted(DeprovisionJob.objects.filter(pk__in=outcomes).values_list("result__sessions", flat=True)) == [1, 1]
+
+
+@pytest.fixture
+def published(monkeypatch):
+    from workspaces import tasks
+
+    sent: list[tuple[list[int], float | None]] = []
+    monkeypatch.setattr(tasks, "enqueue_deprovision_jobs",
+                        lambda ids, countdown=None: sent.append((list(ids), countdown)) or len(ids))
+    return sent
+
+
+def _deactivate_each_in_its_own_transaction(world, n: int, capture, prefix: str = "burst") -> list[int]:
+    workspace = Workspace.objects.get(pk=world.a.pk)
+    ids = make_leavers(workspace, n, prefix=prefix)
+    with capture(execute=True):
+        for membership in workspace.memberships.filter(pk__in=ids).select_related("user", "workspace"):
+            services.membership_deactivate(membership=membership, actor=SCIM, reason="scim")
+    return ids
+
+
+def test_a_burst_of_deactivations_publishes_one_delayed_message_whose_worker_takes_them_all(
+        world, dead_broker, published, django_capture_on_commit_callbacks, settings):
+    settings.DEPROVISION_COALESCE_SECONDS = 1
+    ids = _deactivate_each_in_its_own_transaction(world, 4, django_capture_on_commit_callbacks)
+    assert len(published) == 1
+    (first_job,), countdown = published[0]
+    assert countdown > 1  # runs after the window closes, so after every commit that saw it open
+    outcomes = deprovision_jobs_run(job_ids=[first_job], actor=SYSTEM, fill_to=100)
+    assert sorted(outcomes) == sorted(_jobs(ids).values_list("pk", flat=True))
+    assert set(outcomes.values()) == {"done"}
+
+
+def test_after_the_window_the_next_job_publishes_again(world, dead_broker, published, django_capture_on_commit_callbacks,
+                                                       settings):
+    from django.core.cache import cache
+
+    from workspaces.tasks import _COALESCE_KEY
+
+    settings.DEPROVISION_COALESCE_SECONDS = 1
+    _deactivate_each_in_its_own_transaction(world, 1, django_capture_on_commit_callbacks)
+    cache.delete(_COALESCE_KEY)  # the window's flag expired
+    _deactivate_each_in_its_own_transaction(world, 1, django_capture_on_commit_callbacks, prefix="later")
+    assert len(published) == 2
+
+
+def test_without_a_window_every_job_publishes_its_own_message(world, dead_broker, published,
+                                                              django_capture_on_commit_callbacks, settings):
+    settings.DEPROVISION_COALESCE_SECONDS = 0
+    _deactivate_each_in_its_own_transaction(world, 3, django_capture_on_commit_callbacks)
+    assert [countdown for _, countdown in published] == [None, None, None]
