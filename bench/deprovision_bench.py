@@ -1,6 +1,6 @@
 """Deprovisioning benchmark: N deactivations through SCIM over HTTP, revoked by 2 Celery worker processes.
 
-Starts its own redis-server (free loopback port), gunicorn (``--web-workers`` sync workers, 4 by
+Starts its own redis-server (free loopback port), gunicorn (``--web-workers`` sync workers, 2 by
 default) and ``celery -A config worker --concurrency 2`` (prefork, prefetch 1, late acks: the
 production settings) on the database in DATABASE_URL (PostgreSQL; migrated here), creates a workspace
 of N members who each hold one database session with a grant for the workspace and one personal API
@@ -10,17 +10,19 @@ the command. Never part of the test suite.
 
 Set-up choices (say them when quoting a figure):
 
-- Members are linked to the directory as SCIM-provisioned members are (``userName`` = their email),
-  because an IdP deactivates the users it provisioned. ``--unlinked`` keeps them as web-UI members:
-  the first SCIM PATCH then also links each one (one more change and audit event per request).
-- 4 sync gunicorn workers on 2 cores (gunicorn's guidance is 2-4 per core): each request waits on
-  PostgreSQL several times, and 2 workers left the cores idle during those waits. ``--web-workers 2``
-  gives the earlier set-up.
-- Every request still publishes its own job to Celery on commit; a worker tops its message up with
-  other fresh pending jobs (``DEPROVISION_BATCH_SIZE``), so the revocations run in batches.
+- Members are added as in the web UI, not linked to the directory, so each one's SCIM PATCH also
+  links it (sets its SCIM ``userName``: one more change and audit event per request). ``--linked``
+  makes them SCIM-provisioned members (``userName`` = email), which is what an IdP deactivates.
+- 2 sync gunicorn workers on 2 cores. ``--web-workers 4`` lets requests overlap their PostgreSQL
+  waits; on a machine shared with other work it used more CPU per request and was not faster.
+- Celery as in production: new jobs' publishes are coalesced (``DEPROVISION_COALESCE_SECONDS``, here
+  per web process: the bench gives gunicorn no REDIS_URL, so its cache is in-process), and a worker
+  tops each message up with fresh pending jobs (``DEPROVISION_BATCH_SIZE``): revocations run in batches.
+- It prints the CPU seconds each part used while it ran (process groups; PostgreSQL: the backends of
+  its database only): on a shared machine the wall time says little, the CPU seconds say what it costs.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/gatehouse_bench \\
-        /work/main/.venv/bin/python bench/deprovision_bench.py [--members 1000] [--clients 8] [--web-workers 4]
+        /work/main/.venv/bin/python bench/deprovision_bench.py [--members 1000] [--clients 8] [--web-workers 2] [--linked]
 """
 
 from __future__ import annotations
@@ -79,9 +81,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--members", type=int, default=1000)
     parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients")
-    parser.add_argument("--web-workers", type=int, default=4, help="gunicorn sync worker processes")
-    parser.add_argument("--unlinked", action="store_true",
-                        help="members added in the web UI, not yet linked to the directory (no SCIM userName)")
+    parser.add_argument("--web-workers", type=int, default=2, help="gunicorn sync worker processes")
+    parser.add_argument("--linked", action="store_true",
+                        help="members linked to the directory (SCIM userName = email), as SCIM-provisioned ones are")
     parser.add_argument("--timeout", type=float, default=300, help="give up after this many seconds")
     parser.add_argument("--worker-after", action="store_true",
                         help="start the worker only after the last response, to time the revocation backlog alone")
@@ -112,7 +114,7 @@ def main() -> None:
     slug = f"bench-{secrets.token_hex(3)}"
     workspace = Workspace.objects.create(slug=slug, name="Deprovisioning bench", scim_enabled=True)
     ids = make_leavers(workspace, args.members, prefix=f"{slug}-")
-    if not args.unlinked:  # as the directory provisioned them: userName = email
+    if args.linked:  # as the directory provisioned them: userName = email
         from django.db.models import OuterRef, Subquery
 
         from workspaces.models import Membership, User
@@ -196,9 +198,9 @@ def main() -> None:
         results = {tuple(sorted(r.items())) for r in jobs.values_list("result", flat=True)}
         lat = sorted(latencies)
         print(f"command: DATABASE_URL=postgres://... python bench/deprovision_bench.py --members {args.members} "
-              f"--clients {args.clients} --web-workers {args.web_workers}{' --unlinked' if args.unlinked else ''}"
+              f"--clients {args.clients} --web-workers {args.web_workers}{' --linked' if args.linked else ''}"
               f"{' --worker-after' if args.worker_after else ''}")
-        print(f"setup: gunicorn {args.web_workers} sync workers, members {'unlinked' if args.unlinked else 'linked'}, celery worker --concurrency 2 (prefork), redis-server {redis_server.port}, "
+        print(f"setup: gunicorn {args.web_workers} sync workers, members {'linked' if args.linked else 'unlinked'}, celery worker --concurrency 2 (prefork), redis-server {redis_server.port}, "
               f"PostgreSQL; {os.cpu_count()} CPUs shared; load average {load_at_start:.1f} before set-up, {os.getloadavg()[0]:.1f} at the end")
         print(f"{len(ids)} SCIM PATCH deactivations, {args.clients} client threads: non-200 responses {len(bad)}")
         print(f"  all responses in       {t_requests:6.2f} s  ({len(ids) / t_requests:.0f} req/s; "
