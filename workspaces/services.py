@@ -21,7 +21,6 @@ from django.apps import apps as django_apps
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
-from django.db.models.functions import Lower
 from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -1094,22 +1093,16 @@ def membership_update_profile(*, membership: Membership, actor: Actor, changes: 
     if not before:
         return membership
     after = {k: changes[k] for k in before}
-    if "scim_username" in after and after["scim_username"]:
-        # Lower() matches the functional unique index (workspace, lower(scim_username)).
-        clash = (
-            Membership.objects.annotate(username_ci=Lower("scim_username"))
-            .filter(workspace_id=membership.workspace_id, username_ci=after["scim_username"].lower())
-            .exclude(pk=membership.pk)
-            .exists()
-        )
-        if clash:
-            raise AlreadyExists("A member with this userName already exists in this workspace.", field="userName")
     for key, value in after.items():
         setattr(membership, key, value)
     try:
+        # A userName taken in this workspace (case-insensitively) is refused by the unique index
+        # membership_scim_username_ci_unique: no read to look for it first.
         with transaction.atomic():
             _touch(membership, *after)
     except IntegrityError as exc:
+        for key, value in before.items():  # the instance keeps what is stored
+            setattr(membership, key, value)
         raise AlreadyExists("A member with this userName already exists in this workspace.", field="userName") from exc
     record_event(
         actor=actor, action="member.profile_changed", workspace=membership.workspace, **_member_target(membership),
