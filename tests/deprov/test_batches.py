@@ -35,8 +35,10 @@ def _jobs(ids: list[int]):
 def _live_grants(ids: list[int], workspace_id: int) -> int:
     users = set(DeprovisionJob.objects.filter(membership_id__in=ids).values_list("user_id", flat=True))
     return sum(
-        1 for s in Session.objects.all()
-        if int(s.get_decoded().get("_auth_user_id", 0)) in users and str(workspace_id) in s.get_decoded().get(SESSION_KEY, {})
+        1
+        for s in Session.objects.all()
+        if int(s.get_decoded().get("_auth_user_id", 0)) in users
+        and str(workspace_id) in s.get_decoded().get(SESSION_KEY, {})
     )
 
 
@@ -45,7 +47,9 @@ def test_a_batch_revokes_every_job_and_records_one_event_each(world, leavers, ca
     outcomes = deprovision_jobs_run(job_ids=job_ids, actor=SYSTEM)
     assert outcomes == dict.fromkeys(job_ids, "done")
     assert "one by one" not in caplog.text  # done as a batch, not by the fallback
-    assert {tuple(sorted(j.result.items())) for j in _jobs(leavers)} == {(("api_keys", 1), ("oauth_tokens", 0), ("sessions", 1))}
+    assert {tuple(sorted(j.result.items())) for j in _jobs(leavers)} == {
+        (("api_keys", 1), ("oauth_tokens", 0), ("sessions", 1))
+    }
     assert not ApiKey.objects.filter(membership_id__in=leavers, revoked_at__isnull=True).exists()
     assert _live_grants(leavers, world.a.pk) == 0
     events = AuditEvent.objects.filter(action="member.credentials_revoked", workspace=world.a)
@@ -68,8 +72,13 @@ def test_one_failing_job_in_a_batch_is_retried_alone_and_the_others_finish(world
     assert outcomes.pop(failing.pk) == "retry"
     assert set(outcomes.values()) == {"done"}
     failing.refresh_from_db()
-    assert (failing.status, failing.last_error) == (DeprovisionStatus.PENDING, "RuntimeError: api key table unavailable")
-    assert ApiKey.objects.filter(membership_id=failing.membership_id, revoked_at__isnull=True).exists()  # rolled back
+    assert (failing.status, failing.last_error) == (
+        DeprovisionStatus.PENDING,
+        "RuntimeError: api key table unavailable",
+    )
+    assert ApiKey.objects.filter(
+        membership_id=failing.membership_id, revoked_at__isnull=True
+    ).exists()  # rolled back
     assert AuditEvent.objects.filter(action="member.credentials_revoked").count() == 4
 
 
@@ -89,17 +98,24 @@ def test_a_person_with_jobs_in_two_workspaces_loses_both_grants_in_one_batch(wor
 
     both = MembershipFactory(workspace=world.b, user=world.member_a.user, role="member")
     store = Session.get_session_store_class()()
-    store.update({"_auth_user_id": str(both.user_id), SESSION_KEY: {
-        str(world.a.pk): {"method": "saml", "at": 0.0, "exp": None},
-        str(world.b.pk): {"method": "saml", "at": 0.0, "exp": None},
-    }})
+    store.update(
+        {
+            "_auth_user_id": str(both.user_id),
+            SESSION_KEY: {
+                str(world.a.pk): {"method": "saml", "at": 0.0, "exp": None},
+                str(world.b.pk): {"method": "saml", "at": 0.0, "exp": None},
+            },
+        }
+    )
     store.create()
     services.user_session_record(user=both.user, session_key=store.session_key)
     jobs = services.user_disable(user=both.user, actor=Actor.system("support"), reason="left")
     outcomes = deprovision_jobs_run(job_ids=[job.pk for job in jobs], actor=SYSTEM)
     assert set(outcomes.values()) == {"done"}
     assert Session.objects.get(session_key=store.session_key).get_decoded()[SESSION_KEY] == {}
-    assert sorted(DeprovisionJob.objects.filter(pk__in=outcomes).values_list("result__sessions", flat=True)) == [1, 1]
+    assert sorted(
+        DeprovisionJob.objects.filter(pk__in=outcomes).values_list("result__sessions", flat=True)
+    ) == [1, 1]
 
 
 @pytest.fixture
@@ -107,8 +123,11 @@ def published(monkeypatch):
     from workspaces import tasks
 
     sent: list[tuple[list[int], float | None]] = []
-    monkeypatch.setattr(tasks, "enqueue_deprovision_jobs",
-                        lambda ids, countdown=None: sent.append((list(ids), countdown)) or len(ids))
+    monkeypatch.setattr(
+        tasks,
+        "enqueue_deprovision_jobs",
+        lambda ids, countdown=None: sent.append((list(ids), countdown)) or len(ids),
+    )
     return sent
 
 
@@ -122,7 +141,8 @@ def _deactivate_each_in_its_own_transaction(world, n: int, capture, prefix: str 
 
 
 def test_a_burst_of_deactivations_publishes_one_delayed_message_whose_worker_takes_them_all(
-        world, dead_broker, published, django_capture_on_commit_callbacks, settings):
+    world, dead_broker, published, django_capture_on_commit_callbacks, settings
+):
     settings.DEPROVISION_COALESCE_SECONDS = 1
     ids = _deactivate_each_in_its_own_transaction(world, 4, django_capture_on_commit_callbacks)
     assert len(published) == 1
@@ -133,8 +153,9 @@ def test_a_burst_of_deactivations_publishes_one_delayed_message_whose_worker_tak
     assert set(outcomes.values()) == {"done"}
 
 
-def test_after_the_window_the_next_job_publishes_again(world, dead_broker, published, django_capture_on_commit_callbacks,
-                                                       settings):
+def test_after_the_window_the_next_job_publishes_again(
+    world, dead_broker, published, django_capture_on_commit_callbacks, settings
+):
     from django.core.cache import cache
 
     from workspaces.tasks import _COALESCE_KEY
@@ -146,8 +167,9 @@ def test_after_the_window_the_next_job_publishes_again(world, dead_broker, publi
     assert len(published) == 2
 
 
-def test_without_a_window_every_job_publishes_its_own_message(world, dead_broker, published,
-                                                              django_capture_on_commit_callbacks, settings):
+def test_without_a_window_every_job_publishes_its_own_message(
+    world, dead_broker, published, django_capture_on_commit_callbacks, settings
+):
     settings.DEPROVISION_COALESCE_SECONDS = 0
     _deactivate_each_in_its_own_transaction(world, 3, django_capture_on_commit_callbacks)
     assert [countdown for _, countdown in published] == [None, None, None]
