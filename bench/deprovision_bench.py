@@ -1,14 +1,28 @@
 """Deprovisioning benchmark: N deactivations through SCIM over HTTP, revoked by 2 Celery worker processes.
 
-Starts its own redis-server (free loopback port), gunicorn (2 sync workers) and
-``celery -A config worker --concurrency 2`` on the database in DATABASE_URL (PostgreSQL; migrated
-here), creates a workspace of N members who each hold one database session with a grant for the
-workspace and one personal API key, then sends one SCIM PATCH ``active: false`` per member from
-a few client threads and measures the time from the first request until every revocation job is
-done. Prints the figures and the command. Never part of the test suite.
+Starts its own redis-server (free loopback port), gunicorn (``--web-workers`` sync workers, 2 by
+default) and ``celery -A config worker --concurrency 2`` (prefork, prefetch 1, late acks: the
+production settings) on the database in DATABASE_URL (PostgreSQL; migrated here), creates a workspace
+of N members who each hold one database session with a grant for the workspace and one personal API
+key, then sends one SCIM PATCH ``active: false`` per member from ``--clients`` client threads and
+measures the time from the first request until every revocation job is done. Prints the figures and
+the command. Never part of the test suite.
+
+Set-up choices (say them when quoting a figure):
+
+- Members are added as in the web UI, not linked to the directory, so each one's SCIM PATCH also
+  links it (sets its SCIM ``userName``: one more change and audit event per request). ``--linked``
+  makes them SCIM-provisioned members (``userName`` = email), which is what an IdP deactivates.
+- 2 sync gunicorn workers on 2 cores. ``--web-workers 4`` lets requests overlap their PostgreSQL
+  waits; on a machine shared with other work it used more CPU per request and was not faster.
+- Celery as in production: new jobs' publishes are coalesced (``DEPROVISION_COALESCE_SECONDS``, here
+  per web process: the bench gives gunicorn no REDIS_URL, so its cache is in-process), and a worker
+  tops each message up with fresh pending jobs (``DEPROVISION_BATCH_SIZE``): revocations run in batches.
+- It prints the CPU seconds each part used while it ran (process groups; PostgreSQL: the backends of
+  its database only): on a shared machine the wall time says little, the CPU seconds say what it costs.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/gatehouse_bench \\
-        /work/main/.venv/bin/python bench/deprovision_bench.py [--members 1000] [--clients 8]
+        /work/main/.venv/bin/python bench/deprovision_bench.py [--members 1000] [--clients 8] [--web-workers 2] [--linked]
 """
 
 from __future__ import annotations
@@ -34,10 +48,42 @@ DEACTIVATE = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
               "Operations": [{"op": "replace", "value": {"active": False}}]}
 
 
+def _cpu_by_group(pgids: dict[str, int], database: str) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by each process group (gunicorn, celery: their
+    process groups), by this client process, and by the PostgreSQL backends serving ``database``."""
+    tick = os.sysconf("SC_CLK_TCK")
+    totals = dict.fromkeys([*pgids, "client", "postgres"], 0.0)
+    group_of = {pgid: name for name, pgid in pgids.items()}
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [database])
+        backends = {row[0] for row in cursor.fetchall()}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        cpu = (int(fields[11]) + int(fields[12])) / tick
+        pid, pgrp = int(entry.name), int(fields[2])
+        if pid == os.getpid():
+            totals["client"] += cpu
+        elif pgrp in group_of:
+            totals[group_of[pgrp]] += cpu
+        elif pid in backends:
+            totals["postgres"] += cpu
+    return totals
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--members", type=int, default=1000)
     parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients")
+    parser.add_argument("--web-workers", type=int, default=2, help="gunicorn sync worker processes")
+    parser.add_argument("--linked", action="store_true",
+                        help="members linked to the directory (SCIM userName = email), as SCIM-provisioned ones are")
     parser.add_argument("--timeout", type=float, default=300, help="give up after this many seconds")
     parser.add_argument("--worker-after", action="store_true",
                         help="start the worker only after the last response, to time the revocation backlog alone")
@@ -56,16 +102,26 @@ def main() -> None:
     django.setup()
     import requests
     from django.core.management import call_command
+    from django.db import connection
 
     from audit.record import Actor
     from scim.services import scim_credential_create
     from tests.deprov.harness import RedisServer, free_port, make_leavers, wait_until
     from workspaces.models import DeprovisionJob, DeprovisionStatus, Workspace
 
+    load_at_start = os.getloadavg()[0]
     call_command("migrate", verbosity=0)
     slug = f"bench-{secrets.token_hex(3)}"
     workspace = Workspace.objects.create(slug=slug, name="Deprovisioning bench", scim_enabled=True)
     ids = make_leavers(workspace, args.members, prefix=f"{slug}-")
+    if args.linked:  # as the directory provisioned them: userName = email
+        from django.db.models import OuterRef, Subquery
+
+        from workspaces.models import Membership, User
+
+        Membership.objects.filter(pk__in=ids).update(
+            scim_username=Subquery(User.objects.filter(pk=OuterRef("user_id")).values("email")[:1])
+        )
     _, token = scim_credential_create(workspace=workspace, kind="bearer", name="bench", actor=Actor.system("bench"))
 
     work = Path(tempfile.mkdtemp(prefix="gatehouse-bench-"))
@@ -75,7 +131,7 @@ def main() -> None:
     env = {**os.environ, "CELERY_BROKER_URL": redis_server.url, "PYTHONPATH": str(ROOT), "LOG_LEVEL": "WARNING"}
     env.pop("CELERY_TASK_ALWAYS_EAGER")
     procs = [
-        subprocess.Popen([sys.executable, "-m", "gunicorn", "config.wsgi", "--workers", "2", "--bind",
+        subprocess.Popen([sys.executable, "-m", "gunicorn", "config.wsgi", "--workers", str(args.web_workers), "--bind",
                           f"127.0.0.1:{port}", "--log-level", "warning"],
                          cwd=ROOT, env=env, stdout=open(work / "web.log", "wb"), stderr=subprocess.STDOUT,
                          start_new_session=True),
@@ -119,6 +175,9 @@ def main() -> None:
             return status
 
         jobs = DeprovisionJob.objects.filter(workspace=workspace)
+        groups = {"gunicorn": procs[0].pid, **({"celery": procs[1].pid} if len(procs) > 1 else {})}
+        database = connection.settings_dict["NAME"]
+        cpu_before = _cpu_by_group(groups, database)
         t0 = time.perf_counter()
         with ThreadPoolExecutor(args.clients) as pool:
             statuses = list(pool.map(deactivate, ids))
@@ -131,13 +190,18 @@ def main() -> None:
         wait_until(lambda: jobs.filter(status=DeprovisionStatus.DONE).count() == len(ids), args.timeout,
                    "every revocation", interval=0.05)
         t_total = time.perf_counter() - t0
+        if len(procs) > 1:
+            groups["celery"] = procs[1].pid
+        cpu_after = _cpu_by_group(groups, database)
+        cpu = {k: cpu_after[k] - cpu_before.get(k, 0.0) for k in cpu_after}
         bad = [s for s in statuses if s != 200]
         results = {tuple(sorted(r.items())) for r in jobs.values_list("result", flat=True)}
         lat = sorted(latencies)
         print(f"command: DATABASE_URL=postgres://... python bench/deprovision_bench.py --members {args.members} "
-              f"--clients {args.clients}{' --worker-after' if args.worker_after else ''}")
-        print(f"setup: gunicorn 2 sync workers, celery worker --concurrency 2 (prefork), redis-server {redis_server.port}, "
-              f"PostgreSQL; {os.cpu_count()} CPUs shared; load average {os.getloadavg()[0]:.1f} at the end")
+              f"--clients {args.clients} --web-workers {args.web_workers}{' --linked' if args.linked else ''}"
+              f"{' --worker-after' if args.worker_after else ''}")
+        print(f"setup: gunicorn {args.web_workers} sync workers, members {'linked' if args.linked else 'unlinked'}, celery worker --concurrency 2 (prefork), redis-server {redis_server.port}, "
+              f"PostgreSQL; {os.cpu_count()} CPUs shared; load average {load_at_start:.1f} before set-up, {os.getloadavg()[0]:.1f} at the end")
         print(f"{len(ids)} SCIM PATCH deactivations, {args.clients} client threads: non-200 responses {len(bad)}")
         print(f"  all responses in       {t_requests:6.2f} s  ({len(ids) / t_requests:.0f} req/s; "
               f"p50 {statistics.median(lat) * 1000:.0f} ms, p95 {lat[int(len(lat) * 0.95)] * 1000:.0f} ms)")
@@ -145,8 +209,10 @@ def main() -> None:
         print(f"  first request -> all revocations done: {t_total:6.2f} s")
         if args.worker_after:
             print(f"  worker started after the last response; it drained {len(ids)} jobs "
-                  f"({len(ids)} one-job messages) in {t0 + t_total - t_worker:6.2f} s after it was ready")
+                  f"({len(ids)} one-job messages, topped up to batches) in {t0 + t_total - t_worker:6.2f} s after it was ready")
         print(f"  job results: {sorted(results)}")
+        print("  CPU seconds used meanwhile: " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())
+              + f"; total {sum(cpu.values()):.1f} (PostgreSQL: its backends for this database only)")
     finally:
         for proc in procs:
             if proc.poll() is None:

@@ -199,6 +199,12 @@ DEPROVISION_TXN_SIZE = env.int("DEPROVISION_TXN_SIZE", default=25)
 DEPROVISION_SWEEP_LIMIT = env.int("DEPROVISION_SWEEP_LIMIT", default=5000)
 # After a failed publish (broker down), new jobs wait for the sweeper for this many seconds.
 DEPROVISION_PUBLISH_PAUSE = env.float("DEPROVISION_PUBLISH_PAUSE", default=5.0)
+# New jobs committed within this many seconds of each other share one message, run that long after the
+# first (a burst of deactivations is revoked in batches, not one message each). 0: one message per job.
+# Whole seconds: the window is a cache key's expiry, and Redis expiries are whole seconds.
+DEPROVISION_COALESCE_SECONDS = env.int("DEPROVISION_COALESCE_SECONDS", default=1)
+if DEPROVISION_COALESCE_SECONDS < 0:
+    raise ImproperlyConfigured("DEPROVISION_COALESCE_SECONDS must be 0 or more.")
 for _name in ("DEPROVISION_RETRY_AFTER", "DEPROVISION_SWEEP_INTERVAL", "DEPROVISION_MAX_ATTEMPTS", "DEPROVISION_BATCH_SIZE"):
     if globals()[_name] <= 0:
         raise ImproperlyConfigured(f"{_name} must be a positive number.")

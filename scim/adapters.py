@@ -103,11 +103,14 @@ class GatehouseSCIMUser(SCIMUser):
     resource_type = "User"
 
     def __init__(self, obj: Membership | None, request: Any = None, *, workspace: Workspace, actor: Any,
-                 base_url: str = "") -> None:
+                 base_url: str = "", locked: bool = False) -> None:
         super().__init__(obj, request=request)
         self.workspace = workspace
         self.actor = actor
         self.base_url = base_url
+        # True when the caller read ``obj`` select_for_update in its open transaction (scim.views does):
+        # save() and delete() then change that row as it is instead of reading and locking it again.
+        self.locked = locked
         self.requested: dict[str, Any] | None = None
         self.mode = "replace"  # "replace" (PUT/POST) or "patch"
         self.created = False
@@ -228,13 +231,22 @@ class GatehouseSCIMUser(SCIMUser):
 
     def save(self) -> None:
         try:
-            with transaction.atomic():
+            # In the caller's transaction (``locked``) no savepoint: any error fails the whole request.
+            with transaction.atomic(savepoint=not self.locked):
                 if self.obj is None or self.obj.pk is None:
                     self._create()
                 else:
                     self._update()
         except ServiceError as exc:
             raise from_service_error(exc) from exc
+
+    def _locked_member(self) -> Membership:
+        """The member row, locked until commit: the caller's when it locked it, else read and locked now."""
+        if self.locked:
+            membership: Membership = self.obj
+            membership.workspace = self.workspace  # the same row (the read was scoped to it): no query for it
+            return membership
+        return Membership.objects.select_for_update().select_related("user", "workspace").get(pk=self.obj.pk)
 
     def _create(self) -> None:
         doc = self.requested or {}
@@ -292,7 +304,7 @@ class GatehouseSCIMUser(SCIMUser):
         )
 
     def _update(self) -> None:
-        membership = Membership.objects.select_for_update().select_related("user", "workspace").get(pk=self.obj.pk)
+        membership = self._locked_member()
         self.obj = membership
         original = self.document()
         doc = self.requested or {}
@@ -308,7 +320,11 @@ class GatehouseSCIMUser(SCIMUser):
             services.directory_may_grant_role(workspace=self.workspace, role=role)
         if environments is not None:
             fields["allowed_environments"] = environments
-        services.membership_update_profile(membership=membership, actor=self.actor, changes=fields)
+        # Only what differs goes to the service (it decides and audits): a deactivating PATCH changes
+        # no profile attribute, and then the service is not entered at all.
+        changed = {k: v for k, v in fields.items() if getattr(membership, k) != v}
+        if changed:
+            services.membership_update_profile(membership=membership, actor=self.actor, changes=changed)
         if role is not None and role != membership.role:
             services.membership_change_role(membership=membership, role=role, actor=self.actor)
         if "active" in doc:
@@ -325,10 +341,8 @@ class GatehouseSCIMUser(SCIMUser):
     def delete(self) -> None:
         """DELETE: deactivate at commit and unlink from the directory (see docs/scim.md, "DELETE")."""
         try:
-            with transaction.atomic():
-                membership = Membership.objects.select_for_update().select_related("user", "workspace").get(
-                    pk=self.obj.pk
-                )
+            with transaction.atomic(savepoint=not self.locked):
+                membership = self._locked_member()
                 services.membership_deactivate(membership=membership, actor=self.actor, reason="scim delete")
                 services.membership_update_profile(
                     membership=membership, actor=self.actor, changes={"scim_username": "", "external_id": ""}

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.http.request import RawPostDataException
 from django.views.decorators.csrf import csrf_exempt
@@ -135,8 +136,10 @@ class Ctx:
             raise bad_request(f"The body is not valid JSON: {str(exc)[:120]}", "invalidSyntax") from exc
 
     # The adapter classes come from django-scim2's settings (SCIM_SERVICE_PROVIDER USER_ADAPTER/GROUP_ADAPTER).
-    def user_adapter(self, obj: Any) -> GatehouseSCIMUser:
-        return get_user_adapter()(obj, self.request, workspace=self.workspace, actor=self.actor, base_url=self.base_url)
+    def user_adapter(self, obj: Any, *, locked: bool = False) -> GatehouseSCIMUser:
+        """``locked``: ``obj`` was read ``select_for_update`` in the caller's open transaction."""
+        return get_user_adapter()(obj, self.request, workspace=self.workspace, actor=self.actor, base_url=self.base_url,
+                                  locked=locked)
 
     def group_adapter(self, obj: Any) -> GatehouseSCIMGroup:
         return get_group_adapter()(obj, self.request, workspace=self.workspace, actor=self.actor, base_url=self.base_url)
@@ -430,23 +433,29 @@ def _users_create(ctx: Ctx) -> HttpResponse:
 
 
 def _users_write(ctx: Ctx, rid: str, method: str) -> HttpResponse:
-    member = selectors.scim_user(ctx.workspace, rid)
-    if member is None:
-        raise not_found("User", rid)
-    _check_if_match(ctx.request, member.version)
-    adapter = ctx.user_adapter(member)
-    if method == "DELETE":
-        adapter.delete()
-        return HttpResponse(status=204)
-    body = ctx.body()
-    if method == "PUT":
-        adapter.from_dict(body)
-    else:
-        adapter.handle_operations(patch_operations(body, max_patch_operations()))
-    adapter.save()
-    adapter.obj = selectors.scim_user(ctx.workspace, rid) or adapter.obj
-    if adapter.obj is None:
-        raise not_found("User", rid)
+    """PUT, PATCH or DELETE one User: the member is read once, locked, in the change's transaction.
+
+    The lock is taken before If-Match is compared, so the version checked is the version changed
+    (no write can slip in between). The response is built from that row as the services left it
+    (they update the instance they change, version included): no second read after the write.
+    """
+    attributes, excluded = _projection(ctx.request, CORE_USER)
+    wants_groups = method != "DELETE" and _wants("groups", attributes, excluded)
+    with transaction.atomic():
+        member = selectors.scim_user_for_write(ctx.workspace, rid, groups=wants_groups)
+        if member is None:
+            raise not_found("User", rid)
+        _check_if_match(ctx.request, member.version)
+        adapter = ctx.user_adapter(member, locked=True)
+        if method == "DELETE":
+            adapter.delete()
+            return HttpResponse(status=204)
+        body = ctx.body()
+        if method == "PUT":
+            adapter.from_dict(body)
+        else:
+            adapter.handle_operations(patch_operations(body, max_patch_operations()))
+        adapter.save()
     return _render_user(ctx, adapter)
 
 

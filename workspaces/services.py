@@ -19,9 +19,8 @@ from typing import Any
 
 from django.apps import apps as django_apps
 from django.conf import settings
-from django.db import IntegrityError, InterfaceError, OperationalError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
-from django.db.models.functions import Lower
 from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -83,10 +82,42 @@ def _acting_membership(actor: Actor, workspace: Workspace) -> Membership | None:
 
 
 def _touch(obj: Membership | Team, *fields: str) -> None:
+    """Save ``fields`` of ``obj``, stamp ``updated_at`` and bump ``version`` (SCIM ``meta.version``).
+
+    On PostgreSQL one ``UPDATE ... RETURNING version`` (its SQL built once per model and field set):
+    the instance gets the stored version without a second round trip, and the hot SCIM
+    deactivate path skips the ORM's save machinery (no signals listen to these models).
+    """
     obj.updated_at = timezone.now()
-    obj.version = F("version") + 1
-    obj.save(update_fields=[*fields, "updated_at", "version"])
-    obj.refresh_from_db(fields=["version"])
+    if connection.vendor != "postgresql":
+        obj.version = F("version") + 1
+        obj.save(update_fields=[*fields, "updated_at", "version"])
+        obj.refresh_from_db(fields=["version"])
+        return
+    model = type(obj)
+    key = (model, fields)
+    prepared = _TOUCH_SQL.get(key)
+    if prepared is None:
+        qn = connection.ops.quote_name
+        columns = [model._meta.get_field(name) for name in (*fields, "updated_at")]
+        sets = ", ".join(f"{qn(f.column)} = %s" for f in columns)
+        version = qn(model._meta.get_field("version").column)
+        sql = (
+            f"UPDATE {qn(model._meta.db_table)} SET {sets}, {version} = {version} + 1 "
+            f"WHERE {qn(model._meta.pk.column)} = %s RETURNING {version}"
+        )
+        prepared = _TOUCH_SQL[key] = (sql, columns)
+    sql, columns = prepared
+    params = [f.get_db_prep_save(getattr(obj, f.attname), connection) for f in columns]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, obj.pk])
+        row = cursor.fetchone()
+    if row is None:
+        raise model.DoesNotExist(f"{model.__name__} {obj.pk} no longer exists.")
+    obj.version = row[0]
+
+
+_TOUCH_SQL: dict[tuple[type, tuple[str, ...]], tuple[str, list[Any]]] = {}
 
 
 def _lock_workspace(workspace: Workspace) -> Workspace:
@@ -603,7 +634,7 @@ def api_key_revoke(*, api_key: ApiKey, actor: Actor) -> ApiKey:
 def _deprovision_job_add(*, membership: Membership, cause: str) -> DeprovisionJob:
     """Write the outbox row inside the caller's transaction and enqueue it once that commits."""
     now = timezone.now()
-    job = DeprovisionJob.objects.create(
+    job = DeprovisionJob(
         workspace_id=membership.workspace_id,
         user_id=membership.user_id,
         membership=membership,
@@ -613,9 +644,42 @@ def _deprovision_job_add(*, membership: Membership, cause: str) -> DeprovisionJo
         updated_at=now,
         due_at=now + timedelta(seconds=settings.DEPROVISION_RETRY_AFTER),
     )
+    _insert_job(job)
     job_id = job.pk
-    transaction.on_commit(lambda: _enqueue_deprovision([job_id]))
+    transaction.on_commit(lambda: _enqueue_new_deprovision_job(job_id))
     return job
+
+
+def _enqueue_new_deprovision_job(job_id: int) -> None:
+    from .tasks import enqueue_new_deprovision_job
+
+    enqueue_new_deprovision_job(job_id)
+
+
+def _insert_job(job: DeprovisionJob) -> None:
+    """INSERT the outbox row. On PostgreSQL one prebuilt ``INSERT ... RETURNING id`` (built once per
+    process from the model's columns): the ORM's insert compilation cost more than the round trip."""
+    if connection.vendor != "postgresql":
+        job.save(force_insert=True)
+        return
+    global _JOB_INSERT
+    if _JOB_INSERT is None:
+        qn = connection.ops.quote_name
+        fields = [f for f in DeprovisionJob._meta.concrete_fields if not f.primary_key]
+        _JOB_INSERT = (
+            f"INSERT INTO {qn(DeprovisionJob._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "
+            f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {qn(DeprovisionJob._meta.pk.column)}",
+            fields,
+        )
+    sql, fields = _JOB_INSERT
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [f.get_db_prep_save(f.pre_save(job, True), connection) for f in fields])
+        job.pk = cursor.fetchone()[0]
+    job._state.adding = False
+    job._state.db = connection.alias
+
+
+_JOB_INSERT: tuple[str, list[Any]] | None = None
 
 
 def _enqueue_deprovision(job_ids: list[int]) -> None:
@@ -624,76 +688,147 @@ def _enqueue_deprovision(job_ids: list[int]) -> None:
     enqueue_deprovision_jobs(job_ids)
 
 
-def _revoke_session_grants(job: DeprovisionJob) -> int:
-    """Remove this workspace's grant from the person's database sessions issued before the job.
+def _revoke_session_grants(jobs: Sequence[DeprovisionJob]) -> dict[int, int]:
+    """Remove each job's workspace grant from its person's database sessions issued before the job.
 
-    Sessions are found through the ``UserSession`` index written at login, so only this person's
-    rows are read. The grant check already refuses them (``credentials_valid_after``); this
-    removes the grant itself so the session no longer claims the workspace on any node.
+    Sessions are found through the ``UserSession`` index written at login, so only these people's
+    rows are read (one query for a whole batch of jobs). The grant check already refuses them
+    (``credentials_valid_after``); this removes the grant itself so the session no longer claims the
+    workspace on any node. Returns the number of sessions that lost a grant, per job id.
     """
     from .access import SESSION_KEY  # access imports this module
 
+    revoked = dict.fromkeys((job.pk for job in jobs), 0)
     store_class = import_module(settings.SESSION_ENGINE).SessionStore
     if not hasattr(store_class, "get_model_class"):
         logger.warning("SESSION_ENGINE %s is not database-backed: session grants not revoked", settings.SESSION_ENGINE)
-        return 0
+        return revoked
     session_model = store_class.get_model_class()
     store = store_class()
-    keys = list(UserSession.objects.filter(user_id=job.user_id).values_list("session_key", flat=True))
-    if not keys:
-        return 0
-    rows = list(session_model.objects.select_for_update().filter(session_key__in=keys))
-    gone = set(keys) - {row.session_key for row in rows}
+    user_ids = {job.user_id for job in jobs}
+    index = list(UserSession.objects.filter(user_id__in=user_ids).values_list("user_id", "session_key"))
+    if not index:
+        return revoked
+    keys = {key for _, key in index}
+    # In key order: two workers revoking for the same person lock their sessions in the same order.
+    rows = {row.session_key: row for row in
+            session_model.objects.select_for_update().filter(session_key__in=keys).order_by("session_key")}
+    gone = keys - set(rows)
     if gone:  # logged out, cycled or cleared: drop the index entries
-        UserSession.objects.filter(user_id=job.user_id, session_key__in=gone).delete()
-    workspace_key = str(job.workspace_id)
-    cutoff = job.created_at.timestamp()
-    revoked = 0
-    for row in rows:
-        if row.expire_date <= timezone.now():
-            continue
-        data = store.decode(row.session_data)
-        grants = dict(data.get(SESSION_KEY) or {})
-        grant = grants.get(workspace_key)
-        # A grant issued after the deactivation (reactivated, signed in again) is not ours to take.
-        if grant is None or float(grant.get("at", 0)) >= cutoff:
-            continue
-        del grants[workspace_key]
-        data[SESSION_KEY] = grants
-        row.session_data = store.encode(data)
-        row.save(update_fields=["session_data"])
-        revoked += 1
+        UserSession.objects.filter(user_id__in=user_ids, session_key__in=gone).delete()
+    keys_of: dict[int, list[str]] = {}
+    for user_id, key in index:
+        if key in rows:
+            keys_of.setdefault(user_id, []).append(key)
+    now = timezone.now()
+    decoded: dict[str, dict[str, Any]] = {}
+    changed: set[str] = set()
+    for job in jobs:
+        workspace_key = str(job.workspace_id)
+        cutoff = job.created_at.timestamp()
+        for key in keys_of.get(job.user_id, []):
+            row = rows[key]
+            if row.expire_date <= now:
+                continue
+            data = decoded.get(key)
+            if data is None:
+                data = decoded[key] = store.decode(row.session_data)
+            grants = dict(data.get(SESSION_KEY) or {})
+            grant = grants.get(workspace_key)
+            # A grant issued after the deactivation (reactivated, signed in again) is not ours to take.
+            if grant is None or float(grant.get("at", 0)) >= cutoff:
+                continue
+            del grants[workspace_key]
+            data[SESSION_KEY] = grants
+            changed.add(key)
+            revoked[job.pk] += 1
+    if changed:
+        for key in changed:
+            rows[key].session_data = store.encode(decoded[key])
+        session_model.objects.bulk_update([rows[key] for key in sorted(changed)], ["session_data"])
     return revoked
 
 
-def _revoke_api_keys(job: DeprovisionJob) -> int:
-    return ApiKey.objects.filter(
-        workspace_id=job.workspace_id,
-        membership__user_id=job.user_id,
-        revoked_at__isnull=True,
-        created_at__lte=job.created_at,
-    ).update(revoked_at=timezone.now())
+def _revoke_api_keys(jobs: Sequence[DeprovisionJob]) -> dict[int, int]:
+    """Personal API keys of each job's person in its workspace, created before the job: revoked.
+
+    One read (locked) and one UPDATE for the whole batch; per job id, how many keys it revoked.
+    """
+    revoked = dict.fromkeys((job.pk for job in jobs), 0)
+    rows = list(
+        ApiKey.objects.select_for_update(of=("self",))
+        .filter(
+            workspace_id__in={job.workspace_id for job in jobs},
+            membership__user_id__in={job.user_id for job in jobs},
+            revoked_at__isnull=True,
+        )
+        .order_by("pk")
+        .values_list("pk", "workspace_id", "membership__user_id", "created_at")
+    )
+    taken: dict[int, None] = {}
+    for job in jobs:  # in the batch's order: a key two jobs could claim counts for the first (as one by one)
+        for pk, workspace_id, user_id, created_at in rows:
+            if (workspace_id, user_id) == (job.workspace_id, job.user_id) and created_at <= job.created_at \
+                    and pk not in taken:
+                taken[pk] = None
+                revoked[job.pk] += 1
+    if taken:
+        ApiKey.objects.filter(pk__in=list(taken)).update(revoked_at=timezone.now())
+    return revoked
 
 
-def _revoke_oauth_tokens(job: DeprovisionJob) -> int:
-    """django-oauth-toolkit tokens of this person, when the app is installed.
+def _revoke_oauth_tokens(jobs: Sequence[DeprovisionJob]) -> dict[int, int]:
+    """django-oauth-toolkit tokens of each job's person, when the app is installed.
 
     OAuth tokens are not bound to a workspace, so all of the person's tokens issued before the
     job are revoked (the safe side: a token could otherwise still reach this workspace).
     """
+    revoked = dict.fromkeys((job.pk for job in jobs), 0)
     if not django_apps.is_installed("oauth2_provider"):
-        return 0
+        return revoked
     from oauth2_provider.models import get_access_token_model, get_refresh_token_model
 
     refresh_model, access_model = get_refresh_token_model(), get_access_token_model()
-    refresh = list(refresh_model.objects.filter(user_id=job.user_id, revoked__isnull=True, created__lte=job.created_at))
-    access_ids = list(
-        access_model.objects.filter(user_id=job.user_id, created__lte=job.created_at).values_list("pk", flat=True)
-    )
-    for token in refresh:
+    user_ids = {job.user_id for job in jobs}
+    refresh = list(refresh_model.objects.filter(user_id__in=user_ids, revoked__isnull=True).order_by("pk"))
+    access = list(access_model.objects.filter(user_id__in=user_ids).order_by("pk").values_list("pk", "user_id", "created"))
+    if not refresh and not access:
+        return revoked
+    to_revoke, access_ids = [], []
+    taken_refresh: set[int] = set()
+    taken_access: set[int] = set()
+    for job in jobs:
+        for token in refresh:
+            if token.user_id == job.user_id and token.created <= job.created_at and token.pk not in taken_refresh:
+                taken_refresh.add(token.pk)
+                to_revoke.append(token)
+                revoked[job.pk] += 1
+        for pk, user_id, created in access:
+            if user_id == job.user_id and created <= job.created_at and pk not in taken_access:
+                taken_access.add(pk)
+                access_ids.append(pk)
+                revoked[job.pk] += 1
+    for token in to_revoke:
         token.revoke()  # also deletes its access token
-    access_model.objects.filter(pk__in=access_ids).delete()
-    return len(refresh) + len(access_ids)
+    if access_ids:
+        access_model.objects.filter(pk__in=access_ids).delete()
+    return revoked
+
+
+def _revoke_and_record(jobs: Sequence[DeprovisionJob], actor: Actor) -> dict[int, dict[str, int]]:
+    """Revoke what each job's person held in its workspace when the job was written; one audit event
+    per job that revoked anything. A batch of jobs costs a few statements plus its audit events."""
+    sessions, api_keys, oauth_tokens = _revoke_session_grants(jobs), _revoke_api_keys(jobs), _revoke_oauth_tokens(jobs)
+    counts: dict[int, dict[str, int]] = {}
+    for job in jobs:
+        counts[job.pk] = {"sessions": sessions[job.pk], "api_keys": api_keys[job.pk], "oauth_tokens": oauth_tokens[job.pk]}
+        if any(counts[job.pk].values()):  # nothing held, nothing to record (the job keeps its zero counts)
+            record_event(
+                actor=actor, action="member.credentials_revoked", workspace=job.workspace_id,
+                target_type="member", target_id=job.membership_id or "", target_label=job.member_label,
+                details={**counts[job.pk], "cause": job.cause, "job": job.pk},
+            )
+    return counts
 
 
 @transaction.atomic
@@ -704,18 +839,7 @@ def membership_revoke_credentials(*, job: DeprovisionJob, actor: Actor) -> dict[
     written once per job however often the job is delivered. The portal has no invitations
     (members are added directly), so there are none to revoke.
     """
-    counts = {
-        "sessions": _revoke_session_grants(job),
-        "api_keys": _revoke_api_keys(job),
-        "oauth_tokens": _revoke_oauth_tokens(job),
-    }
-    if any(counts.values()):  # nothing held, nothing to record (the job keeps its zero counts)
-        record_event(
-            actor=actor, action="member.credentials_revoked", workspace=job.workspace_id,
-            target_type="member", target_id=job.membership_id or "", target_label=job.member_label,
-            details={**counts, "cause": job.cause, "job": job.pk},
-        )
-    return counts
+    return _revoke_and_record([job], actor)[job.pk]
 
 
 def _retry_delay(attempts: int) -> float:
@@ -724,16 +848,21 @@ def _retry_delay(attempts: int) -> float:
     return min(float(settings.DEPROVISION_RETRY_MAX_DELAY), base) * random.uniform(0.8, 1.2)  # noqa: S311
 
 
-def deprovision_jobs_run(*, job_ids: Sequence[int], actor: Actor) -> dict[int, str]:
+def deprovision_jobs_run(*, job_ids: Sequence[int], actor: Actor, fill_to: int = 0) -> dict[int, str]:
     """Run outbox jobs; safe to call any number of times with the same ids, concurrently too.
 
     Returns each job's outcome: ``done``; ``skipped`` (already finished, or finished meanwhile by a
     twin delivery); ``retry`` (failed, retried later with backoff); ``failed`` (its last attempt
     failed: kept and shown to Owners). Jobs are claimed in one transaction (status ``running``,
-    attempt counted), then revoked in transactions of ``DEPROVISION_TXN_SIZE`` jobs, each job in a
-    savepoint so one failing job does not undo the others. A job's revocation, its audit event and
-    its ``done`` status commit together, with the job row locked: that is what makes a second
-    delivery a no-op. Database connection errors propagate (the task retries the whole batch).
+    attempt counted), then revoked in transactions of ``DEPROVISION_TXN_SIZE`` jobs. A job's
+    revocation, its audit event and its ``done`` status commit together, with the job row locked:
+    that is what makes a second delivery a no-op. Database connection errors propagate (the task
+    retries the whole batch).
+
+    ``fill_to``: also claim fresh pending jobs (never attempted, not locked by anyone) until that many
+    jobs run. The worker passes it: when deactivations arrive one message per job, one message then
+    revokes a batch, and the messages of the jobs it took find them done and cost one query each.
+    Jobs waiting for a retry (attempted before) are left to their backoff.
     """
     outcomes: dict[int, str] = dict.fromkeys(job_ids, "skipped")
     now = timezone.now()
@@ -745,6 +874,16 @@ def deprovision_jobs_run(*, job_ids: Sequence[int], actor: Actor) -> dict[int, s
             .order_by("pk")
             .values_list("pk", flat=True)
         )
+        if fill_to > len(claimed):
+            claimed += list(
+                DeprovisionJob.objects.select_for_update(skip_locked=True)
+                .filter(status=DeprovisionStatus.PENDING, attempts=0)
+                .exclude(pk__in=list(job_ids))
+                .order_by("pk")
+                .values_list("pk", flat=True)[: fill_to - len(claimed)]
+            )
+        if not claimed:
+            return outcomes
         DeprovisionJob.objects.filter(pk__in=claimed).update(
             status=DeprovisionStatus.RUNNING, attempts=F("attempts") + 1, updated_at=now,
             # If this worker dies, the sweeper hands the jobs out again after this.
@@ -755,14 +894,43 @@ def deprovision_jobs_run(*, job_ids: Sequence[int], actor: Actor) -> dict[int, s
         with transaction.atomic():
             jobs = list(
                 DeprovisionJob.objects.select_for_update(of=("self",))
-                .select_related("workspace").filter(pk__in=claimed[start : start + size]).order_by("pk")
+                .filter(pk__in=claimed[start : start + size]).order_by("pk")
             )
             # Audit chain heads are locked per workspace: take them in one order in every worker.
-            for job in sorted(jobs, key=lambda j: (j.workspace_id, j.pk)):
-                if job.status != DeprovisionStatus.RUNNING:
-                    continue  # a twin delivery finished it while we waited for the lock
-                outcomes[job.pk] = _deprovision_job_revoke(job, actor)
+            # A twin delivery may have finished some while we waited for the lock.
+            running = sorted((j for j in jobs if j.status == DeprovisionStatus.RUNNING), key=lambda j: (j.workspace_id, j.pk))
+            outcomes.update(_deprovision_jobs_revoke(running, actor))
     return outcomes
+
+
+def _deprovision_jobs_revoke(jobs: list[DeprovisionJob], actor: Actor) -> dict[int, str]:
+    """Revoke a batch together (a few statements for all of it); if anything in it fails, run the
+    jobs one by one so that one failing job does not hold back, or undo, the others."""
+    if len(jobs) > 1:
+        try:
+            with transaction.atomic():
+                counts = _revoke_and_record(jobs, actor)
+                _jobs_done(jobs, counts)
+            return dict.fromkeys((job.pk for job in jobs), "done")
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception:
+            logger.warning("a batch of %d deprovisioning jobs failed; running them one by one", len(jobs), exc_info=True)
+    return {job.pk: _deprovision_job_revoke(job, actor) for job in jobs}
+
+
+def _jobs_done(jobs: list[DeprovisionJob], counts: dict[int, dict[str, int]]) -> None:
+    """Mark jobs done with what each revoked: one UPDATE per distinct result (usually one)."""
+    finished = timezone.now()
+    by_result: dict[tuple[tuple[str, int], ...], list[int]] = {}
+    for job in jobs:
+        job.status, job.result, job.last_error = DeprovisionStatus.DONE, counts[job.pk], ""
+        job.finished_at = job.updated_at = finished
+        by_result.setdefault(tuple(sorted(counts[job.pk].items())), []).append(job.pk)
+    for result, pks in by_result.items():
+        DeprovisionJob.objects.filter(pk__in=pks).update(
+            status=DeprovisionStatus.DONE, result=dict(result), last_error="", finished_at=finished, updated_at=finished
+        )
 
 
 def _deprovision_job_revoke(job: DeprovisionJob, actor: Actor) -> str:
@@ -781,13 +949,7 @@ def _deprovision_job_revoke(job: DeprovisionJob, actor: Actor) -> str:
         job.due_at = failed_at + timedelta(seconds=_retry_delay(job.attempts) + settings.DEPROVISION_RETRY_AFTER)
         job.save(update_fields=["status", "last_error", "updated_at", "due_at"])
         return "failed" if final else "retry"
-    finished = timezone.now()
-    job.status = DeprovisionStatus.DONE
-    job.result = counts
-    job.last_error = ""
-    job.finished_at = finished
-    job.updated_at = finished
-    job.save(update_fields=["status", "result", "last_error", "finished_at", "updated_at"])
+    _jobs_done([job], {job.pk: counts})
     return "done"
 
 
@@ -931,22 +1093,16 @@ def membership_update_profile(*, membership: Membership, actor: Actor, changes: 
     if not before:
         return membership
     after = {k: changes[k] for k in before}
-    if "scim_username" in after and after["scim_username"]:
-        # Lower() matches the functional unique index (workspace, lower(scim_username)).
-        clash = (
-            Membership.objects.annotate(username_ci=Lower("scim_username"))
-            .filter(workspace_id=membership.workspace_id, username_ci=after["scim_username"].lower())
-            .exclude(pk=membership.pk)
-            .exists()
-        )
-        if clash:
-            raise AlreadyExists("A member with this userName already exists in this workspace.", field="userName")
     for key, value in after.items():
         setattr(membership, key, value)
     try:
+        # A userName taken in this workspace (case-insensitively) is refused by the unique index
+        # membership_scim_username_ci_unique: no read to look for it first.
         with transaction.atomic():
             _touch(membership, *after)
     except IntegrityError as exc:
+        for key, value in before.items():  # the instance keeps what is stored
+            setattr(membership, key, value)
         raise AlreadyExists("A member with this userName already exists in this workspace.", field="userName") from exc
     record_event(
         actor=actor, action="member.profile_changed", workspace=membership.workspace, **_member_target(membership),

@@ -26,10 +26,10 @@ logger = logging.getLogger(__name__)
 _publish_paused_until = 0.0
 
 
-def enqueue_deprovision_jobs(job_ids: Sequence[int]) -> int:
+def enqueue_deprovision_jobs(job_ids: Sequence[int], *, countdown: float | None = None) -> int:
     """Publish jobs in chunks. Never raises: a job that is not published stays pending for the sweeper.
 
-    Returns how many job ids were published.
+    Returns how many job ids were published. ``countdown``: seconds before the message may run.
     """
     global _publish_paused_until
     from config.celery import app
@@ -44,7 +44,7 @@ def enqueue_deprovision_jobs(job_ids: Sequence[int]) -> int:
         chunk = ids[start : start + size]
         try:
             # retry=False: fail fast when Redis is down; the sweeper is the retry.
-            run_deprovision_jobs.apply_async(args=[chunk], retry=False)
+            run_deprovision_jobs.apply_async(args=[chunk], retry=False, countdown=countdown)
         except Exception:
             if not eager:
                 _publish_paused_until = time.monotonic() + settings.DEPROVISION_PUBLISH_PAUSE
@@ -57,13 +57,58 @@ def enqueue_deprovision_jobs(job_ids: Sequence[int]) -> int:
     return sent
 
 
+_COALESCE_KEY = "gatehouse:deprovision:kick"
+_COALESCE_MARGIN = 0.2  # seconds
+
+
+def enqueue_new_deprovision_job(job_id: int) -> None:
+    """Have a job that was just committed run soon, publishing at most one message per coalescing window.
+
+    The first new job of a window (``DEPROVISION_COALESCE_SECONDS``, a flag in the cache: Redis in
+    production) publishes a message delayed by the window; jobs committed while the flag is set
+    publish nothing: that message runs after their commit and its worker takes every fresh pending
+    job (``deprovision_jobs_run(fill_to=...)``). So a burst of 1,000 deactivations is a few messages
+    revoked in batches instead of 1,000 one-job messages, at the cost of up to one window of delay.
+    A lost message (broker down, worker killed) leaves its jobs to the sweeper, as before. Never raises.
+    """
+    from django.core.cache import cache
+
+    from config.celery import app
+
+    window = settings.DEPROVISION_COALESCE_SECONDS
+    if window <= 0 or app.conf.task_always_eager:
+        enqueue_deprovision_jobs([job_id])
+        return
+    try:
+        covered = not cache.add(_COALESCE_KEY, 1, timeout=window)
+    except Exception:  # noqa: BLE001 - no cache: publish this job on its own
+        covered = False
+    if not covered:
+        # The message must not run before the flag expires (then a job that saw the flag would be missed):
+        # a little later than the window, for clocks that differ slightly between web and worker nodes.
+        enqueue_deprovision_jobs([job_id], countdown=window + _COALESCE_MARGIN)
+
+
 @shared_task(
     bind=True, acks_late=True, ignore_result=True,
     autoretry_for=(OperationalError, InterfaceError), retry_backoff=True, retry_backoff_max=300, max_retries=8,
 )
 def run_deprovision_jobs(self, job_ids: list[int]) -> dict[str, int]:
-    """Run outbox jobs; jobs that failed but have attempts left are retried with backoff."""
-    outcomes = deprovision_jobs_run(job_ids=job_ids, actor=Actor.system("deprovisioning"))
+    """Run outbox jobs; jobs that failed but have attempts left are retried with backoff.
+
+    On a worker the message's jobs are topped up with other fresh pending jobs to a batch of
+    ``DEPROVISION_BATCH_SIZE`` (see ``deprovision_jobs_run``): a burst of deactivations, one message
+    each, is revoked in batches. Eager (in a web request) runs only its own jobs.
+    """
+    fill_to = 0 if self.request.is_eager else settings.DEPROVISION_BATCH_SIZE
+    actor = Actor.system("deprovisioning")
+    outcomes = deprovision_jobs_run(job_ids=job_ids, actor=actor, fill_to=fill_to)
+    while fill_to and sum(1 for o in outcomes.values() if o != "skipped") >= fill_to:
+        # A full batch: more fresh jobs may be waiting on this message (coalesced); keep draining.
+        more = deprovision_jobs_run(job_ids=[], actor=actor, fill_to=fill_to)
+        outcomes.update(more)
+        if sum(1 for o in more.values() if o != "skipped") < fill_to:
+            break
     summary: dict[str, int] = {}
     for outcome in outcomes.values():
         summary[outcome] = summary.get(outcome, 0) + 1
