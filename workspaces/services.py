@@ -21,6 +21,7 @@ from django.apps import apps as django_apps
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
+from django.db.models.signals import post_save
 from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -86,7 +87,7 @@ def _touch(obj: Membership | Team, *fields: str) -> None:
 
     On PostgreSQL one ``UPDATE ... RETURNING version`` (its SQL built once per model and field set):
     the instance gets the stored version without a second round trip, and the hot SCIM
-    deactivate path skips the ORM's save machinery (no signals listen to these models).
+    deactivate path skips the ORM's save machinery; ``post_save`` is still sent, as ``save`` would.
     """
     obj.updated_at = timezone.now()
     if connection.vendor != "postgresql":
@@ -115,6 +116,12 @@ def _touch(obj: Membership | Team, *fields: str) -> None:
     if row is None:
         raise model.DoesNotExist(f"{model.__name__} {obj.pk} no longer exists.")
     obj.version = row[0]
+    # Keep the ORM's contract for whoever listens (scim.list_cache drops its cached list when a
+    # member's is_active or scim_username changes): the same signal save(update_fields=...) sends.
+    post_save.send(
+        sender=model, instance=obj, created=False, update_fields=frozenset((*fields, "updated_at", "version")),
+        raw=False, using=connection.alias,
+    )
 
 
 _TOUCH_SQL: dict[tuple[type, tuple[str, ...]], tuple[str, list[Any]]] = {}
