@@ -214,16 +214,25 @@ class _PreparingCursor(psycopg.Cursor):
 
     def execute(self, query: Any, params: Any = None, *, prepare: bool | None = None, binary: bool | None = None) -> Any:
         if prepare is None:
-            prepare = True if settings.AUDIT_PREPARED_STATEMENTS else None
+            prepare = bool(settings.AUDIT_PREPARED_STATEMENTS)
         return super().execute(query, params, prepare=prepare, binary=binary)
+
+
+# psycopg ignores prepare=True while the connection's prepare_threshold is None, which is how Django
+# opens connections (automatic preparation off, for the sake of transaction-pooling proxies). A
+# threshold no statement reaches keeps automatic preparation off and lets explicit requests through;
+# Django's own client-binding cursors never prepare anything either way.
+_NEVER_AUTOMATICALLY = 2**31 - 1
 
 
 def _prepared_cursor() -> Any:
     """Django's cursor wrapper (error translation, execute_wrapper hooks, query logging) around a
-    preparing psycopg cursor. Django turns psycopg's automatic preparation off for the sake of
-    transaction-pooling proxies; ``AUDIT_PREPARED_STATEMENTS=false`` does the same here."""
+    preparing psycopg cursor. ``AUDIT_PREPARED_STATEMENTS=false`` turns preparation off."""
     connection.ensure_connection()
-    return connection._prepare_cursor(_PreparingCursor(connection.connection))
+    raw = connection.connection
+    if settings.AUDIT_PREPARED_STATEMENTS and raw.prepare_threshold is None:
+        raw.prepare_threshold = _NEVER_AUTOMATICALLY
+    return connection._prepare_cursor(_PreparingCursor(raw))
 
 
 def _append_portable(event: AuditEvent, key: str, digest: str) -> None:

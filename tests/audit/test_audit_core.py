@@ -245,3 +245,24 @@ def test_a_decision_commits_on_its_own_and_leaves_the_session_synchronous(synchr
         cursor.execute("SHOW synchronous_commit")
         assert cursor.fetchone()[0] == "on"
     assert AuditEvent.objects.get(pk=event.pk).action == "package.pulled"
+
+
+@pytest.mark.parametrize("prepared", [True, False], ids=["prepared", "unprepared"])
+@pytest.mark.django_db(transaction=True)
+def test_the_append_is_a_server_side_prepared_statement_unless_turned_off(prepared, settings):
+    """psycopg silently ignores prepare=True on Django's connections unless the recorder unlocks it:
+    PostgreSQL's own list of the session's prepared statements is the proof."""
+    if connection.vendor != "postgresql":
+        pytest.skip(f"needs PostgreSQL: server-side prepared statements (this run uses {connection.vendor})")
+    from workspaces.models import Workspace
+
+    settings.AUDIT_PREPARED_STATEMENTS = prepared
+    workspace = Workspace.objects.create(slug="prep", name="Prep")
+    connection.close()  # a new session: no statement prepared by an earlier test
+    for _ in range(2):
+        with transaction.atomic():
+            record_event(actor=Actor.system("t"), action="test.prepared", workspace=workspace)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s", ["%audit_auditchainhead%"])
+        assert cursor.fetchone()[0] == (1 if prepared else 0)
+    assert AuditEvent.objects.filter(workspace=workspace, action="test.prepared").count() == 2
