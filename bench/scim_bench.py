@@ -259,10 +259,13 @@ def main() -> None:
     proc = start_gunicorn()
     results: dict[int, dict[str, Result]] = {}
     try:
-        for size in sizes:
-            results[size] = {}
-            for name, fn in scenarios(workspaces[size], tokens[size], size).items():
-                r = run(name, fn, args.duration, args.concurrency)
+        # Sizes interleave per request kind (10k, 100k, 10k, 100k ... of one kind, then the next), so a
+        # drift of the shared machine over the run does not land on one size; writes come last.
+        plans = {size: scenarios(workspaces[size], tokens[size], size) for size in sizes}
+        results = {size: {} for size in sizes}
+        for name in plans[sizes[0]]:
+            for size in sizes:
+                r = run(name, plans[size][name], args.duration, args.concurrency)
                 results[size][name] = r
                 print(f"{size:>7} {name:<34} {r.rps:8.1f} req/s  p50 {r.pct(50):7.1f} ms  p99 {r.pct(99):7.1f} ms"
                       f"  cpu {r.cpu_ms:6.2f} ms  errors {r.errors}", flush=True)
