@@ -10,9 +10,11 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from django.db import connection, connections, router
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import BooleanField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import JSONObject, Lower
 
 from workspaces.models import Membership, Team, TeamMembership, Workspace
@@ -319,3 +321,24 @@ def scim_user_for_write(workspace: Workspace, rid: str, *, groups: bool = False)
         qs = qs.select_for_update(of=("self",))
         compiled = _compiled_reads[key] = _CompiledRead(with_groups(qs) if groups else qs, [_SENTINEL_WS, _SENTINEL_PK])
     return compiled.first(workspace.pk, pk)
+
+
+def after_in_workspace(qs: QuerySet, workspace_id: int, column: str, after: Any) -> QuerySet:
+    """``qs`` rows of the workspace whose ``column`` is greater than ``after``, in ``column`` order,
+    found through the ``(workspace_id, column)`` unique index.
+
+    Written as the row comparison ``(workspace_id, column) > (%s, %s)``: with ``WHERE workspace_id = x
+    ORDER BY column`` PostgreSQL preferred the global index on ``column`` when one workspace holds
+    most members, and filtered out every other workspace's rows first (6 ms instead of 0.1 ms for the
+    first page at 100k members). Used from the workspace's first row (``after`` below every value):
+    PostgreSQL 15 starts such a scan at the equality on ``workspace_id``, not at the row comparison,
+    so a keyset page after a cursor is better served by a plain ``column > cursor``.
+    ``column`` must be unique in a workspace (the SCIM Users list's user id).
+    """
+    model = qs.model
+    qn = connection.ops.quote_name
+    table = qn(model._meta.db_table)
+    ws_col = qn(model._meta.get_field("workspace").column)
+    col = qn(model._meta.get_field(column).column)
+    row_after = RawSQL(f"({table}.{ws_col}, {table}.{col}) > (%s, %s)", (workspace_id, after), output_field=BooleanField())
+    return qs.filter(row_after, workspace_id=workspace_id).order_by("workspace_id", column)

@@ -278,18 +278,25 @@ def _list(ctx: Ctx, qs: Any, sort_fields: dict[str, str], core_uri: str,
         and not descending else None
     page: list[tuple[int, Any]] = []
     if count:
-        # The order key is only selected for the cached window (its field is a real column there).
-        keys = ordered.values_list("pk", order) if window is not None else ordered.values_list("pk", "pk")
         if window is not None and window.cursor is not None:
-            page = list(keys.filter(**{f"{order}__gt": window.cursor})[:count])
-        elif window is not None and start > 1:
-            # One row more, before the page: its key is the cursor for this startIndex next time.
-            rows = list(keys[start - 2: start - 1 + count])
-            if rows:
-                window.remember_cursor(start, rows[0][1])
-            page = rows[1:]
+            # A keyset page: PostgreSQL seeks straight to the cursor ("<order> > cursor").
+            page = list(ordered.values_list("pk", order).filter(**{f"{order}__gt": window.cursor})[:count])
         else:
-            page = list(keys[start - 1: start - 1 + count])
+            if window is not None:
+                # From the workspace's first row (the first page, or an OFFSET to a startIndex not seen
+                # yet): through the (workspace_id, <order>) index, never the global one
+                # (selectors.after_in_workspace). The order key is selected: it is the next cursor.
+                keys = selectors.after_in_workspace(qs, ctx.workspace.pk, order, 0).values_list("pk", order)
+            else:
+                keys = ordered.values_list("pk", "pk")
+            if window is not None and start > 1:
+                # One row more, before the page: its key is the cursor for this startIndex next time.
+                rows = list(keys[start - 2: start - 1 + count])
+                if rows:
+                    window.remember_cursor(start, rows[0][1])
+                page = rows[1:]
+            else:
+                page = list(keys[start - 1: start - 1 + count])
         if window is not None and page:
             window.remember_cursor(start + len(page), page[-1][1])
     page_ids = [pk for pk, _ in page]
