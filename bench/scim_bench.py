@@ -120,11 +120,13 @@ class Result:
         return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
 
 
-def run(name: str, make_request, duration: float, concurrency: int) -> Result:
-    """Call ``make_request(session, n)`` from ``concurrency`` threads for ``duration`` seconds."""
-    result = Result(name)
+def run(name: str, make_request, duration: float, concurrency: int, first: int = 0,
+        result: Result | None = None) -> Result:
+    """Call ``make_request(session, n)`` from ``concurrency`` threads for ``duration`` seconds
+    (``n`` counts from ``first``), adding to ``result`` when given."""
+    result = result if result is not None else Result(name)
     lock = threading.Lock()
-    counter = iter(range(10**9))
+    counter = iter(range(first, 10**9))
     deadline = time.monotonic() + duration
 
     def worker() -> None:
@@ -157,7 +159,7 @@ def run(name: str, make_request, duration: float, concurrency: int) -> Result:
         t.start()
     for t in threads:
         t.join()
-    result.elapsed = time.monotonic() - started
+    result.elapsed += time.monotonic() - started
     return result
 
 
@@ -259,14 +261,20 @@ def main() -> None:
     proc = start_gunicorn()
     results: dict[int, dict[str, Result]] = {}
     try:
-        # Sizes interleave per request kind (10k, 100k, 10k, 100k ... of one kind, then the next), so a
-        # drift of the shared machine over the run does not land on one size; writes come last.
+        # Sizes interleave per request kind in ABBA order (10k, 100k, 100k, 10k: half the duration each),
+        # so a drift of the shared machine over the run lands on both sizes alike; writes come last.
         plans = {size: scenarios(workspaces[size], tokens[size], size) for size in sizes}
         results = {size: {} for size in sizes}
         for name in plans[sizes[0]]:
+            for order in (sizes, list(reversed(sizes))):
+                for size in order:
+                    done = results[size].get(name)
+                    # The second half's n continue the first's: new userNames, members not yet deactivated.
+                    first = len(done.latencies) + done.errors if done is not None else 0
+                    results[size][name] = run(name, plans[size][name], args.duration / 2, args.concurrency,
+                                              first=first, result=done)
             for size in sizes:
-                r = run(name, plans[size][name], args.duration, args.concurrency)
-                results[size][name] = r
+                r = results[size][name]
                 print(f"{size:>7} {name:<34} {r.rps:8.1f} req/s  p50 {r.pct(50):7.1f} ms  p99 {r.pct(99):7.1f} ms"
                       f"  cpu {r.cpu_ms:6.2f} ms  errors {r.errors}", flush=True)
     finally:
