@@ -10,9 +10,9 @@ the command. Never part of the test suite.
 
 Set-up choices (say them when quoting a figure):
 
-- Members are added as in the web UI, not linked to the directory, so each one's SCIM PATCH also
-  links it (sets its SCIM ``userName``: one more change and audit event per request). ``--linked``
-  makes them SCIM-provisioned members (``userName`` = email), which is what an IdP deactivates.
+- Members are SCIM-provisioned (``userName`` = email, linked to the directory): the members an IdP
+  deactivates. ``--unlinked`` adds them as in the web UI instead, so each one's SCIM PATCH also links
+  it (sets its SCIM ``userName``: one more change and audit event per request).
 - 2 sync gunicorn workers on 2 cores. ``--web-workers 4`` lets requests overlap their PostgreSQL
   waits; on a machine shared with other work it used more CPU per request and was not faster.
 - Celery as in production: new jobs' publishes are coalesced (``DEPROVISION_COALESCE_SECONDS``, here
@@ -22,7 +22,7 @@ Set-up choices (say them when quoting a figure):
   its database only): on a shared machine the wall time says little, the CPU seconds say what it costs.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/gatehouse_bench \\
-        /work/main/.venv/bin/python bench/deprovision_bench.py [--members 1000] [--clients 8] [--web-workers 2] [--linked]
+        /work/main/.venv/bin/python bench/deprovision_bench.py [--members 1000] [--clients 8] [--web-workers 2] [--unlinked]
 """
 
 from __future__ import annotations
@@ -82,8 +82,9 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=1000)
     parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients")
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn sync worker processes")
-    parser.add_argument("--linked", action="store_true",
-                        help="members linked to the directory (SCIM userName = email), as SCIM-provisioned ones are")
+    parser.add_argument("--unlinked", dest="linked", action="store_false",
+                        help="members added as in the web UI: each SCIM PATCH also links it (the default: SCIM-provisioned)")
+    parser.add_argument("--linked", dest="linked", action="store_true", help="the default; kept for older commands")
     parser.add_argument("--timeout", type=float, default=300, help="give up after this many seconds")
     parser.add_argument("--worker-after", action="store_true",
                         help="start the worker only after the last response, to time the revocation backlog alone")
@@ -198,7 +199,7 @@ def main() -> None:
         results = {tuple(sorted(r.items())) for r in jobs.values_list("result", flat=True)}
         lat = sorted(latencies)
         print(f"command: DATABASE_URL=postgres://... python bench/deprovision_bench.py --members {args.members} "
-              f"--clients {args.clients} --web-workers {args.web_workers}{' --linked' if args.linked else ''}"
+              f"--clients {args.clients} --web-workers {args.web_workers}{'' if args.linked else ' --unlinked'}"
               f"{' --worker-after' if args.worker_after else ''}")
         print(f"setup: gunicorn {args.web_workers} sync workers, members {'linked' if args.linked else 'unlinked'}, celery worker --concurrency 2 (prefork), redis-server {redis_server.port}, "
               f"PostgreSQL; {os.cpu_count()} CPUs shared; load average {load_at_start:.1f} before set-up, {os.getloadavg()[0]:.1f} at the end")
