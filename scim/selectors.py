@@ -156,22 +156,21 @@ def members_by_username(workspace: Workspace, username: str, *, groups: bool = F
     return _prepared_query((vendor, "username", groups), build).run(workspace.pk, username.lower())
 
 
-def scim_user(workspace: Workspace, rid: str, *, for_update: bool = False, groups: bool = False) -> Membership | None:
+def scim_user(workspace: Workspace, rid: str, *, groups: bool = False) -> Membership | None:
+    pk = _member_pk(rid)
+    if pk is None:
+        return None
+    found = members_by_pks(workspace, [pk], groups=groups)
+    return found[0] if found else None
+
+
+def _member_pk(rid: str) -> int | None:
+    """The id in a SCIM resource path, or None when it is no member id (not an integer, out of range)."""
     try:
         pk = int(rid)
     except (TypeError, ValueError):
         return None
-    if not for_update:
-        if not -(2**63) <= pk < 2**63:
-            return None
-        found = members_by_pks(workspace, [pk], groups=groups)
-        return found[0] if found else None
-    qs = scim_users(workspace)
-    if for_update:
-        qs = qs.select_for_update(of=("self",))
-    if groups:
-        qs = with_groups(qs)
-    return qs.filter(pk=pk).first()
+    return pk if -(2**63) <= pk < 2**63 else None
 
 
 def scim_user_by_username(workspace: Workspace, username: str) -> Membership | None:
@@ -251,76 +250,23 @@ def members_of_groups(team_ids: list[int]) -> dict[int, list[tuple[int, str]]]:
 # ----------------------------------------------------------------------------- the write path's one read
 
 
-class _CompiledRead:
-    """A member queryset compiled to SQL once per process, run again with other ids.
-
-    The SCIM write path reads one member per request, locked; compiling that query (user join,
-    teams subquery, ``FOR UPDATE``) cost more CPU than running it. The SQL, the converters and the
-    building of instances are Django's own, taken from the compiler; only the compile step is saved.
-    """
-
-    def __init__(self, qs: QuerySet[Membership], sentinels: list[int]) -> None:
-        from django.db.models.query import get_related_populators
-
-        compiler = qs.query.get_compiler(using=qs.db)
-        self.db = qs.db
-        self.sql, params = compiler.as_sql()
-        self.params = list(params)
-        # Where each sentinel id sits in the parameters: the values that change per call.
-        self.slots = [next(i for i, p in enumerate(self.params) if type(p) is int and p == s) for s in sentinels]
-        klass_info = compiler.klass_info
-        first, last = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
-        self.own = slice(first, last)
-        self.attnames = [col[0].target.attname for col in compiler.select[first:last]]
-        self.populators = get_related_populators(klass_info, compiler.select, self.db)
-        self.annotations = dict(compiler.annotation_col_map or {})
-        self.converters = compiler.get_converters([col[0] for col in compiler.select[: compiler.col_count]])
-        self.compiler = compiler
-
-    def first(self, *values: int) -> Membership | None:
-        params = list(self.params)
-        for slot, value in zip(self.slots, values, strict=True):
-            params[slot] = value
-        with connections[self.db].cursor() as cursor:
-            cursor.execute(self.sql, params)
-            rows = cursor.fetchall()
-        if not rows:
-            return None
-        if self.converters:
-            rows = list(self.compiler.apply_converters(rows, self.converters))
-        row = rows[0]
-        member = Membership.from_db(self.db, self.attnames, row[self.own])
-        for populator in self.populators:
-            populator.populate(row, member)
-        for name, position in self.annotations.items():
-            setattr(member, name, row[position])
-        return member
-
-
-_compiled_reads: dict[tuple[str, str, bool], _CompiledRead] = {}
-_SENTINEL_WS, _SENTINEL_PK = -900_000_001, -900_000_002  # never real ids
-
-
 def scim_user_for_write(workspace: Workspace, rid: str, *, groups: bool = False) -> Membership | None:
     """The SCIM-visible member ``rid`` of ``workspace`` with its user (and teams, when ``groups``),
     locked (``FOR UPDATE`` of the member row) until the caller's transaction ends.
 
-    Same rows as ``scim_user(..., for_update=True)``; one statement compiled once per process.
+    One statement compiled once per process (``_prepared_query``), like the reads above.
     """
-    try:
-        pk = int(rid)
-    except (TypeError, ValueError):
+    pk = _member_pk(rid)
+    if pk is None:
         return None
-    if not -(2**63) <= pk < 2**63:
-        return None
-    db = router.db_for_write(Membership)
-    key = (db, connections[db].vendor, groups)
-    compiled = _compiled_reads.get(key)
-    if compiled is None:
-        qs = scim_users(Workspace(pk=_SENTINEL_WS)).filter(pk=_SENTINEL_PK).order_by()
-        qs = qs.select_for_update(of=("self",))
-        compiled = _compiled_reads[key] = _CompiledRead(with_groups(qs) if groups else qs, [_SENTINEL_WS, _SENTINEL_PK])
-    return compiled.first(workspace.pk, pk)
+    vendor = connections[router.db_for_write(Membership)].vendor
+
+    def build() -> tuple[QuerySet, list[object]]:
+        qs = scim_users(Workspace(pk=_WS)).filter(pk=_PK).order_by().select_for_update(of=("self",))
+        return (with_groups(qs) if groups else qs), [_WS, _PK]
+
+    found = _prepared_query((vendor, "member for write", groups), build).run(workspace.pk, pk)
+    return found[0] if found else None
 
 
 def after_in_workspace(qs: QuerySet, workspace_id: int, column: str, after: Any) -> QuerySet:
