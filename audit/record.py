@@ -93,17 +93,12 @@ def record_decision(
     middle of the chain (what is lost is a suffix, head included). Inside a transaction (or on
     SQLite) it is an ordinary ``record_event`` in that transaction, flushed with it.
     """
+    event = _new_event(actor, action, workspace, target_type, target_id, target_label, details)
     if connection.in_atomic_block or connection.vendor != "postgresql":
         with transaction.atomic():
-            return record_event(
-                actor=actor, action=action, workspace=workspace, target_type=target_type,
-                target_id=target_id, target_label=target_label, details=details,
-            )
-    event = _new_event(actor, action, workspace, target_type, target_id, target_label, details)
-    _append_postgresql(
-        event, chain_key(event.workspace_id), event.content_digest(),
-        flush_later=not settings.AUDIT_DECISION_SYNCHRONOUS_COMMIT,
-    )
+            _append(event)
+    else:
+        _append(event, flush_later=not settings.AUDIT_DECISION_SYNCHRONOUS_COMMIT)
     return event
 
 
@@ -131,12 +126,14 @@ def _new_event(
     )
 
 
-def _append(event: AuditEvent) -> None:
+def _append(event: AuditEvent, *, flush_later: bool = False) -> None:
+    """``flush_later`` (PostgreSQL, outside a transaction only): the statement's own commit does not
+    wait for the WAL flush (``record_decision``)."""
     digest = event.content_digest()
     key = chain_key(event.workspace_id)
     # No savepoint: we are inside the caller's transaction already, and a failure here must fail it.
     if connection.vendor == "postgresql":
-        _append_postgresql(event, key, digest)
+        _append_postgresql(event, key, digest, flush_later=flush_later)
     else:
         _append_portable(event, key, digest)
 
