@@ -333,10 +333,11 @@ SCIM_MAX_PATCH_OPERATIONS = env.int("SCIM_MAX_PATCH_OPERATIONS", default=1000)
 AUDIT_CHECKPOINT_KEY = env.str("AUDIT_CHECKPOINT_KEY", default="")
 # Key material that encrypts SIEM sink secrets at rest; empty: derived from SECRET_KEY.
 AUDIT_SINK_KEY = env.str("AUDIT_SINK_KEY", default="")
-# The audit append is a server-side prepared statement on PostgreSQL (a third of its cost is
-# parsing and planning otherwise). Set false behind a transaction-pooling proxy that cannot keep
-# prepared statements (PgBouncer before 1.21).
-AUDIT_PREPARED_STATEMENTS = env.bool("AUDIT_PREPARED_STATEMENTS", default=True)
+# The hot-path statements (audit append, API key lookup, access decision) are server-side prepared on
+# PostgreSQL (config/db.py: planning cost more than running them). Set false behind a transaction-pooling
+# proxy that cannot keep prepared statements (PgBouncer before 1.21). AUDIT_PREPARED_STATEMENTS is its
+# earlier name, still read.
+DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=env.bool("AUDIT_PREPARED_STATEMENTS", default=True))
 # Access decisions (package.pulled/pushed/deleted/denied) change nothing; their event commits without
 # waiting for the WAL flush unless this is true (see audit.record.record_decision for the trade).
 AUDIT_DECISION_SYNCHRONOUS_COMMIT = env.bool("AUDIT_DECISION_SYNCHRONOUS_COMMIT", default=False)

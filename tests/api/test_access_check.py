@@ -234,3 +234,26 @@ def test_bad_bodies_get_the_same_answers_as_the_serializer_gives(repos, body):
 
 def test_a_padded_repository_name_is_trimmed_like_the_serializer_does(repos):
     assert check(repos.member_a, "  libs ", "push")["allowed"] is True
+
+
+@pytest.mark.parametrize("prepared", [True, False], ids=["prepared", "unprepared"])
+@pytest.mark.django_db(transaction=True)
+def test_the_checks_key_lookup_and_decision_are_prepared_once_per_connection(prepared, repos, settings):
+    """Planning the key lookup and the decision cost more than running them: on PostgreSQL both are
+    server-side prepared statements (PostgreSQL's own list of the session's statements is the proof),
+    unless DB_PREPARED_STATEMENTS is off for a pooler that cannot keep them; the answers are the same."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip(f"needs PostgreSQL: server-side prepared statements (this run uses {connection.vendor})")
+    settings.DB_PREPARED_STATEMENTS = prepared
+    key = personal_key(repos.member_a)
+    connection.close()  # a new session: nothing prepared by earlier work
+    answers = [ApiClient(key).post(URL, {"repository": "libs", "action": "push"}).json() for _ in range(3)]
+    assert [a["allowed"] for a in answers] == [True, True, True]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        statements = [row[0] for row in cursor.fetchall()]
+    key_lookups = [s for s in statements if "workspaces_apikey" in s]
+    decisions = [s for s in statements if "workspaces_repositorygrant" in s]
+    assert (len(key_lookups), len(decisions)) == ((1, 1) if prepared else (0, 0)), statements

@@ -209,7 +209,7 @@ def test_concurrent_appends_to_one_workspace_never_fork_or_skip(prepared, settin
     from audit.chain import verify_chain
     from workspaces.models import Workspace
 
-    settings.AUDIT_PREPARED_STATEMENTS = prepared
+    settings.DB_PREPARED_STATEMENTS = prepared
     workspace = Workspace.objects.create(slug="race", name="Race")
     _append_concurrently(workspace, writers=8, each=15)
     seqs = list(AuditEvent.objects.filter(workspace=workspace).order_by("seq").values_list("seq", flat=True))
@@ -256,7 +256,7 @@ def test_the_append_is_a_server_side_prepared_statement_unless_turned_off(prepar
         pytest.skip(f"needs PostgreSQL: server-side prepared statements (this run uses {connection.vendor})")
     from workspaces.models import Workspace
 
-    settings.AUDIT_PREPARED_STATEMENTS = prepared
+    settings.DB_PREPARED_STATEMENTS = prepared
     workspace = Workspace.objects.create(slug="prep", name="Prep")
     connection.close()  # a new session: no statement prepared by an earlier test
     for _ in range(2):
