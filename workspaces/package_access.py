@@ -18,6 +18,7 @@ subqueries, written once in SQL), so the check stays cheap on the artifact servi
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from functools import cache
 
@@ -52,15 +53,27 @@ DENIED_EVENT = "package.denied"
 _RANK_TO_PERMISSION = {rank: perm.value for perm, rank in PERMISSION_RANK.items()}
 
 
+class Unread(enum.Enum):
+    UNREAD = "unread"
+
+
+UNREAD = Unread.UNREAD
+
+
 def _rank_sql(column: str) -> str:
     whens = " ".join(f"WHEN '{perm.value}' THEN {rank}" for perm, rank in PERMISSION_RANK.items())
     return f"CASE {column} {whens} ELSE 0 END"
 
 
 @cache
-def _decision_sql() -> str:
+def decision_sql(member: str = "%(member)s", workspace: str = "%(workspace)s", name: str = "%(name)s") -> str:
     """One statement: the repository (by workspace and case-folded name, served by the functional unique index
     ``repository_name_ci_unique_per_workspace``) with the member's best direct grant and best team grant.
+    Its columns are ``DecisionRow``'s.
+
+    ``member``, ``workspace`` and ``name`` are SQL expressions: placeholders by default; the access check's
+    key lookup passes its own columns and joins this in (``workspaces.api.authentication``), so the key and
+    the decision's row come back in one round trip.
 
     Hand-written because this is the artifact service's hot path: compiling the equivalent ORM query
     (three correlated subqueries) cost more CPU than running it. Portable SQL (PostgreSQL and SQLite).
@@ -70,15 +83,20 @@ def _decision_sql() -> str:
     rank = _rank_sql("g.permission")
     team_grants = (
         f"FROM {grant} g JOIN {link} tm ON tm.team_id = g.team_id JOIN {team} t ON t.id = g.team_id "
-        f"WHERE g.repository_id = r.id AND tm.membership_id = %(member)s"
+        f"WHERE g.repository_id = r.id AND tm.membership_id = {member}"
     )
     return (
         f"SELECT r.id, r.name, r.environment, "
-        f"(SELECT MAX({rank}) FROM {grant} g WHERE g.repository_id = r.id AND g.membership_id = %(member)s), "
+        f"(SELECT MAX({rank}) FROM {grant} g WHERE g.repository_id = r.id AND g.membership_id = {member}), "
         f"(SELECT MAX({rank}) {team_grants}), "
         f"(SELECT t.name {team_grants} ORDER BY {rank} DESC, t.name LIMIT 1) "
-        f"FROM {repo} r WHERE r.workspace_id = %(workspace)s AND LOWER(r.name) = LOWER(%(name)s)"
+        f"FROM {repo} r WHERE r.workspace_id = {workspace} AND LOWER(r.name) = LOWER({name})"
     )
+
+
+# What ``decision_sql`` returns for one repository: id, name, environment, the best direct grant's rank,
+# the best team grant's rank and that team's name. None: no repository of that name in the workspace.
+DecisionRow = tuple[int, str, str, int | None, int | None, str | None] | None
 
 
 @dataclass(frozen=True)
@@ -92,19 +110,26 @@ class PackageDecision:
     source: str = ""
 
 
-def package_access_decision(*, membership: Membership, repository_name: str, action: str) -> PackageDecision:
-    """The one decision. ``membership`` must be active (the caller's authentication checked it)."""
+def package_access_decision(
+    *, membership: Membership, repository_name: str, action: str, row: DecisionRow | Unread = UNREAD
+) -> PackageDecision:
+    """The one decision. ``membership`` must be active (the caller's authentication checked it).
+
+    ``row``: the decision's row for this member and ``repository_name`` when the caller already read it
+    (``decision_sql`` joined into another statement); by default it is read here.
+    """
     if action not in NEEDED_PERMISSION:
         raise ValueError(f"unknown package action {action!r}")
     needed = NEEDED_PERMISSION[action].value
-    # Prepared once per connection on PostgreSQL: planning the three subqueries cost five times
-    # running them (config.db).
-    with prepared_cursor(connections[DEFAULT_DB_ALIAS]) as cursor:
-        cursor.execute(
-            _decision_sql(),
-            {"member": membership.pk, "workspace": membership.workspace_id, "name": repository_name},
-        )
-        row = cursor.fetchone()
+    if row is UNREAD:
+        # Prepared once per connection on PostgreSQL: planning the three subqueries cost five times
+        # running them (config.db).
+        with prepared_cursor(connections[DEFAULT_DB_ALIAS]) as cursor:
+            cursor.execute(
+                decision_sql(),
+                {"member": membership.pk, "workspace": membership.workspace_id, "name": repository_name},
+            )
+            row = cursor.fetchone()
     repository = direct_rank = team_rank = team_name = None
     if row is not None:
         repo_id, name, environment, direct_rank, team_rank, team_name = row

@@ -46,7 +46,15 @@ from .models import (
     Visibility,
     Workspace,
 )
-from .package_access import ALLOWED_EVENT, DENIED_EVENT, PackageDecision, package_access_decision
+from .package_access import (
+    ALLOWED_EVENT,
+    DENIED_EVENT,
+    UNREAD,
+    DecisionRow,
+    PackageDecision,
+    Unread,
+    package_access_decision,
+)
 from .roles import ApiScope, Cap, Role, can, may_change_role, may_manage_member
 
 API_KEY_PREFIX = "gh_"
@@ -1139,7 +1147,8 @@ def team_update_external_id(*, team: Team, external_id: str, actor: Actor) -> Te
 
 
 def package_access_check(
-    *, membership: Membership, repository_name: str, action: str, actor: Actor, api_key: ApiKey | None = None
+    *, membership: Membership, repository_name: str, action: str, actor: Actor, api_key: ApiKey | None = None,
+    decision_row: DecisionRow | Unread = UNREAD,
 ) -> PackageDecision:
     """Decide (``package_access.package_access_decision``) and audit the answer before returning it.
 
@@ -1147,8 +1156,11 @@ def package_access_check(
     ``package.denied`` otherwise, naming the member, the key and the repository. A decision changes
     nothing, so there is no transaction to pair the event with: ``record_decision`` appends it in
     one self-committing statement (the workspace's chain is locked only while PostgreSQL runs it).
+    ``decision_row``: the decision's inputs, when the caller read them with the API key (the access check).
     """
-    decision = package_access_decision(membership=membership, repository_name=repository_name, action=action)
+    decision = package_access_decision(
+        membership=membership, repository_name=repository_name, action=action, row=decision_row
+    )
     repository = decision.repository
     record_decision(
         actor=actor,

@@ -238,11 +238,13 @@ def test_a_padded_repository_name_is_trimmed_like_the_serializer_does(repos):
 
 @pytest.mark.parametrize("prepared", [True, False], ids=["prepared", "unprepared"])
 @pytest.mark.django_db(transaction=True)
-def test_the_checks_key_lookup_and_decision_are_prepared_once_per_connection(prepared, repos, settings):
-    """Planning the key lookup and the decision cost more than running them: on PostgreSQL both are
-    server-side prepared statements (PostgreSQL's own list of the session's statements is the proof),
-    unless DB_PREPARED_STATEMENTS is off for a pooler that cannot keep them; the answers are the same."""
+def test_the_check_is_two_statements_the_key_with_its_decision_prepared_once_per_connection(prepared, repos, settings):
+    """Planning the key lookup and the decision cost more than running them: on PostgreSQL the key and
+    the decision's inputs are ONE server-side prepared statement (PostgreSQL's own list of the session's
+    statements is the proof) and the audit append the other, unless DB_PREPARED_STATEMENTS is off for a
+    pooler that cannot keep them. The answers are the same either way."""
     from django.db import connection
+    from django.test.utils import CaptureQueriesContext
 
     if connection.vendor != "postgresql":
         pytest.skip(f"needs PostgreSQL: server-side prepared statements (this run uses {connection.vendor})")
@@ -251,9 +253,34 @@ def test_the_checks_key_lookup_and_decision_are_prepared_once_per_connection(pre
     connection.close()  # a new session: nothing prepared by earlier work
     answers = [ApiClient(key).post(URL, {"repository": "libs", "action": "push"}).json() for _ in range(3)]
     assert [a["allowed"] for a in answers] == [True, True, True]
+    with CaptureQueriesContext(connection) as queries:
+        assert ApiClient(key).post(URL, {"repository": "libs", "action": "push"}).json()["allowed"] is True
+    assert len(queries) == 2, [q["sql"][:80] for q in queries]
     with connection.cursor() as cursor:
         cursor.execute("SELECT statement FROM pg_prepared_statements")
         statements = [row[0] for row in cursor.fetchall()]
-    key_lookups = [s for s in statements if "workspaces_apikey" in s]
-    decisions = [s for s in statements if "workspaces_repositorygrant" in s]
-    assert (len(key_lookups), len(decisions)) == ((1, 1) if prepared else (0, 0)), statements
+    key_with_decision = [s for s in statements if "workspaces_apikey" in s and "workspaces_repositorygrant" in s]
+    appends = [s for s in statements if "audit_auditchainhead" in s]
+    assert (len(key_with_decision), len(appends)) == ((1, 1) if prepared else (0, 0)), statements
+
+
+MEMBERS = ["owner_a", "manager_a", "member_a", "private_member_a", "collaborator_a"]
+
+
+@pytest.mark.parametrize("who", MEMBERS)
+def test_the_answer_read_with_the_key_is_the_answer_read_alone(repos, who):
+    """The check reads the decision's inputs with the key (PostgreSQL); the service reads them on its own:
+    the same answer, for every role, repository (other workspace's, unknown, other case) and action."""
+    from workspaces.package_access import package_access_decision
+
+    membership = getattr(repos, who)
+    membership.allowed_environments = ["staging", "tools"] if who == "member_a" else []
+    membership.save(update_fields=["allowed_environments"])
+    client = ApiClient(personal_key(membership))
+    for repository in ["libs", "tools", "vault", "LIBS", "bravo-only", "nope"]:
+        for action in ["pull", "push", "delete"]:
+            answer = client.post(URL, {"repository": repository, "action": action}).json()
+            alone = package_access_decision(membership=membership, repository_name=repository, action=action)
+            assert (answer["allowed"], answer["reason"], answer["permission"]) == (
+                alone.allowed, alone.reason, alone.permission
+            ), (who, repository, action)

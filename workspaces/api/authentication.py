@@ -24,6 +24,7 @@ from rest_framework.request import Request
 from audit.record import Actor
 from config.db import prepared_cursor
 from workspaces.models import ApiKey, Membership, User, Workspace
+from workspaces.package_access import UNREAD, DecisionRow, Unread, decision_sql
 from workspaces.services import API_KEY_PREFIX, actor_for_membership, hash_secret
 
 AUTH_METHOD = "api_key"
@@ -40,6 +41,10 @@ class ApiPrincipal:
     api_key: ApiKey
     workspace: Workspace
     membership: Membership | None
+    # The access check's decision row, read with the key when the caller named the repository
+    # (``resolve_api_key(..., repository=)``): for ``decision_repository`` only.
+    decision_row: DecisionRow | Unread = UNREAD
+    decision_repository: str | None = None
 
     @property
     def is_service_key(self) -> bool:
@@ -105,11 +110,15 @@ class _KeyLookup:
     query took about 1.5 ms of CPU per request here, four times the cost of running it (bench/api_bench.py),
     so the SQL is built once from the models' metadata and the rows go through the ORM's own converters and
     ``Model.from_db``: the instances are the ones the ORM would have built.
+
+    ``with_decision`` (PostgreSQL): the access check's decision row (``package_access.decision_sql`` for the
+    key's member and a named repository) is joined in LATERAL, so the check reads the key and its decision's
+    inputs in one round trip instead of two.
     """
 
-    _by_alias: dict[str, _KeyLookup] = {}
+    _by_alias: dict[tuple[str, bool], _KeyLookup] = {}
 
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: Any, with_decision: bool = False) -> None:
         qn = conn.ops.quote_name
         spec = [(ApiKey, "k"), (Workspace, "w"), (Membership, "m"), (User, "u")]
         columns: list[str] = []
@@ -121,16 +130,22 @@ class _KeyLookup:
                 columns.append(f"{alias}.{qn(f.column)}")
                 expressions.append(f.get_col(alias))
             self.parts.append((model, [f.attname for f in model._meta.concrete_fields], start, len(columns)))
+        self.decision_at = len(columns) if with_decision else None
 
         def fk(model: type[Model], name: str) -> str:
             return qn(model._meta.get_field(name).column)
 
+        decision = ""
+        if with_decision:
+            columns.append("d.*")
+            inner = decision_sql(member=f"m.{qn('id')}", workspace=f"k.{fk(ApiKey, 'workspace')}", name="%s")
+            decision = f"LEFT OUTER JOIN LATERAL ({inner}) d ON TRUE "
         self.sql = (
             f"SELECT {', '.join(columns)} FROM {qn(ApiKey._meta.db_table)} k "
             f"INNER JOIN {qn(Workspace._meta.db_table)} w ON w.{qn('id')} = k.{fk(ApiKey, 'workspace')} "
             f"LEFT OUTER JOIN {qn(Membership._meta.db_table)} m ON m.{qn('id')} = k.{fk(ApiKey, 'membership')} "
             f"LEFT OUTER JOIN {qn(User._meta.db_table)} u ON u.{qn('id')} = m.{fk(Membership, 'user')} "
-            f"WHERE k.{qn('prefix')} = %s"
+            f"{decision}WHERE k.{qn('prefix')} = %s"
         )
         # The database's and the fields' converters (JSON, datetimes on SQLite...), as the compiler finds them.
         # They depend on the alias's settings only, so one set serves every thread's connection of the alias.
@@ -139,20 +154,21 @@ class _KeyLookup:
         )
 
     @classmethod
-    def for_connection(cls, conn: Any) -> _KeyLookup:
-        lookup = cls._by_alias.get(conn.alias)
+    def for_connection(cls, conn: Any, with_decision: bool = False) -> _KeyLookup:
+        lookup = cls._by_alias.get((conn.alias, with_decision))
         if lookup is None:
-            lookup = cls._by_alias[conn.alias] = cls(conn)
+            lookup = cls._by_alias[(conn.alias, with_decision)] = cls(conn, with_decision)
         return lookup
 
-    def fetch(self, conn: Any, prefix: str) -> ApiKey | None:
+    def fetch(self, conn: Any, prefix: str, repository: str | None = None) -> tuple[ApiKey | None, DecisionRow]:
+        """The key (None: no such prefix) and, ``with_decision``, the decision row for ``repository``."""
         # Prepared once per connection on PostgreSQL: planning the four-table join cost three times
         # its execution (config.db).
         with prepared_cursor(conn) as cursor:
-            cursor.execute(self.sql, [prefix])
+            cursor.execute(self.sql, [prefix] if self.decision_at is None else [repository, prefix])
             row = cursor.fetchone()
         if row is None:
-            return None
+            return None, None
         values = list(row)
         for position, (converters, expression) in self.converters:
             for convert in converters:
@@ -167,18 +183,29 @@ class _KeyLookup:
             membership.user = user
             membership.workspace = workspace
             key.membership = membership
-        return key
+        decision: DecisionRow = None
+        if self.decision_at is not None and values[self.decision_at] is not None:
+            decision = tuple(values[self.decision_at:])  # type: ignore[assignment]
+        return key, decision
 
 
-def resolve_api_key(raw: str, slug: str | None) -> ApiPrincipal:
-    """The principal for a presented key (and, when given, the workspace slug of the URL), or AuthenticationFailed."""
+def resolve_api_key(raw: str, slug: str | None, *, repository: str | None = None) -> ApiPrincipal:
+    """The principal for a presented key (and, when given, the workspace slug of the URL), or AuthenticationFailed.
+
+    ``repository`` (the access check): on PostgreSQL, also read the decision's row for the key's member
+    and that repository in the same statement (``ApiPrincipal.decision_row``).
+    """
     prefix = split_key(raw)
     key = None
+    decision_row: DecisionRow | Unread = UNREAD
     if prefix:
         # The connection itself, not Django's proxy: every attribute read through the proxy is a
         # thread-local lookup, and the lookup reads nine.
         conn = connections[DEFAULT_DB_ALIAS]
-        key = _KeyLookup.for_connection(conn).fetch(conn, prefix)
+        with_decision = repository is not None and conn.vendor == "postgresql"
+        key, row = _KeyLookup.for_connection(conn, with_decision).fetch(conn, prefix, repository)
+        if with_decision:
+            decision_row = row
     # Hash even when nothing matched, so timing does not tell which prefixes exist.
     presented = hash_secret(raw)
     if key is None or not hmac.compare_digest(presented, key.key_hash if key else _NO_SUCH_HASH):
@@ -203,7 +230,12 @@ def resolve_api_key(raw: str, slug: str | None) -> ApiPrincipal:
         # At most one write a minute per key: last-used is for humans, not a hot-path write.
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
         key.last_used_at = now
-    return ApiPrincipal(api_key=key, workspace=key.workspace, membership=membership)
+    if membership is None or decision_row is UNREAD:
+        return ApiPrincipal(api_key=key, workspace=key.workspace, membership=membership)
+    return ApiPrincipal(
+        api_key=key, workspace=key.workspace, membership=membership,
+        decision_row=decision_row, decision_repository=repository,
+    )
 
 
 class ApiKeyAuthentication(BaseAuthentication):
@@ -216,9 +248,12 @@ class ApiKeyAuthentication(BaseAuthentication):
         if not raw:
             raise exceptions.AuthenticationFailed("Empty API key.")
         kwargs = (getattr(request, "parser_context", None) or {}).get("kwargs") or {}
-        principal = resolve_api_key(raw, kwargs.get("slug"))
+        principal = self.resolve(request, raw, kwargs.get("slug"))
         user = principal.membership.user if principal.membership is not None else ServiceKeyUser(principal.api_key)
         return user, principal
+
+    def resolve(self, request: Request, raw: str, slug: str | None) -> ApiPrincipal:
+        return resolve_api_key(raw, slug)
 
     def authenticate_header(self, request: Request) -> str:
         return f'Bearer realm="{REALM}"'
