@@ -14,10 +14,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.urls import urlpatterns as product_urlpatterns
-from workspaces.api.authentication import ApiKeyAuthentication
 from workspaces.api.permissions import KeyAllows
+from workspaces.api.views import AccessCheck
 from workspaces.models import Membership
-from workspaces.package_access import package_access_decision
+from workspaces.package_access import UNREAD, package_access_decision
 
 
 class Floor(APIView):
@@ -30,13 +30,16 @@ class Floor(APIView):
 
 
 class DecisionOnly(APIView):
-    authentication_classes = [ApiKeyAuthentication]
+    # The check's own authentication: the key lookup that also reads the decision's inputs.
+    authentication_classes = AccessCheck.authentication_classes
     schema = None
     permission_classes = [KeyAllows]
 
     def post(self, request: Request) -> Response:
+        principal, name = request.auth, request.data["repository"]
         d = package_access_decision(
-            membership=request.auth.membership, repository_name=request.data["repository"], action=request.data["action"]
+            membership=principal.membership, repository_name=name, action=request.data["action"],
+            row=principal.decision_row if principal.decision_repository == name else UNREAD,
         )
         return Response({"allowed": d.allowed, "reason": d.reason})
 
