@@ -16,8 +16,8 @@ of its row, whatever the workspace's size.
 
 Kept exact by a version, not a timeout: every change of the visible set bumps ``version`` in the
 changing transaction (``members_changed``: one upsert, from the ``Membership`` signals below), and a
-list request that finds ``built_version != version`` rebuilds the row from one window-function
-query (O(total / stride) rows come back) and stores it as the build of the version it read *before*
+list request that finds ``built_version != version`` rebuilds the row from one query (``_build``:
+only the count and the anchors come back) and stores it as the build of the version it read *before*
 building, only if that is still the current version (``_store``). A change that committed after
 that read has moved the version on, so a build that may have missed it never looks current, and a
 slow build never replaces a newer one; under READ COMMITTED PostgreSQL re-checks the guard after
@@ -216,20 +216,30 @@ def _remember(workspace_id: int, built_version: int, stride: int, anchors: tuple
 
 
 def _build(workspace: Workspace, stride: int) -> ListIndex:
-    """Count the visible members and pick every ``stride``-th user id, in one window-function query.
+    """Count the visible members and pick every ``stride``-th user id, in one query.
 
-    The inner query is ``selectors.scim_users`` (the visibility rule stays there); SQLite >= 3.25
-    and PostgreSQL both have ROW_NUMBER and COUNT(*) OVER (). Only the anchor rows and the last row
-    (for the count) come back.
+    The inner query is ``selectors.scim_users`` (the visibility rule stays there). Only the count
+    and the anchors come back, never the workspace's rows. PostgreSQL sorts the user ids into one
+    array and indexes it (37 ms at 100k members, a plain COUNT(*) is 30 ms); ROW_NUMBER() and
+    COUNT(*) OVER () cost 140 ms there, but are what SQLite (>= 3.25) has.
     """
     visible = selectors.scim_users(workspace).order_by().values("user_id")
     inner, params = visible.query.get_compiler(using=visible.db).as_sql()
-    sql = (
-        "SELECT user_id, rn, n FROM (SELECT v.user_id AS user_id, ROW_NUMBER() OVER (ORDER BY v.user_id) AS rn, "
-        f"COUNT(*) OVER () AS n FROM ({inner}) v) w WHERE rn %% %s = 0 OR rn = n ORDER BY rn"
-    )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, stride])
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"WITH a AS (SELECT array_agg(v.user_id ORDER BY v.user_id) AS ids FROM ({inner}) v) "
+                "SELECT COALESCE(cardinality(ids), 0), "
+                "ARRAY(SELECT ids[i] FROM generate_series(%s, cardinality(ids), %s) i ORDER BY i) FROM a",
+                [*params, stride, stride],
+            )
+            total, anchors = cursor.fetchone()
+            return ListIndex(total, stride, tuple(anchors))
+        cursor.execute(
+            "SELECT user_id, rn, n FROM (SELECT v.user_id AS user_id, ROW_NUMBER() OVER (ORDER BY v.user_id) AS rn, "
+            f"COUNT(*) OVER () AS n FROM ({inner}) v) w WHERE rn %% %s = 0 OR rn = n ORDER BY rn",
+            [*params, stride],
+        )
         rows = cursor.fetchall()
     total = rows[-1][2] if rows else 0
     return ListIndex(total, stride, tuple(user_id for user_id, rn, _ in rows if rn % stride == 0))
@@ -245,6 +255,29 @@ def _store(workspace_id: int, version: int, index: ListIndex) -> bool:
         return cursor.rowcount == 1
 
 
+# Sentinels for the page query compiled once per process: never real ids.
+_WS, _AFTER = -700_000_011, -700_000_012
+_PAGE_SQL: dict[tuple[str, bool], tuple[str, list[Any]]] = {}
+
+
+def _page_sql(after_anchor: bool) -> tuple[str, list[Any]]:
+    """The page-id query with ``LIMIT %s OFFSET %s``, built from ``selectors.scim_users`` once per
+    process and shape (building and compiling it was ten times the cost of running it)."""
+    key = (connection.vendor, after_anchor)
+    found = _PAGE_SQL.get(key)
+    if found is None:
+        qs = selectors.scim_users(Workspace(pk=_WS))
+        if after_anchor:
+            # "user_id > anchor" over the (workspace_id, user_id) index.
+            qs = qs.filter(user_id__gt=_AFTER).order_by("user_id")
+        else:
+            # From the workspace's first row, through the (workspace_id, user_id) index (see after_in_workspace).
+            qs = selectors.after_in_workspace(qs, _WS, "user_id", 0)
+        sql, params = qs.values_list("pk", flat=True).query.get_compiler(connection=connection).as_sql()
+        found = _PAGE_SQL[key] = (f"{sql} LIMIT %s OFFSET %s", list(params))
+    return found
+
+
 def page(workspace: Workspace, start: int, count: int) -> tuple[list[int], int]:
     """Membership ids of the unfiltered Users page at ``start`` (1-based), in user-id order, and the total.
 
@@ -255,15 +288,12 @@ def page(workspace: Workspace, start: int, count: int) -> tuple[list[int], int]:
     skip = start - 1
     if not count or skip >= index.total:
         return [], index.total
-    qs = selectors.scim_users(workspace)
     j = min(skip // index.stride, len(index.anchors))
-    if j:
-        # Seek to the anchor ("user_id > anchor" over the (workspace_id, user_id) index), then skip
-        # fewer than a stride of entries.
-        offset = skip - j * index.stride
-        rows = qs.filter(user_id__gt=index.anchors[j - 1]).order_by("user_id").values_list("pk", flat=True)
-    else:
-        # From the workspace's first row, through the (workspace_id, user_id) index (see after_in_workspace).
-        offset = skip
-        rows = selectors.after_in_workspace(qs, workspace.pk, "user_id", 0).values_list("pk", flat=True)
-    return list(rows[offset: offset + count]), index.total
+    # Seek to the anchor before the page (the user id at position j * stride), then skip fewer than a stride.
+    anchor = index.anchors[j - 1] if j else None
+    sql, template = _page_sql(after_anchor=anchor is not None)
+    values = {_WS: workspace.pk, _AFTER: anchor}
+    params = [values.get(p, p) if type(p) is int else p for p in template]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, count, skip - j * index.stride])
+        return [row[0] for row in cursor.fetchall()], index.total

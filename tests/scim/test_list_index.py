@@ -110,11 +110,11 @@ def test_a_page_past_the_end_is_empty_with_the_exact_total(world, crowd, scim_a)
 
 def test_a_built_index_serves_a_deep_page_in_three_statements_without_count(world, crowd, scim_a, stride):
     _walk(scim_a)  # builds the index
-    sql: list[str] = []
+    statements: list[tuple[str, list]] = []
 
-    def record(execute, statement, params, many, context):
-        sql.append(statement.upper())
-        return execute(statement, params, many, context)
+    def record(execute, sql, params, many, context):
+        statements.append((sql.upper(), list(params or ())))
+        return execute(sql, params, many, context)
 
     # Not CaptureQueriesContext: the test client's request_started signal empties connection.queries.
     with connection.execute_wrapper(record):
@@ -122,10 +122,11 @@ def test_a_built_index_serves_a_deep_page_in_three_statements_without_count(worl
     assert _ids_total(doc) == _offset_page(scim_a, 8, 2)
     # The list's statements (authentication and the request log are not the list's): the index row,
     # the page's ids after an anchor, the page's members.
-    sql = [s for s in sql if "SCIM_SCIMLISTINDEX" in s or "WORKSPACES_MEMBERSHIP" in s]
-    assert len(sql) == 3, sql
-    assert not any("COUNT(" in s or "ROW_NUMBER" in s for s in sql)
-    assert all(f"OFFSET {(8 - 1) % stride}" in s or "OFFSET" not in s for s in sql)
+    listed = [(sql, params) for sql, params in statements if "SCIM_SCIMLISTINDEX" in sql or "WORKSPACES_MEMBERSHIP" in sql]
+    assert len(listed) == 3, listed
+    assert not any("COUNT(" in sql or "ROW_NUMBER" in sql or "ARRAY_AGG" in sql for sql, _ in listed)
+    page_sql, page_params = listed[1]
+    assert page_sql.endswith("LIMIT %S OFFSET %S") and page_params[-2:] == [2, (8 - 1) % stride]
 
 
 def test_the_index_is_rebuilt_when_the_stride_changes(world, crowd, scim_a):
@@ -134,6 +135,13 @@ def test_the_index_is_rebuilt_when_the_stride_changes(world, crowd, scim_a):
     with override_settings(SCIM_LIST_ANCHOR_EVERY=4):
         assert _walk(scim_a, 3) == (expected, {11})
         assert ScimListIndex.objects.get(workspace=world.a).stride == 4
+
+
+def test_a_build_counts_the_visible_members_and_takes_every_strideth_user_id(world, crowd, stride):
+    user_ids = sorted(Membership.objects.filter(workspace=world.a).exclude(is_active=False, scim_username="")
+                      .values_list("user_id", flat=True))
+    assert list_index._build(world.a, stride) == list_index.ListIndex(11, stride, tuple(user_ids[stride - 1::stride]))
+    assert list_index._build(WorkspaceFactory(), stride) == list_index.ListIndex(0, stride, ())
 
 
 def test_an_empty_workspace_has_no_pages(db):
