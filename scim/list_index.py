@@ -189,16 +189,17 @@ def current(workspace: Workspace) -> ListIndex:
     stride = _stride()
     memo = _memo.get(workspace.pk)
     with connection.cursor() as cursor:
-        cursor.execute(_sql("read"), [memo[0] if memo else None, stride, workspace.pk])
+        # The memo's build and stride: the text is left out only when it is the build memoised here.
+        cursor.execute(_sql("read"), [*(memo[:2] if memo else (None, None)), workspace.pk])
         row = cursor.fetchone()
         if row is None:
             cursor.execute(_sql("create"), [workspace.pk, _first_version()])
-            cursor.execute(_sql("read"), [None, stride, workspace.pk])
+            cursor.execute(_sql("read"), [None, None, workspace.pk])
             row = cursor.fetchone()
     version, built_version, built_stride, total, anchors_text = row
     if built_version == version and built_stride == stride:
         if anchors_text is None:
-            assert memo is not None  # the CASE left the text out because this build is memoised
+            assert memo is not None  # the CASE left the text out: this build (and stride) is memoised
             return ListIndex(total, stride, memo[2])
         anchors = tuple(int(a) for a in anchors_text.split(",")) if anchors_text else ()
         _remember(workspace.pk, version, stride, anchors)

@@ -144,6 +144,17 @@ def test_a_build_counts_the_visible_members_and_takes_every_strideth_user_id(wor
     assert list_index._build(WorkspaceFactory(), stride) == list_index.ListIndex(0, stride, ())
 
 
+def test_anchors_memoised_for_another_stride_are_not_reused(world, crowd, stride):
+    expected = list_index._build(world.a, stride)
+    assert list_index.current(world.a) == expected  # memoised here: (version, stride)
+    version = _version(world.a)
+    # Another process, with another stride, stored its build of the same version.
+    other = list_index._build(world.a, stride + 1)
+    assert list_index._store(world.a.pk, version, other)
+    with override_settings(SCIM_LIST_ANCHOR_EVERY=stride + 1):
+        assert list_index.current(world.a) == other
+
+
 def test_an_empty_workspace_has_no_pages(db):
     assert list_index.page(WorkspaceFactory(), 1, 10) == ([], 0)
 
