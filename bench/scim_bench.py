@@ -7,8 +7,9 @@ Seeds one workspace per size with bulk_create (idempotent: reruns reuse the rows
 (2 sync workers) on the bench settings (the portal plus ``/bench/floor/<id>/``), and for each size
 measures, for ``--duration`` seconds each with ``--concurrency`` client threads:
 the floor (one indexed SELECT through DRF), GET /Users/{id}, filter=userName eq, the first and a
-deep list page (count=100), a cold deep page (a new startIndex each time: OFFSET paging), an import
-walk (startIndex 1, 101, 201, ... in order: keyset pages from the list cache), POST /Users and PATCH
+deep list page (count=100), a cold deep page (a new startIndex each time: an anchor of the list index
+plus an OFFSET below its stride), an import walk (startIndex 1, 101, 201, ... in order: pages that start at
+an anchor of the list index, scim/list_index.py), POST /Users and PATCH
 active=false. Prints req/s, p50, p99, the gunicorn worker's CPU per request and the ratios the issue
 asks for. The cache is Redis (BENCH_REDIS_URL, default db 3) unless --no-redis. Figures only:
 nothing here passes or fails.
@@ -35,8 +36,8 @@ os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-0123456789-abcdefghij
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings_bench")
 os.environ["DEBUG"] = "0"  # DEBUG keeps every query in memory: not what production runs
 os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
-# The cache is Redis, as in production (the SCIM credential and list caches need a shared cache; with the
-# in-process cache the list cache is off and credentials are cached 2 s per worker). Celery stays eager:
+# The cache is Redis, as in production (the SCIM credential cache needs a shared cache; with the in-process
+# cache credentials are cached 2 s per worker; the Users list index is in the database either way). Celery stays eager:
 # the bench measures the web tier, PostgreSQL and Redis, not a queue. --no-redis restores the old set-up.
 if "--no-redis" in sys.argv:
     os.environ.pop("REDIS_URL", None)
@@ -53,7 +54,7 @@ from django.core.management import call_command  # noqa: E402
 from django.db import transaction  # noqa: E402
 
 from audit.record import Actor  # noqa: E402
-from scim.list_cache import members_changed  # noqa: E402
+from scim.list_index import members_changed  # noqa: E402
 from scim.services import scim_credential_create  # noqa: E402
 from workspaces.models import Membership, User, Workspace  # noqa: E402
 
@@ -203,13 +204,13 @@ def scenarios(workspace: Workspace, token: str, size: int) -> dict:
         return s.get(f"{base}Users?startIndex=1&count=100", headers=headers)
 
     def list_deep(s, n):
-        # The same startIndex every time: after its first request the list cache knows where it starts.
+        # The same startIndex every time (not on an anchor: an OFFSET below the index's stride).
         return s.get(f"{base}Users?startIndex={max(1, size - 200)}&count=100", headers=headers)
 
     deep_rng = random.Random(11)
 
     def list_deep_cold(s, n):
-        # A different deep startIndex every time, never a page boundary another request wrote: OFFSET paging.
+        # A different deep startIndex every time (one no request asked for before): anchor, then a short OFFSET.
         return s.get(f"{base}Users?startIndex={size - 1000 + deep_rng.randrange(800)}&count=100", headers=headers)
 
     def list_walk(s, n):
@@ -246,14 +247,14 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=4.0)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--write-docs", action="store_true")
-    parser.add_argument("--no-redis", action="store_true", help="in-process cache (list cache off), as before")
+    parser.add_argument("--no-redis", action="store_true", help="in-process cache instead of Redis")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
 
     call_command("migrate", verbosity=0)
     workspaces = {size: seed(size) for size in sizes}
     for ws in workspaces.values():
-        members_changed(ws.pk)  # bulk_create sends no signals (and the DB may be new): drop cached list figures
+        members_changed(ws.pk)  # bulk_create sends no signals: the Users list index must be rebuilt
     tokens = {
         size: scim_credential_create(workspace=ws, kind="bearer", name="bench", actor=Actor.system("bench"))[1]
         for size, ws in workspaces.items()

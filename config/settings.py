@@ -289,9 +289,11 @@ CELERY_BEAT_SCHEDULE = {
 SCIM_CREDENTIAL_ROTATION_OVERLAP_HOURS = _positive_int("SCIM_CREDENTIAL_ROTATION_OVERLAP_HOURS", 24)
 # Failed SCIM authentications allowed per window, per (client IP, workspace) and per key id, before 429.
 SCIM_AUTH_FAILURE_LIMIT = _positive_int("SCIM_AUTH_FAILURE_LIMIT", 10)
-# Cache the unfiltered SCIM Users list's count and keyset cursors (scim/list_cache.py). Unset: on with a
-# shared cache (Redis), off with the in-process cache (other processes could not be told of changes).
-SCIM_LIST_CACHE = env.bool("SCIM_LIST_CACHE", default=None)
+# Serve the unfiltered SCIM Users list's totalResults and page starts from its database index
+# (scim/list_index.py); off: COUNT(*) and OFFSET on every list request. The index is kept up to date either way.
+SCIM_LIST_INDEX = env.bool("SCIM_LIST_INDEX", default=True)
+# Every how many members the list index keeps a page start (Okta and Entra page by 100 from 1, 101, ...).
+SCIM_LIST_ANCHOR_EVERY = _positive_int("SCIM_LIST_ANCHOR_EVERY", 100)
 # Failed SCIM authentications allowed per window from one client IP across all workspaces (high: Okta's and
 # Entra's engines share egress IPs between all their customers).
 SCIM_AUTH_FAILURE_IP_LIMIT = _positive_int("SCIM_AUTH_FAILURE_IP_LIMIT", 300)

@@ -22,7 +22,7 @@ from workspaces.exceptions import ServiceError
 from workspaces.models import Membership, Team, TeamSource, Workspace
 from workspaces.roles import Role
 
-from . import selectors
+from . import list_index, selectors
 from .documents import (
     apply_user_operation,
     matches,
@@ -343,6 +343,9 @@ class GatehouseSCIMUser(SCIMUser):
         try:
             with transaction.atomic(savepoint=not self.locked):
                 membership = self._locked_member()
+                # Unlinking below bumps the Users list index after the deactivation's audit event: lock
+                # the index row first, as every other membership change does (scim/list_index.py).
+                list_index.members_changed(membership.workspace_id)
                 services.membership_deactivate(membership=membership, actor=self.actor, reason="scim delete")
                 services.membership_update_profile(
                     membership=membership, actor=self.actor, changes={"scim_username": "", "external_id": ""}

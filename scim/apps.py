@@ -6,7 +6,7 @@ class ScimConfig(AppConfig):
     verbose_name = "SCIM provisioning"
 
     def ready(self) -> None:
-        from . import credential_cache, list_cache
+        from . import credential_cache, list_index
 
         credential_cache.connect_receivers()  # revocation, rotation and SCIM switched off clear the credential cache
-        list_cache.connect_receivers()  # members added or removed drop the cached list count and cursors
+        list_index.connect_receivers()  # members added or removed bump the Users list index's version

@@ -99,3 +99,25 @@ class ScimRequestLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.method} {self.path} -> {self.status}"
+
+
+class ScimListIndex(models.Model):
+    """How many members a workspace's unfiltered SCIM Users list has, and where its pages start.
+
+    Kept by ``scim.list_index``: ``version`` is bumped in the transaction of every change of the
+    SCIM-visible member set; ``built_version`` says which version ``total`` and ``anchors`` describe.
+    ``anchors`` are the user ids of the members at positions ``stride``, ``2 * stride``, ... in
+    user-id order (comma-separated: read on every list request, parsed once per process and build).
+    """
+
+    workspace = models.OneToOneField(
+        "workspaces.Workspace", primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    version = models.BigIntegerField()
+    built_version = models.BigIntegerField(null=True, blank=True)
+    stride = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    anchors = models.TextField(blank=True, default="")
+
+    def __str__(self) -> str:
+        return f"SCIM list index of workspace {self.workspace_id} (v{self.version}, built v{self.built_version})"

@@ -27,7 +27,7 @@ from django.http.request import RawPostDataException
 from django.views.decorators.csrf import csrf_exempt
 from django_scim.utils import get_group_adapter, get_service_provider_config_model, get_user_adapter
 
-from . import hooks, list_cache, selectors
+from . import hooks, list_index, selectors
 from .adapters import GatehouseSCIMGroup, GatehouseSCIMUser, etag
 from .auth import ScimAuthError, ScimPrincipal, authenticate_scim_request
 from .documents import patch_operations
@@ -256,60 +256,32 @@ def _list(ctx: Ctx, qs: Any, sort_fields: dict[str, str], core_uri: str,
           render: Callable[[list[Any]], list[dict[str, Any]]], *, default_order: str = "pk",
           decorate: Callable[[Any], Any] | None = None,
           fetch: Callable[[list[int]], list[Any]] | None = None,
-          cached_window: bool = False) -> HttpResponse:
+          indexed: bool = False) -> HttpResponse:
     """One page of ``qs`` (already scoped to the workspace and filtered), counted and sliced in SQL.
 
     The page is found by id first (``LIMIT/OFFSET`` over an index, no joins, no per-row subqueries),
     then only those rows are read in full (``fetch``): a deep page does not build every skipped row.
-    With ``cached_window`` (the unfiltered list in its default order; ``default_order`` unique in the
-    workspace) the count and the position of ``startIndex`` come from ``scim.list_cache`` when it
-    has them, and a page is then ``default_order > cursor LIMIT count`` instead of an OFFSET.
+    ``indexed``: ``qs`` is the unfiltered Users list (``selectors.scim_users``); in its default order
+    the total and the page come from its database index (``scim.list_index``), without COUNT(*) and
+    with an OFFSET of less than one stride.
     """
     request = ctx.request
     start, count = _paging(request)
     sort_by = _params(request).get("sortBy")
     order = sort_field(sort_by, sort_fields, core_uri) if sort_by else default_order
     descending = (_params(request).get("sortOrder") or "ascending").lower() == "descending"
-    ordering = [f"-{order}" if descending else order]
-    if order != "pk":
-        ordering.append("-pk" if descending else "pk")
-    ordered = qs.order_by(*ordering)
-    window = list_cache.window(ctx.workspace.pk, start) if cached_window and order == default_order \
-        and not descending else None
-    page: list[tuple[int, Any]] = []
-    if count:
-        if window is not None and window.cursor is not None:
-            # A keyset page: PostgreSQL seeks straight to the cursor ("<order> > cursor").
-            page = list(ordered.values_list("pk", order).filter(**{f"{order}__gt": window.cursor})[:count])
-        else:
-            if window is not None:
-                # From the workspace's first row (the first page, or an OFFSET to a startIndex not seen
-                # yet): through the (workspace_id, <order>) index, never the global one
-                # (selectors.after_in_workspace). The order key is selected: it is the next cursor.
-                keys = selectors.after_in_workspace(qs, ctx.workspace.pk, order, 0).values_list("pk", order)
-            else:
-                keys = ordered.values_list("pk", "pk")
-            if window is not None and start > 1:
-                # One row more, before the page: its key is the cursor for this startIndex next time.
-                rows = list(keys[start - 2: start - 1 + count])
-                if rows:
-                    window.remember_cursor(start, rows[0][1])
-                page = rows[1:]
-            else:
-                page = list(keys[start - 1: start - 1 + count])
-        if window is not None and page:
-            window.remember_cursor(start + len(page), page[-1][1])
-    page_ids = [pk for pk, _ in page]
-    if start == 1 and len(page_ids) < count:
-        total = len(page_ids)  # the whole result fits on this page: no COUNT(*) needed (Okta's lookups)
-    elif window is not None and window.count is not None:
-        total = window.count
+    if indexed and order == default_order and not descending and list_index.enabled():
+        page_ids, total = list_index.page(ctx.workspace, start, count)
     else:
-        total = qs.count()
-        if window is not None:
-            window.remember_count(total)
-    if window is not None:
-        window.save()
+        ordering = [f"-{order}" if descending else order]
+        if order != "pk":
+            ordering.append("-pk" if descending else "pk")
+        keys = qs.order_by(*ordering).values_list("pk", flat=True)
+        page_ids = list(keys[start - 1: start - 1 + count]) if count else []
+        if start == 1 and len(page_ids) < count:
+            total = len(page_ids)  # the whole result fits on this page: no COUNT(*) needed (Okta's lookups)
+        else:
+            total = qs.count()
     if fetch is not None:
         found = fetch(page_ids)
     else:
@@ -427,7 +399,7 @@ def _users_list(ctx: Ctx) -> HttpResponse:
     # The page's rows are read by id with the member query compiled once (selectors.members_by_pks).
     return _list(ctx, qs, USER_SORT_FIELDS, CORE_USER, render, default_order="user_id",
                  fetch=lambda ids: selectors.members_by_pks(ctx.workspace, ids, groups=wants_groups),
-                 cached_window=text is None)
+                 indexed=text is None)
 
 
 def _users_create(ctx: Ctx) -> HttpResponse:

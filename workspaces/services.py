@@ -124,7 +124,7 @@ def _touch(obj: Membership | Team, *fields: str) -> None:
     if row is None:
         raise model.DoesNotExist(f"{model.__name__} {obj.pk} no longer exists.")
     obj.version = row[0]
-    # Keep the ORM's contract for whoever listens (scim.list_cache drops its cached list when a
+    # Keep the ORM's contract for whoever listens (scim.list_index bumps its Users list version when a
     # member's is_active or scim_username changes): the same signal save(update_fields=...) sends.
     post_save.send(
         sender=model, instance=obj, created=False, update_fields=frozenset((*fields, "updated_at", "version")),
@@ -371,13 +371,16 @@ def membership_remove(*, membership: Membership, actor: Actor) -> None:
     _check_may_manage(actor, membership)
     if membership.role == Role.OWNER and membership.is_active:
         _ensure_other_active_owner(membership)
-    record_event(
-        actor=actor, action="member.removed", workspace=membership.workspace, **_member_target(membership),
-        details={"role": membership.role},
-    )
+    target = _member_target(membership)  # before delete(), which clears the pk
     # The person's session grants for this workspace outlive the row: revoke them through the outbox too.
     _deprovision_job_add(membership=membership, cause=DeprovisionCause.REMOVED)
+    # The row goes before the event is recorded, as in every membership change: the SCIM list index
+    # row (bumped on delete) is then always locked before the audit chain head (scim/list_index.py).
     membership.delete()
+    record_event(
+        actor=actor, action="member.removed", workspace=membership.workspace, **target,
+        details={"role": membership.role},
+    )
 
 
 @transaction.atomic
