@@ -296,7 +296,7 @@ def render(results: dict[int, dict[str, Result]], sizes: list[int], args: argpar
         "Command (gunicorn, 2 sync workers, PostgreSQL 15, client threads on the same 2 shared cores, noisy):",
         "",
         "```",
-        f"DATABASE_URL=postgres://postgres@127.0.0.1:5432/gatehouse_scimcore python bench/scim_bench.py "
+        f"DATABASE_URL={os.environ['DATABASE_URL']} python bench/scim_bench.py "
         f"--sizes {','.join(map(str, sizes))} --duration {args.duration:g} --concurrency {args.concurrency}"
         + (" --no-redis" if args.no_redis else f"  # cache: {os.environ.get('REDIS_URL')}"),
         "```",
