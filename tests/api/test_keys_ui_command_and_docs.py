@@ -61,6 +61,12 @@ def test_openapi_schema_is_public_and_describes_the_api(world):
     schema = response.json()
     assert "/api/v1/workspaces/{slug}/access-check" in schema["paths"]
     assert set(schema["components"]["securitySchemes"]) == {"bearerApiKey", "headerApiKey"}
+    # Every operation of the key-authenticated API tells clients how to send the key (either header),
+    # the access check included (it authenticates with its own subclass, which also reads its decision).
+    for path, operations in schema["paths"].items():
+        if path.startswith("/api/v1/") and not path.endswith("/audit-events/"):
+            for method, operation in operations.items():
+                assert operation.get("security") == [{"bearerApiKey": []}, {"headerApiKey": []}], (method, path)
 
 
 @pytest.mark.parametrize("path", ["/api/docs/", "/api/redoc/"])

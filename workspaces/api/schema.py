@@ -7,6 +7,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
     target_class = "workspaces.api.authentication.ApiKeyAuthentication"
+    match_subclasses = True  # the access check authenticates with a subclass (it also reads its decision)
     name = ["bearerApiKey", "headerApiKey"]
 
     def get_security_definition(self, auto_schema):  # noqa: ANN001, ANN201
