@@ -33,6 +33,11 @@ class _Counter:
     limit: int
 
 
+def _now() -> float:
+    """The clock the windows are cut from (tests pin it: a window boundary resets every counter)."""
+    return time.time()
+
+
 def _window() -> int:
     return int(getattr(settings, "SCIM_AUTH_FAILURE_WINDOW", 300))
 
@@ -66,7 +71,7 @@ def check(ip: str, slug: str, key_id: str = "", also: list[str] | None = None) -
     """``blocked_for`` plus the cache values of the keys in ``also``, read in the same round trip
     (``scim.auth`` fetches its credential cache entry with the counters)."""
     window = _window()
-    now = time.time()
+    now = _now()
     index = int(now // window)
     counters = _counters(ip, slug, key_id)
     keys = [_key(c, index) for c in counters]
@@ -83,7 +88,7 @@ def check(ip: str, slug: str, key_id: str = "", also: list[str] | None = None) -
 
 def record_failure(ip: str, slug: str, key_id: str = "") -> None:
     window = _window()
-    index = int(time.time() // window)
+    index = int(_now() // window)
     for counter in _counters(ip, slug, key_id):
         key = _key(counter, index)
         try:

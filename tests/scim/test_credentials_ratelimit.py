@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.test import override_settings
 
@@ -11,6 +13,16 @@ from scim.services import scim_credential_create
 from .credential_helpers import basic, enable_scim, owner_actor, scim_request
 
 LIMITS = {"SCIM_AUTH_FAILURE_LIMIT": 3, "SCIM_AUTH_FAILURE_IP_LIMIT": 5, "SCIM_AUTH_FAILURE_WINDOW": 120}
+
+
+@pytest.fixture(autouse=True)
+def _mid_window(monkeypatch):
+    """Fixed windows restart every counter at their boundary: a test whose failures straddled one
+    (a slow machine, a hashed secret per failure) would see its counts reset. Pin the limiter's
+    clock to the middle of a window; each test still gets its own counters (the cache is emptied)."""
+    window = LIMITS["SCIM_AUTH_FAILURE_WINDOW"]
+    pinned = (int(time.time() // window) + 0.5) * window
+    monkeypatch.setattr("scim.ratelimit._now", lambda: pinned)
 
 
 def _fail(request, slug: str = "alpha") -> ScimAuthError:
