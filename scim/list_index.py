@@ -256,29 +256,6 @@ def _store(workspace_id: int, version: int, index: ListIndex) -> bool:
         return cursor.rowcount == 1
 
 
-# Sentinels for the page query compiled once per process: never real ids.
-_WS, _AFTER = -700_000_011, -700_000_012
-_PAGE_SQL: dict[tuple[str, bool], tuple[str, list[Any]]] = {}
-
-
-def _page_sql(after_anchor: bool) -> tuple[str, list[Any]]:
-    """The page-id query with ``LIMIT %s OFFSET %s``, built from ``selectors.scim_users`` once per
-    process and shape (building and compiling it was ten times the cost of running it)."""
-    key = (connection.vendor, after_anchor)
-    found = _PAGE_SQL.get(key)
-    if found is None:
-        qs = selectors.scim_users(Workspace(pk=_WS))
-        if after_anchor:
-            # "user_id > anchor" over the (workspace_id, user_id) index.
-            qs = qs.filter(user_id__gt=_AFTER).order_by("user_id")
-        else:
-            # From the workspace's first row, through the (workspace_id, user_id) index (see after_in_workspace).
-            qs = selectors.after_in_workspace(qs, _WS, "user_id", 0)
-        sql, params = qs.values_list("pk", flat=True).query.get_compiler(connection=connection).as_sql()
-        found = _PAGE_SQL[key] = (f"{sql} LIMIT %s OFFSET %s", list(params))
-    return found
-
-
 def page(workspace: Workspace, start: int, count: int) -> tuple[list[int], int]:
     """Membership ids of the unfiltered Users page at ``start`` (1-based), in user-id order, and the total.
 
@@ -291,10 +268,7 @@ def page(workspace: Workspace, start: int, count: int) -> tuple[list[int], int]:
         return [], index.total
     j = min(skip // index.stride, len(index.anchors))
     # Seek to the anchor before the page (the user id at position j * stride), then skip fewer than a stride.
-    anchor = index.anchors[j - 1] if j else None
-    sql, template = _page_sql(after_anchor=anchor is not None)
-    values = {_WS: workspace.pk, _AFTER: anchor}
-    params = [values.get(p, p) if type(p) is int else p for p in template]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, count, skip - j * index.stride])
-        return [row[0] for row in cursor.fetchall()], index.total
+    ids = selectors.member_ids_in_order(
+        workspace, after_user_id=index.anchors[j - 1] if j else None, limit=count, offset=skip - j * index.stride
+    )
+    return ids, index.total

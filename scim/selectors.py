@@ -57,24 +57,45 @@ def groups_from_row(member: Membership) -> list[tuple[int, str]] | None:
     return [(g["id"], g["name"]) for g in (member.groups_json or [])]
 
 
-class _Prepared:
+class _Compiled:
     """A queryset compiled to SQL once per process and run again with other parameter values.
 
-    Compiling the member query (select_related user, the teams subquery) cost more CPU than
-    running it; the hot reads (GET by id, a list page's rows) are the same SQL every time with
-    other ids. Built from the ORM queryset with sentinel values, so the SQL, the converters and
-    the model building are Django's own (``ModelIterable``), only the compile step is skipped.
+    Compiling the member queries (select_related user, the teams subquery, the list's page ids) cost
+    more CPU than running them; the hot reads are the same SQL every time with other ids. Built from
+    the ORM queryset with sentinel values, each replaced (wherever it occurs) by the value given to
+    ``fetch``; ``tail`` adds SQL with its own parameters after the compiled statement (LIMIT/OFFSET,
+    which the ORM writes as literals).
     """
+
+    def __init__(self, qs: QuerySet, sentinels: list[object], tail: str = "") -> None:
+        self.db = qs.db
+        self.compiler = qs.query.get_compiler(using=self.db)
+        sql, params = self.compiler.as_sql()
+        self.sql = f"{sql}{tail}"
+        self.params = list(params)
+        self.slots = [[i for i, p in enumerate(self.params) if type(p) is type(s) and p == s] for s in sentinels]
+        if not all(self.slots):
+            raise ValueError("a sentinel is missing from the compiled query's parameters")
+
+    def fetch(self, *values: object, tail: tuple[object, ...] = ()) -> list[tuple]:
+        params = list(self.params)
+        for slots, value in zip(self.slots, values, strict=True):
+            for slot in slots:
+                params[slot] = value
+        with connections[self.db].cursor() as cursor:
+            cursor.execute(self.sql, [*params, *tail])
+            return cursor.fetchall()
+
+
+class _Prepared(_Compiled):
+    """A ``_Compiled`` member query whose rows become model instances: the converters and the model
+    building are Django's own (``ModelIterable``), only the compile step is skipped."""
 
     def __init__(self, qs: QuerySet, sentinels: list[object]) -> None:
         from django.db.models.query import get_related_populators
 
-        self.db = qs.db
-        compiler = qs.query.get_compiler(using=self.db)
-        self.sql, params = compiler.as_sql()
-        self.params = list(params)
-        self.slots = [next(i for i, p in enumerate(self.params) if type(p) is type(s) and p == s) for s in sentinels]
-        self.compiler = compiler
+        super().__init__(qs, sentinels)
+        compiler = self.compiler
         klass_info = compiler.klass_info
         select_fields = klass_info["select_fields"]
         self.model = klass_info["model"]
@@ -85,12 +106,7 @@ class _Prepared:
         self.converters = compiler.get_converters([c[0] for c in compiler.select[0:compiler.col_count]])
 
     def run(self, *values: object) -> list:
-        params = list(self.params)
-        for slot, value in zip(self.slots, values, strict=True):
-            params[slot] = value
-        with connections[self.db].cursor() as cursor:
-            cursor.execute(self.sql, params)
-            rows = cursor.fetchall()
+        rows = self.fetch(*values)
         if self.compiler.has_extra_select:
             rows = [r[: self.compiler.col_count] for r in rows]
         out = []
@@ -110,14 +126,14 @@ _prepared = threading.local()
 _WS, _PK = -700_000_001, -700_000_002  # sentinels: never real ids
 
 
-def _prepared_query(key: tuple, build: Callable[[], tuple[QuerySet, list[object]]]) -> _Prepared:
+def _prepared_query(key: tuple, build: Callable[[], _Compiled]) -> Any:
+    """The compiled query for ``key`` (its first item: the database vendor), built once per thread."""
     cache = getattr(_prepared, "queries", None)
     if cache is None:
         cache = _prepared.queries = {}
     found = cache.get(key)
     if found is None or found.db not in connections or connections[found.db].vendor != key[0]:
-        qs, sentinels = build()
-        found = cache[key] = _Prepared(qs, sentinels)
+        found = cache[key] = build()
     return found
 
 
@@ -131,11 +147,11 @@ def members_by_pks(workspace: Workspace, pks: list[int], *, groups: bool = False
     size = next((b for b in (1, 10, 100) if len(pks) <= b), 1 << (len(pks) - 1).bit_length())
     padded = list(pks) + [pks[0]] * (size - len(pks))
 
-    def build() -> tuple[QuerySet, list[object]]:
+    def build() -> _Prepared:
         ws = Workspace(pk=_WS)
         sentinels = [_WS] + [_PK - i for i in range(size)]
         qs = scim_users(ws).filter(pk__in=sentinels[1:]).order_by()
-        return (with_groups(qs) if groups else qs), sentinels
+        return _Prepared(with_groups(qs) if groups else qs, sentinels)
 
     return _prepared_query((vendor, "members", groups, size), build).run(workspace.pk, *padded)
 
@@ -148,10 +164,10 @@ def members_by_username(workspace: Workspace, username: str, *, groups: bool = F
     unique index on lower(scim_username)): Okta's lookup before every create, in one prepared statement."""
     vendor = connections[router.db_for_read(Membership)].vendor
 
-    def build() -> tuple[QuerySet, list[object]]:
+    def build() -> _Prepared:
         ws = Workspace(pk=_WS)
         qs = scim_users(ws).filter(username_ci=_USERNAME).order_by()
-        return (with_groups(qs) if groups else qs), [_WS, _USERNAME]
+        return _Prepared(with_groups(qs) if groups else qs, [_WS, _USERNAME])
 
     return _prepared_query((vendor, "username", groups), build).run(workspace.pk, username.lower())
 
@@ -261,9 +277,9 @@ def scim_user_for_write(workspace: Workspace, rid: str, *, groups: bool = False)
         return None
     vendor = connections[router.db_for_write(Membership)].vendor
 
-    def build() -> tuple[QuerySet, list[object]]:
+    def build() -> _Prepared:
         qs = scim_users(Workspace(pk=_WS)).filter(pk=_PK).order_by().select_for_update(of=("self",))
-        return (with_groups(qs) if groups else qs), [_WS, _PK]
+        return _Prepared(with_groups(qs) if groups else qs, [_WS, _PK])
 
     found = _prepared_query((vendor, "member for write", groups), build).run(workspace.pk, pk)
     return found[0] if found else None
@@ -288,3 +304,31 @@ def after_in_workspace(qs: QuerySet, workspace_id: int, column: str, after: Any)
     col = qn(model._meta.get_field(column).column)
     row_after = RawSQL(f"({table}.{ws_col}, {table}.{col}) > (%s, %s)", (workspace_id, after), output_field=BooleanField())
     return qs.filter(row_after, workspace_id=workspace_id).order_by("workspace_id", column)
+
+
+_AFTER = -700_000_003  # sentinel: never a real user id
+
+
+def member_ids_in_order(workspace: Workspace, *, after_user_id: int | None, limit: int, offset: int) -> list[int]:
+    """Ids of the workspace's SCIM-visible members in user-id order (the Users list's default order):
+    those after ``after_user_id`` (None: from the first), ``offset`` skipped, at most ``limit``.
+
+    One statement compiled once per process and shape (building and compiling it was ten times the
+    cost of running it), on the ``(workspace_id, user_id)`` index either way (``after_in_workspace``).
+    """
+    vendor = connections[router.db_for_read(Membership)].vendor
+    from_first = after_user_id is None
+
+    def build() -> _Compiled:
+        qs = scim_users(Workspace(pk=_WS))
+        if from_first:
+            qs = after_in_workspace(qs, _WS, "user_id", 0)
+            sentinels: list[object] = [_WS]
+        else:
+            qs = qs.filter(user_id__gt=_AFTER).order_by("user_id")
+            sentinels = [_WS, _AFTER]
+        return _Compiled(qs.values_list("pk", flat=True), sentinels, tail=" LIMIT %s OFFSET %s")
+
+    compiled = _prepared_query((vendor, "member ids in order", from_first), build)
+    values = (workspace.pk,) if from_first else (workspace.pk, after_user_id)
+    return [row[0] for row in compiled.fetch(*values, tail=(limit, offset))]
