@@ -254,7 +254,6 @@ def _paging(request: HttpRequest) -> tuple[int, int]:
 
 def _list(ctx: Ctx, qs: Any, sort_fields: dict[str, str], core_uri: str,
           render: Callable[[list[Any]], list[dict[str, Any]]], *, default_order: str = "pk",
-          decorate: Callable[[Any], Any] | None = None,
           fetch: Callable[[list[int]], list[Any]] | None = None,
           indexed: bool = False) -> HttpResponse:
     """One page of ``qs`` (already scoped to the workspace and filtered), counted and sliced in SQL.
@@ -285,8 +284,7 @@ def _list(ctx: Ctx, qs: Any, sort_fields: dict[str, str], core_uri: str,
     if fetch is not None:
         found = fetch(page_ids)
     else:
-        full = decorate(qs) if decorate else qs
-        found = list(full.filter(pk__in=page_ids)) if page_ids else []
+        found = list(qs.filter(pk__in=page_ids)) if page_ids else []
     by_id = {row.pk: row for row in found}
     rows = [by_id[pk] for pk in page_ids if pk in by_id]
     doc = {
@@ -427,16 +425,23 @@ def _users_write(ctx: Ctx, rid: str, method: str) -> HttpResponse:
             raise not_found("User", rid)
         _check_if_match(ctx.request, member.version)
         adapter = ctx.user_adapter(member, locked=True)
-        if method == "DELETE":
-            adapter.delete()
+        if _apply_write(ctx, adapter, method):
             return HttpResponse(status=204)
-        body = ctx.body()
-        if method == "PUT":
-            adapter.from_dict(body)
-        else:
-            adapter.handle_operations(patch_operations(body, max_patch_operations()))
-        adapter.save()
     return _render_user(ctx, adapter)
+
+
+def _apply_write(ctx: Ctx, adapter: GatehouseSCIMUser | GatehouseSCIMGroup, method: str) -> bool:
+    """DELETE, PUT (replace) or PATCH one resource through its adapter. True: it was deleted."""
+    if method == "DELETE":
+        adapter.delete()
+        return True
+    body = ctx.body()
+    if method == "PUT":
+        adapter.from_dict(body)
+    else:
+        adapter.handle_operations(patch_operations(body, max_patch_operations()))
+    adapter.save()
+    return False
 
 
 # ----------------------------------------------------------------------------- Groups
@@ -465,15 +470,8 @@ def groups(ctx: Ctx, rid: str | None) -> HttpResponse:
     if method not in ("PUT", "PATCH", "DELETE"):
         raise _method_not_allowed(ctx)
     _check_if_match(ctx.request, team.version)
-    if method == "DELETE":
-        adapter.delete()
+    if _apply_write(ctx, adapter, method):
         return HttpResponse(status=204)
-    body = ctx.body()
-    if method == "PUT":
-        adapter.from_dict(body)
-    else:
-        adapter.handle_operations(patch_operations(body, max_patch_operations()))
-    adapter.save()
     if method == "PATCH" and not _params(ctx.request).get("attributes"):
         # Okta and Entra ignore the body of a group PATCH; RFC 7644 §3.5.2 allows 204 when none is asked for.
         response = HttpResponse(status=204)
