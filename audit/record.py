@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from config.db import prepared_cursor
+from config.db import default_connection, prepared_cursor
 
 from .chain import chain_key
 from .context import get_request_context
@@ -42,12 +42,6 @@ class Actor:
         return cls(kind=ActorKind.SYSTEM, id="", label=label, auth_method="system")
 
 
-def _db() -> Any:
-    """The default connection itself. Each attribute read through Django's ``connection`` proxy is a
-    thread-local lookup (eight per event, an eighth of a decision's Python time)."""
-    return connections[DEFAULT_DB_ALIAS]
-
-
 def _jsonable(details: dict[str, Any] | None) -> dict[str, Any]:
     # Normalise once so the stored value and the hashed value are the same thing.
     return json.loads(json.dumps(details or {}, default=str, sort_keys=True))
@@ -71,7 +65,7 @@ def record_event(
     PostgreSQL all of that is ONE prepared statement: Python hashes the content, PostgreSQL
     locks the head, links the event, inserts it and its outbox rows.
     """
-    if not _db().in_atomic_block:
+    if not default_connection().in_atomic_block:
         raise AuditOutsideTransaction(f"record_event({action!r}) must run inside the change's transaction.")
     event = _new_event(actor, action, workspace, target_type, target_id, target_label, details)
     _append(event)
@@ -102,7 +96,7 @@ def record_decision(
     SQLite) it is an ordinary ``record_event`` in that transaction, flushed with it.
     """
     event = _new_event(actor, action, workspace, target_type, target_id, target_label, details)
-    conn = _db()
+    conn = default_connection()
     if conn.in_atomic_block or conn.vendor != "postgresql":
         with transaction.atomic():
             _append(event)
@@ -146,7 +140,7 @@ def _append(event: AuditEvent, *, flush_later: bool = False) -> None:
     wait for the WAL flush (``record_decision``)."""
     digest = event.content_digest()
     key = chain_key(event.workspace_id)
-    conn = _db()
+    conn = default_connection()
     # No savepoint: we are inside the caller's transaction already, and a failure here must fail it.
     if conn.vendor == "postgresql":
         _append_postgresql(conn, event, key, digest, flush_later=flush_later)
@@ -250,7 +244,7 @@ def _fill_outbox(event: AuditEvent) -> None:
     or switched off concurrently is seen consistently with the event's own commit.
     """
     sql = _OUTBOX_SQL.format(outbox=AuditOutbox._meta.db_table, sink=AuditSink._meta.db_table)
-    conn = _db()
+    conn = default_connection()
     with conn.cursor() as cursor:
         created_at = conn.ops.adapt_datetimefield_value(event.created_at)
         cursor.execute(sql, [event.pk, event.seq, created_at, event.workspace_id])

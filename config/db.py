@@ -23,7 +23,7 @@ from typing import Any
 
 import psycopg
 from django.conf import settings
-from django.db import connection as default_connection
+from django.db import DEFAULT_DB_ALIAS, connections
 
 _NEVER_AUTOMATICALLY = 2**31 - 1
 
@@ -37,6 +37,13 @@ class _PreparingCursor(psycopg.Cursor):
         return super().execute(query, params, prepare=prepare, binary=binary)
 
 
+def default_connection() -> Any:
+    """The default database connection itself. Each attribute read through Django's ``connection``
+    proxy is a thread-local lookup; the hot paths read several per statement (an eighth of an audit
+    decision's Python time), so they take the connection once."""
+    return connections[DEFAULT_DB_ALIAS]
+
+
 def prepared_cursor(connection: Any = None) -> Any:
     """A cursor whose statements are server-side prepared, on PostgreSQL; elsewhere Django's plain cursor.
 
@@ -44,7 +51,7 @@ def prepared_cursor(connection: Any = None) -> Any:
     around a preparing psycopg cursor. Placeholders are psycopg's (``%s``, ``%(name)s``), bound on
     the server: write the SQL so that it is also valid for the other backends' client-side binding.
     """
-    conn = connection or default_connection
+    conn = connection or default_connection()
     if conn.vendor != "postgresql":
         return conn.cursor()
     conn.ensure_connection()

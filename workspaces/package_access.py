@@ -22,8 +22,6 @@ import enum
 from dataclasses import dataclass
 from functools import cache
 
-from django.db import DEFAULT_DB_ALIAS, connections
-
 from config.db import prepared_cursor
 
 from .models import PERMISSION_RANK, Membership, Permission, Repository, RepositoryGrant, Team, TeamMembership
@@ -124,7 +122,7 @@ def package_access_decision(
     if row is UNREAD:
         # Prepared once per connection on PostgreSQL: planning the three subqueries cost five times
         # running them (config.db).
-        with prepared_cursor(connections[DEFAULT_DB_ALIAS]) as cursor:
+        with prepared_cursor() as cursor:
             cursor.execute(
                 decision_sql(),
                 {"member": membership.pk, "workspace": membership.workspace_id, "name": repository_name},

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Model
 from django.utils import timezone
 from rest_framework import exceptions
@@ -22,7 +21,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
 from audit.record import Actor
-from config.db import prepared_cursor
+from config.db import default_connection, prepared_cursor
 from workspaces.models import ApiKey, Membership, User, Workspace
 from workspaces.package_access import UNREAD, DecisionRow, Unread, decision_sql
 from workspaces.services import API_KEY_PREFIX, actor_for_membership, hash_secret
@@ -199,9 +198,7 @@ def resolve_api_key(raw: str, slug: str | None, *, repository: str | None = None
     key = None
     decision_row: DecisionRow | Unread = UNREAD
     if prefix:
-        # The connection itself, not Django's proxy: every attribute read through the proxy is a
-        # thread-local lookup, and the lookup reads nine.
-        conn = connections[DEFAULT_DB_ALIAS]
+        conn = default_connection()  # not the proxy: the lookup reads nine of its attributes
         with_decision = repository is not None and conn.vendor == "postgresql"
         key, row = _KeyLookup.for_connection(conn, with_decision).fetch(conn, prefix, repository)
         if with_decision:
