@@ -24,7 +24,7 @@ from audit.record import Actor, record_event
 from workspaces import services as ws
 from workspaces.exceptions import LastOwnerError, NotAllowed, ServiceError
 from workspaces.models import Membership, Team, TeamMembership, TeamSource, User, Workspace
-from workspaces.roles import Cap, Role
+from workspaces.roles import ROLE_RANK, Cap, Role
 
 from . import selectors
 from .acs import AcsFailure, VerifiedLogin
@@ -44,7 +44,6 @@ from .sp import client_for
 
 logger = logging.getLogger(__name__)
 
-ROLE_RANK = {Role.COLLABORATOR: 0, Role.MEMBER: 1, Role.MANAGER: 2, Role.OWNER: 3}
 
 
 def _settings_target(workspace: Workspace) -> dict[str, Any]:

@@ -22,8 +22,8 @@ from django.utils import timezone
 
 from audit.middleware import client_ip
 from audit.record import Actor
+from workspaces.credentials import hash_secret
 from workspaces.models import Workspace
-from workspaces.services import hash_secret
 
 from . import credential_cache, ratelimit
 from .models import CredentialKind, ScimCredential

@@ -14,10 +14,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.record import Actor, record_event
+from workspaces.credentials import hash_secret
 from workspaces.exceptions import ServiceError
 from workspaces.models import Workspace
 from workspaces.roles import Cap
-from workspaces.services import hash_secret, require_capability
+from workspaces.services import require_capability
 
 from .auth import BEARER_PREFIX
 from .models import CredentialKind, ScimCredential

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from django.db import models
 
 if TYPE_CHECKING:
-    from .models import Membership
+    from .models import Membership, Workspace
 
 
 class Role(models.TextChoices):
@@ -51,6 +51,22 @@ MATRIX: dict[str, frozenset[str]] = {
     # A Collaborator sees only itself and what is granted to it directly.
     Role.COLLABORATOR: frozenset({Cap.WORKSPACE_VIEW, Cap.APIKEY_OWN}),
 }
+
+
+# Order of the roles, lowest first: where two sources (SAML role mappings, group sync) name
+# different roles for one person, the higher wins unless a mapping's priority says otherwise.
+ROLE_RANK: dict[str, int] = {Role.COLLABORATOR: 0, Role.MEMBER: 1, Role.MANAGER: 2, Role.OWNER: 3}
+
+
+def directory_may_grant(workspace: Workspace, role: str) -> bool:
+    """May an identity provider (SCIM ``role``, SAML role mapping, group sync) give this role?
+
+    Owner only when the workspace allows it (Sentry's policy: a compromised IdP must not
+    mint Owners); unknown roles never.
+    """
+    if role not in Role.values:
+        return False
+    return role != Role.OWNER or bool(workspace.scim_may_grant_owner)
 
 
 def can(membership: Membership | None, cap: str) -> bool:

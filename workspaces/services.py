@@ -28,6 +28,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.record import Actor, record_decision, record_event
 
+from .credentials import hash_secret
 from .exceptions import AlreadyExists, LastOwnerError, NotAllowed, ServiceError
 from .models import (
     ApiKey,
@@ -55,7 +56,7 @@ from .package_access import (
     Unread,
     package_access_decision,
 )
-from .roles import ApiScope, Cap, Role, can, may_change_role, may_manage_member
+from .roles import ApiScope, Cap, Role, can, directory_may_grant, may_change_role, may_manage_member
 
 API_KEY_PREFIX = "gh_"
 
@@ -575,11 +576,6 @@ def repository_revoke_grant(*, grant: RepositoryGrant, actor: Actor) -> None:
 # ----------------------------------------------------------------------------- API keys
 
 
-def hash_secret(secret: str) -> str:
-    """SHA-256 of a server-generated 256-bit secret (no dictionary exists to attack it)."""
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
-
-
 @transaction.atomic
 def api_key_create(
     *,
@@ -1083,7 +1079,7 @@ def directory_may_grant_role(*, workspace: Workspace, role: str) -> None:
     """A directory (SCIM, group sync) never makes an Owner unless the workspace allows it (Sentry's policy)."""
     if role not in Role.values:
         raise ServiceError(f"Unknown role {role!r}. Use one of: {', '.join(Role.values)}.", field="role")
-    if role == Role.OWNER and not workspace.scim_may_grant_owner:
+    if not directory_may_grant(workspace, role):
         raise NotAllowed(
             "This workspace does not let its identity provider grant the Owner role. "
             "An Owner can allow it in the workspace policy.",

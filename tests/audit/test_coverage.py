@@ -38,7 +38,7 @@ from .helpers import as_actor, frozen_now, record
 NOT_A_CHANGE: dict[str, str] = {
     "workspaces.services.actor_for_membership": "builds an Actor; no write",
     "workspaces.services.require_capability": "a check; no write",
-    "workspaces.services.hash_secret": "a hash; no write",
+    "workspaces.credentials.hash_secret": "a hash; no write",
     "workspaces.services.user_get_or_create": "creates the global account only inside membership_add, "
     "whose member.created event records new_account",
     "workspaces.services.team_add_member": "delegates to team_add_members (audited)",

@@ -10,8 +10,9 @@ from django.db import connection
 
 from tests.conftest import login_client
 from workspaces import services
+from workspaces.credentials import hash_secret
 from workspaces.models import ApiKey
-from workspaces.services import actor_for_membership, hash_secret
+from workspaces.services import actor_for_membership
 
 
 def _all_text_in_the_api_key_table() -> str:

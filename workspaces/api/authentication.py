@@ -22,9 +22,10 @@ from rest_framework.request import Request
 
 from audit.record import Actor
 from config.db import default_connection, prepared_cursor
+from workspaces.credentials import hash_secret
 from workspaces.models import ApiKey, Membership, User, Workspace
 from workspaces.package_access import UNREAD, DecisionRow, Unread, decision_sql
-from workspaces.services import API_KEY_PREFIX, actor_for_membership, hash_secret
+from workspaces.services import API_KEY_PREFIX, actor_for_membership
 
 AUTH_METHOD = "api_key"
 REALM = "gatehouse-api"
