@@ -2,20 +2,52 @@
 
 The embedded default (no environment at all, DEBUG on) runs on a SQLite file in ``data/``,
 an in-process cache and eager Celery. Production sets DATABASE_URL, REDIS_URL, SECRET_KEY,
-ALLOWED_HOSTS and PUBLIC_BASE_URL. Every variable is documented in the README.
+ALLOWED_HOSTS and PUBLIC_BASE_URL. Every variable read here is listed in the README's configuration
+tables and in ``.env.example`` (tests/test_settings_documented.py fails when one is missing).
+
+Sections, in order: core; database; cache and Redis; Celery; sign-in and sessions; HTTP security;
+static files, logging, checks; connector API and second factor; SCIM credentials and OAuth 2; SCIM
+resources; audit log and SIEM streaming; SAML; deprovisioning; the Celery beat schedule (built once,
+from the intervals of the sections above). Invalid values raise ImproperlyConfigured at start-up.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-DATA_DIR = Path(environ.Env().str("GATEHOUSE_DATA_DIR", default=str(BASE_DIR / "data")))
-
 env = environ.Env()
+
+
+def _positive_int(name: str, default: int) -> int:
+    """An integer setting that must be 1 or more."""
+    value = env.int(name, default=default)
+    if value <= 0:
+        raise ImproperlyConfigured(f"{name} must be a positive integer (got {value}).")
+    return value
+
+
+def _require_positive(**values: float) -> None:
+    """Refuse to start when any of these already-read settings is 0 or less."""
+    for name, value in values.items():
+        if value <= 0:
+            raise ImproperlyConfigured(f"{name} must be a positive number.")
+
+
+def _require_not_negative(**values: int) -> None:
+    """Refuse to start when any of these already-read settings is below 0 (0 means "off")."""
+    for name, value in values.items():
+        if value < 0:
+            raise ImproperlyConfigured(f"{name} must be 0 or more.")
+
+
+# ================================================================================================ core
+BASE_DIR = Path(__file__).resolve().parent.parent
+# Where the SQLite file and collected static files live.
+DATA_DIR = Path(env.str("GATEHOUSE_DATA_DIR", default=str(BASE_DIR / "data")))
 
 # Off unless asked for: a forgotten DEBUG in production leaks tracebacks and settings.
 DEBUG = env.bool("DEBUG", default=False)
@@ -37,9 +69,6 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[:
 # Public URL of the portal (scheme://host[:port]); the base of SAML entity IDs, ACS URLs and SCIM URLs.
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
-# Origins trusted for CSRF on POST (comma separated); PUBLIC_BASE_URL is always trusted.
-CSRF_TRUSTED_ORIGINS = sorted(set(env.list("CSRF_TRUSTED_ORIGINS", default=[]) + [PUBLIC_BASE_URL]))
-
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -54,6 +83,15 @@ INSTALLED_APPS = [
     "workspaces",
     "saml",
     "scim",
+    # OAuth 2 for SCIM clients (/oauth/authorize/, /oauth/token/).
+    "oauth2_provider",
+    # The connector API's OpenAPI schema, and its Swagger UI / Redoc from local static files (no CDN).
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    # TOTP second factor and recovery codes.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
 ]
 
 MIDDLEWARE = [
@@ -64,6 +102,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Right after AuthenticationMiddleware: it wraps request.user.
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -87,16 +127,28 @@ TEMPLATES = [
     },
 ]
 
-# Database: DATABASE_URL (postgres://user@host:5432/name or sqlite:///path); SQLite file by default.
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# ============================================================================================ database
+# DATABASE_URL (postgres://user@host:5432/name or sqlite:///path); SQLite file by default.
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'gatehouse.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # Reconnecting per request made PostgreSQL views 10x slower (PERF-NOTES): keep connections.
+    # Seconds a connection is kept: reconnecting on every request made PostgreSQL pages about 10x slower.
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=300)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The hot-path statements (audit append, API key lookup, access decision) are server-side prepared on
+# PostgreSQL (config/db.py: planning them cost more than running them). Set false behind a
+# transaction-pooling proxy that cannot keep prepared statements (PgBouncer before 1.21).
+# AUDIT_PREPARED_STATEMENTS is its earlier name, still read.
+DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=env.bool("AUDIT_PREPARED_STATEMENTS", default=True))
 
+# ======================================================================================= cache & Redis
 # Redis: cache, Celery broker, replay store and rate limits. Unset: in-process cache and eager Celery.
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
@@ -104,17 +156,33 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-# Celery: broker defaults to REDIS_URL; with neither, tasks run eagerly in the web process.
+# ============================================================================================== Celery
+# Broker: defaults to REDIS_URL; with neither, tasks run eagerly in the web process.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
-CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not (REDIS_URL or env.str("CELERY_BROKER_URL", default="")))
+CELERY_TASK_ALWAYS_EAGER = env.bool(
+    "CELERY_TASK_ALWAYS_EAGER", default=not (REDIS_URL or env.str("CELERY_BROKER_URL", default=""))
+)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = None
+# A task is acknowledged when done, so a killed worker's task is delivered again (tasks are idempotent).
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# A publish to a dead broker must fail fast (the deprovisioning outbox keeps the job), not block the request.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # Connection retries per publish.
+    "max_retries": env.int("CELERY_BROKER_CONNECT_RETRIES", default=1),
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+    # Seconds to wait for the connection, and for each read or write on it.
+    "socket_connect_timeout": env.float("CELERY_BROKER_CONNECT_TIMEOUT", default=2.0),
+    "socket_timeout": env.float("CELERY_BROKER_SOCKET_TIMEOUT", default=5.0),
+}
 
+# ================================================================================ sign-in & sessions
 AUTH_USER_MODEL = "workspaces.User"
 AUTHENTICATION_BACKENDS = ["workspaces.auth_backends.EmailBackend"]
 LOGIN_URL = "/login/"
@@ -140,6 +208,10 @@ SESSION_ENGINE = "django.contrib.sessions.backends.db"
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 3600)  # seconds
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+
+# ====================================================================================== HTTP security
+# Origins trusted for CSRF on POST (comma separated); PUBLIC_BASE_URL is always trusted.
+CSRF_TRUSTED_ORIGINS = sorted(set(env.list("CSRF_TRUSTED_ORIGINS", default=[]) + [PUBLIC_BASE_URL]))
 _SECURE = PUBLIC_BASE_URL.startswith("https://")
 SESSION_COOKIE_SECURE = _SECURE
 CSRF_COOKIE_SECURE = _SECURE
@@ -151,11 +223,7 @@ if env.bool("BEHIND_TLS_PROXY", default=False):
 # Trust X-Forwarded-For for the client IP recorded in the audit log (only behind a proxy you run).
 TRUST_X_FORWARDED_FOR = env.bool("TRUST_X_FORWARDED_FOR", default=False)
 
-LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
-USE_I18N = True
-USE_TZ = True
-
+# ====================================================================== static files, logging, checks
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DATA_DIR / "staticfiles"
@@ -164,82 +232,59 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
-REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "UNAUTHENTICATED_USER": None,
-}
-
-LOGGING = {
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # Root log level.
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "xmlschema": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "xmlschema": {"level": "WARNING"},
+        # pysaml2 logs every NameID and attribute at INFO: keep personal data (and the time it costs) out.
+        "saml2": {"level": env.str("SAML2_LOG_LEVEL", default="WARNING")},
+    },
 }
 
 # Email uniqueness is a case-insensitive functional constraint (user_email_ci_unique), which auth.W004 cannot see.
 SILENCED_SYSTEM_CHECKS = ["auth.W004"]
 
-# ----------------------------------------------------------------------------- deprovisioning (issue 6)
-# Seconds after which the beat sweeper re-enqueues a job that is not done (Redis down, worker died).
-DEPROVISION_RETRY_AFTER = env.int("DEPROVISION_RETRY_AFTER", default=30)
-# How often beat runs the sweeper (seconds).
-DEPROVISION_SWEEP_INTERVAL = env.float("DEPROVISION_SWEEP_INTERVAL", default=30.0)
-# Attempts per job before it is marked failed and shown to Owners.
-DEPROVISION_MAX_ATTEMPTS = env.int("DEPROVISION_MAX_ATTEMPTS", default=6)
-# Backoff between attempts: base seconds, doubled each attempt, capped.
-DEPROVISION_RETRY_BASE = env.int("DEPROVISION_RETRY_BASE", default=2)
-DEPROVISION_RETRY_MAX_DELAY = env.int("DEPROVISION_RETRY_MAX_DELAY", default=300)
-# Job ids per Celery message (PERF-NOTES: ~0.8 ms per enqueue, so chunks, not one message per member).
-DEPROVISION_BATCH_SIZE = env.int("DEPROVISION_BATCH_SIZE", default=100)
-# Jobs revoked per database transaction inside a batch (fewer commits; a shorter hold on audit chain locks).
-DEPROVISION_TXN_SIZE = env.int("DEPROVISION_TXN_SIZE", default=25)
-# Jobs the sweeper claims per round.
-DEPROVISION_SWEEP_LIMIT = env.int("DEPROVISION_SWEEP_LIMIT", default=5000)
-# After a failed publish (broker down), new jobs wait for the sweeper for this many seconds.
-DEPROVISION_PUBLISH_PAUSE = env.float("DEPROVISION_PUBLISH_PAUSE", default=5.0)
-# New jobs committed within this many seconds of each other share one message, run that long after the
-# first (a burst of deactivations is revoked in batches, not one message each). 0: one message per job.
-# Whole seconds: the window is a cache key's expiry, and Redis expiries are whole seconds.
-DEPROVISION_COALESCE_SECONDS = env.int("DEPROVISION_COALESCE_SECONDS", default=1)
-if DEPROVISION_COALESCE_SECONDS < 0:
-    raise ImproperlyConfigured("DEPROVISION_COALESCE_SECONDS must be 0 or more.")
-for _name in ("DEPROVISION_RETRY_AFTER", "DEPROVISION_SWEEP_INTERVAL", "DEPROVISION_MAX_ATTEMPTS", "DEPROVISION_BATCH_SIZE"):
-    if globals()[_name] <= 0:
-        raise ImproperlyConfigured(f"{_name} must be a positive number.")
-CELERY_BEAT_SCHEDULE = {
-    "deprovision-sweep": {
-        "task": "workspaces.tasks.sweep_deprovision_jobs",
-        "schedule": DEPROVISION_SWEEP_INTERVAL,
-        "options": {"expires": DEPROVISION_SWEEP_INTERVAL},  # a backlog of sweeps is pointless
-    },
+# ============================================================================ connector API & 2FA
+# REST API under /api/v1/ (workspaces/api/): API keys are the only credential. Only the schema class is
+# global: the API's views set their own authentication, renderers, parsers and error handler
+# (workspaces/api/views.py), so other DRF views (SCIM) keep theirs.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
-# A publish to a dead broker must fail fast (the outbox keeps the job), not block the request.
-CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "max_retries": env.int("CELERY_BROKER_CONNECT_RETRIES", default=1),
-    "interval_start": 0,
-    "interval_step": 0.2,
-    "interval_max": 0.5,
-    "socket_connect_timeout": env.float("CELERY_BROKER_CONNECT_TIMEOUT", default=2.0),
-    "socket_timeout": env.float("CELERY_BROKER_SOCKET_TIMEOUT", default=5.0),
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Gatehouse connector API",
+    "DESCRIPTION": "Roster, teams, repositories and package access checks for one workspace per API key. See docs/api.md.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and its docs are public (they describe no tenant data); every /api/v1/ call needs a key.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "ENUM_NAME_OVERRIDES": {"RoleEnum": "workspaces.roles.Role.choices"},
 }
+# Issuer shown in authenticator apps next to the account (otpauth:// label).
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Gatehouse")
+# A pending password login waits this long (seconds) for its second factor.
+TWO_FACTOR_PENDING_SECONDS = env.int("TWO_FACTOR_PENDING_SECONDS", default=600)
 
-
-# ----------------------------------------------------------------------------- SCIM credentials and OAuth 2
-# (branch scim-auth) django-oauth-toolkit serves /oauth/authorize/ and /oauth/token/ for SCIM clients
-# (Okta's "OAuth 2" mode, Entra's client-credentials mode). Every OAuth client is bound to one
-# workspace through a ScimCredential; its tokens carry the single scope ``scim:<workspace id>``.
-INSTALLED_APPS += ["oauth2_provider"]
+# ================================================================= SCIM credentials and OAuth 2
+# django-oauth-toolkit serves /oauth/authorize/ and /oauth/token/ for SCIM clients (Okta's "OAuth 2"
+# mode, Entra's client-credentials mode). Every OAuth client is bound to one workspace through a
+# ScimCredential; its tokens carry the single scope ``scim:<workspace id>``.
 # Named explicitly because scim.ScimCredential has a foreign key to it (DOT's model is swappable).
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
-
-
-def _positive_int(name: str, default: int) -> int:
-    value = env.int(name, default=default)
-    if value <= 0:
-        raise ImproperlyConfigured(f"{name} must be a positive integer (got {value}).")
-    return value
 
 
 def _scim_pkce_required(client_id: str) -> bool:
@@ -280,20 +325,10 @@ OAUTH2_PROVIDER = {
     # Client secrets are hashed with the first PASSWORD_HASHERS entry (Argon2).
     "CLIENT_SECRET_HASHER": "default",
 }
-# DOT's expired tokens and used grants are deleted daily by beat (what `manage.py cleartokens` does).
-CELERY_BEAT_SCHEDULE = {
-    **globals().get("CELERY_BEAT_SCHEDULE", {}),
-    "scim-clear-expired-oauth-tokens": {"task": "scim.tasks.clear_expired_oauth_tokens", "schedule": 24 * 3600},
-}
 # How long a rotated SCIM credential keeps working next to its replacement (hours).
 SCIM_CREDENTIAL_ROTATION_OVERLAP_HOURS = _positive_int("SCIM_CREDENTIAL_ROTATION_OVERLAP_HOURS", 24)
 # Failed SCIM authentications allowed per window, per (client IP, workspace) and per key id, before 429.
 SCIM_AUTH_FAILURE_LIMIT = _positive_int("SCIM_AUTH_FAILURE_LIMIT", 10)
-# Serve the unfiltered SCIM Users list's totalResults and page starts from its database index
-# (scim/list_index.py); off: COUNT(*) and OFFSET on every list request. The index is kept up to date either way.
-SCIM_LIST_INDEX = env.bool("SCIM_LIST_INDEX", default=True)
-# Every how many members the list index keeps a page start (Okta and Entra page by 100 from 1, 101, ...).
-SCIM_LIST_ANCHOR_EVERY = _positive_int("SCIM_LIST_ANCHOR_EVERY", 100)
 # Failed SCIM authentications allowed per window from one client IP across all workspaces (high: Okta's and
 # Entra's engines share egress IPs between all their customers).
 SCIM_AUTH_FAILURE_IP_LIMIT = _positive_int("SCIM_AUTH_FAILURE_IP_LIMIT", 300)
@@ -302,12 +337,14 @@ SCIM_AUTH_FAILURE_WINDOW = _positive_int("SCIM_AUTH_FAILURE_WINDOW", 300)
 # Seconds a bearer/Basic SCIM credential stays cached (cleared at once on revoke, rotate, SCIM switched off;
 # at most 2 s with the in-process cache, which other processes cannot clear). 0: no cache.
 SCIM_CREDENTIAL_CACHE_SECONDS = env.int("SCIM_CREDENTIAL_CACHE_SECONDS", default=60)
-if SCIM_CREDENTIAL_CACHE_SECONDS < 0:
-    raise ImproperlyConfigured("SCIM_CREDENTIAL_CACHE_SECONDS must be 0 or more.")
+_require_not_negative(SCIM_CREDENTIAL_CACHE_SECONDS=SCIM_CREDENTIAL_CACHE_SECONDS)
 # Provisioning log: newest rows kept per workspace, and the age after which rows go.
 SCIM_REQUEST_LOG_KEEP = _positive_int("SCIM_REQUEST_LOG_KEEP", 1000)
 SCIM_REQUEST_LOG_MAX_AGE_DAYS = _positive_int("SCIM_REQUEST_LOG_MAX_AGE_DAYS", 30)
-# ----------------------------------------------------------------------------- SCIM resources (branch scim-core)
+# DOT's expired tokens and used grants are deleted by beat, as `manage.py cleartokens` does (seconds).
+_SCIM_CLEAR_TOKENS_EVERY = 24 * 3600
+
+# ============================================================================================ SCIM resources
 # Gatehouse serves SCIM through its own entry point (scim/views.py) and django-scim2's adapters,
 # schemas and exception class; django_scim is not an installed app (it has no concrete models).
 SCIM_SERVICE_PROVIDER = {
@@ -330,16 +367,17 @@ SCIM_MAX_RESULTS = env.int("SCIM_MAX_RESULTS", default=200)
 SCIM_MAX_BODY_BYTES = env.int("SCIM_MAX_BODY_BYTES", default=1_048_576)
 # Most operations one SCIM PATCH may carry.
 SCIM_MAX_PATCH_OPERATIONS = env.int("SCIM_MAX_PATCH_OPERATIONS", default=1000)
-# ----------------------------------------------------------------------------- audit log (issue 4)
+# Serve the unfiltered SCIM Users list's totalResults and page starts from its database index
+# (scim/list_index.py); off: COUNT(*) and OFFSET on every list request. The index is kept up to date either way.
+SCIM_LIST_INDEX = env.bool("SCIM_LIST_INDEX", default=True)
+# Every how many members the list index keeps a page start (Okta and Entra page by 100 from 1, 101, ...).
+SCIM_LIST_ANCHOR_EVERY = _positive_int("SCIM_LIST_ANCHOR_EVERY", 100)
+
+# ======================================================================== audit log & SIEM streaming
 # HMAC key for retention checkpoints; empty: derived from SECRET_KEY (set it so SECRET_KEY can rotate).
 AUDIT_CHECKPOINT_KEY = env.str("AUDIT_CHECKPOINT_KEY", default="")
 # Key material that encrypts SIEM sink secrets at rest; empty: derived from SECRET_KEY.
 AUDIT_SINK_KEY = env.str("AUDIT_SINK_KEY", default="")
-# The hot-path statements (audit append, API key lookup, access decision) are server-side prepared on
-# PostgreSQL (config/db.py: planning cost more than running them). Set false behind a transaction-pooling
-# proxy that cannot keep prepared statements (PgBouncer before 1.21). AUDIT_PREPARED_STATEMENTS is its
-# earlier name, still read.
-DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=env.bool("AUDIT_PREPARED_STATEMENTS", default=True))
 # Access decisions (package.pulled/pushed/deleted/denied) change nothing; their event commits without
 # waiting for the WAL flush unless this is true (see audit.record.record_decision for the trade).
 AUDIT_DECISION_SYNCHRONOUS_COMMIT = env.bool("AUDIT_DECISION_SYNCHRONOUS_COMMIT", default=False)
@@ -351,20 +389,17 @@ AUDIT_SINK_MAX_BACKOFF = env.int("AUDIT_SINK_MAX_BACKOFF", default=600)
 AUDIT_SINK_POLL_SECONDS = env.int("AUDIT_SINK_POLL_SECONDS", default=5)
 AUDIT_VERIFY_EVERY_SECONDS = env.int("AUDIT_VERIFY_EVERY_SECONDS", default=3600)
 AUDIT_RETENTION_EVERY_SECONDS = env.int("AUDIT_RETENTION_EVERY_SECONDS", default=6 * 3600)
-for _name in ("AUDIT_SINK_BATCH", "AUDIT_SINK_TIMEOUT", "AUDIT_SINK_POLL_SECONDS", "AUDIT_VERIFY_EVERY_SECONDS",
-              "AUDIT_RETENTION_EVERY_SECONDS"):
-    if globals()[_name] < 1:
-        raise ImproperlyConfigured(f"{_name} must be a positive number.")
-CELERY_BEAT_SCHEDULE = {
-    **globals().get("CELERY_BEAT_SCHEDULE", {}),
-    "audit-deliver-sinks": {"task": "audit.tasks.deliver_due_audit_sinks", "schedule": float(AUDIT_SINK_POLL_SECONDS)},
-    "audit-verify-chains": {"task": "audit.tasks.verify_audit_chains", "schedule": float(AUDIT_VERIFY_EVERY_SECONDS)},
-    "audit-retention": {"task": "audit.tasks.purge_expired_audit_events", "schedule": float(AUDIT_RETENTION_EVERY_SECONDS)},
-}
+_require_positive(
+    AUDIT_SINK_BATCH=AUDIT_SINK_BATCH,
+    AUDIT_SINK_TIMEOUT=AUDIT_SINK_TIMEOUT,
+    AUDIT_SINK_POLL_SECONDS=AUDIT_SINK_POLL_SECONDS,
+    AUDIT_VERIFY_EVERY_SECONDS=AUDIT_VERIFY_EVERY_SECONDS,
+    AUDIT_RETENTION_EVERY_SECONDS=AUDIT_RETENTION_EVERY_SECONDS,
+)
 # Most events one retention purge transaction removes (the beat job repeats until done).
 AUDIT_PURGE_BATCH = env.int("AUDIT_PURGE_BATCH", default=100_000)
 
-# ----------------------------------------------------------------------------- saml (issue 7)
+# ================================================================================================ SAML
 # The xmlsec1 program pysaml2 checks for at start-up (signatures are verified in-process by python-xmlsec).
 SAML_XMLSEC1_BINARY = env.str("SAML_XMLSEC1_BINARY", default="/usr/bin/xmlsec1")
 # How long an issued AuthnRequest may be answered (seconds).
@@ -373,50 +408,59 @@ SAML_AUTHN_REQUEST_TTL = env.int("SAML_AUTHN_REQUEST_TTL", default=600)
 SAML_TEST_FRESHNESS = env.int("SAML_TEST_FRESHNESS", default=24 * 3600)
 # Break-glass recovery codes produced when SAML-only is switched on.
 SAML_BREAK_GLASS_CODES = env.int("SAML_BREAK_GLASS_CODES", default=8)
-# Metadata URLs are refreshed daily by Celery beat; a failing refresh keeps the last good metadata.
-CELERY_BEAT_SCHEDULE = {
-    **globals().get("CELERY_BEAT_SCHEDULE", {}),
-    "saml-refresh-metadata": {"task": "saml.tasks.refresh_all_metadata", "schedule": 24 * 3600},
-    "saml-purge-expired": {"task": "saml.tasks.purge_expired_saml_state", "schedule": 3600},
-}
-# pysaml2 logs every NameID and attribute at INFO: keep personal data (and the time it costs) out of the logs.
-LOGGING["loggers"]["saml2"] = {"level": env.str("SAML2_LOG_LEVEL", default="WARNING")}
+# Metadata URLs are refreshed daily by beat (a failing refresh keeps the last good metadata); expired
+# AuthnRequests and replay records are purged hourly (seconds).
+_SAML_METADATA_REFRESH_EVERY = 24 * 3600
+_SAML_PURGE_EVERY = 3600
 
-# ----------------------------------------------------------------------------- connector API and 2FA (issue 5)
-# REST API under /api/v1/ (workspaces/api/): API keys are the only credential; OpenAPI by drf-spectacular,
-# its Swagger UI / Redoc served from drf-spectacular-sidecar's local static files (works offline, no CDN).
-# TOTP second factor and recovery codes by django-otp (otp_totp, otp_static).
-INSTALLED_APPS += [
-    "drf_spectacular",
-    "drf_spectacular_sidecar",
-    "django_otp",
-    "django_otp.plugins.otp_totp",
-    "django_otp.plugins.otp_static",
-]
-# OTPMiddleware must come right after AuthenticationMiddleware: it wraps request.user.
-MIDDLEWARE.insert(
-    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
-    "django_otp.middleware.OTPMiddleware",
+# ====================================================================================== deprovisioning
+# Seconds after which the beat sweeper re-enqueues a job that is not done (Redis down, worker died).
+DEPROVISION_RETRY_AFTER = env.int("DEPROVISION_RETRY_AFTER", default=30)
+# How often beat runs the sweeper (seconds).
+DEPROVISION_SWEEP_INTERVAL = env.float("DEPROVISION_SWEEP_INTERVAL", default=30.0)
+# Attempts per job before it is marked failed and shown to Owners.
+DEPROVISION_MAX_ATTEMPTS = env.int("DEPROVISION_MAX_ATTEMPTS", default=6)
+# Backoff between attempts: base seconds, doubled each attempt, capped.
+DEPROVISION_RETRY_BASE = env.int("DEPROVISION_RETRY_BASE", default=2)
+DEPROVISION_RETRY_MAX_DELAY = env.int("DEPROVISION_RETRY_MAX_DELAY", default=300)
+# Job ids per Celery message (an enqueue costs about 0.8 ms, so chunks, not one message per member).
+DEPROVISION_BATCH_SIZE = env.int("DEPROVISION_BATCH_SIZE", default=100)
+# Jobs revoked per database transaction inside a batch (fewer commits; a shorter hold on audit chain locks).
+DEPROVISION_TXN_SIZE = env.int("DEPROVISION_TXN_SIZE", default=25)
+# Jobs the sweeper claims and publishes at a time (a sweep repeats until the due backlog is handed out).
+DEPROVISION_SWEEP_LIMIT = env.int("DEPROVISION_SWEEP_LIMIT", default=5000)
+# After a failed publish (broker down), new jobs wait for the sweeper for this many seconds.
+DEPROVISION_PUBLISH_PAUSE = env.float("DEPROVISION_PUBLISH_PAUSE", default=5.0)
+# New jobs committed within this many seconds of each other share one message, run that long after the
+# first (a burst of deactivations is revoked in batches, not one message each). 0: one message per job.
+# Whole seconds: the window is a cache key's expiry, and Redis expiries are whole seconds.
+DEPROVISION_COALESCE_SECONDS = env.int("DEPROVISION_COALESCE_SECONDS", default=1)
+_require_not_negative(DEPROVISION_COALESCE_SECONDS=DEPROVISION_COALESCE_SECONDS)
+_require_positive(
+    DEPROVISION_RETRY_AFTER=DEPROVISION_RETRY_AFTER,
+    DEPROVISION_SWEEP_INTERVAL=DEPROVISION_SWEEP_INTERVAL,
+    DEPROVISION_MAX_ATTEMPTS=DEPROVISION_MAX_ATTEMPTS,
+    DEPROVISION_BATCH_SIZE=DEPROVISION_BATCH_SIZE,
 )
-# Only the schema class is global: the API's views set their own authentication, renderers, parsers and
-# error handler (workspaces/api/views.py), so other DRF views (SCIM) keep theirs.
-REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "drf_spectacular.openapi.AutoSchema"
-SPECTACULAR_SETTINGS = {
-    "TITLE": "Gatehouse connector API",
-    "DESCRIPTION": "Roster, teams, repositories and package access checks for one workspace per API key. See docs/api.md.",
-    "VERSION": "1.0.0",
-    "SERVE_INCLUDE_SCHEMA": False,
-    # The schema and its docs are public (they describe no tenant data); every /api/v1/ call needs a key.
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
-    "SERVE_AUTHENTICATION": [],
-    "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
-    "COMPONENT_SPLIT_REQUEST": True,
-    "SCHEMA_PATH_PREFIX": r"/api/v1",
-    "ENUM_NAME_OVERRIDES": {"RoleEnum": "workspaces.roles.Role.choices"},
+
+# ============================================================================= Celery beat schedule
+# Run ONE beat process. Task names are the registered names; the intervals come from the sections above.
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    "deprovision-sweep": {
+        "task": "workspaces.tasks.sweep_deprovision_jobs",
+        "schedule": DEPROVISION_SWEEP_INTERVAL,
+        "options": {"expires": DEPROVISION_SWEEP_INTERVAL},  # a backlog of sweeps is pointless
+    },
+    "scim-clear-expired-oauth-tokens": {
+        "task": "scim.tasks.clear_expired_oauth_tokens",
+        "schedule": _SCIM_CLEAR_TOKENS_EVERY,
+    },
+    "audit-deliver-sinks": {"task": "audit.tasks.deliver_due_audit_sinks", "schedule": float(AUDIT_SINK_POLL_SECONDS)},
+    "audit-verify-chains": {"task": "audit.tasks.verify_audit_chains", "schedule": float(AUDIT_VERIFY_EVERY_SECONDS)},
+    "audit-retention": {
+        "task": "audit.tasks.purge_expired_audit_events",
+        "schedule": float(AUDIT_RETENTION_EVERY_SECONDS),
+    },
+    "saml-refresh-metadata": {"task": "saml.tasks.refresh_all_metadata", "schedule": _SAML_METADATA_REFRESH_EVERY},
+    "saml-purge-expired": {"task": "saml.tasks.purge_expired_saml_state", "schedule": _SAML_PURGE_EVERY},
 }
-# Issuer shown in authenticator apps next to the account (otpauth:// label).
-OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Gatehouse")
-# A pending password login waits this long (seconds) for its second factor.
-TWO_FACTOR_PENDING_SECONDS = env.int("TWO_FACTOR_PENDING_SECONDS", default=600)
