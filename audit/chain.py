@@ -38,11 +38,11 @@ def chain_workspace_ids() -> list[int | None]:
 
 
 def latest_checkpoint(workspace_id: int | None) -> AuditCheckpoint | None:
-    return AuditCheckpoint.objects.filter(workspace_id=workspace_id).order_by("-seq").first()
+    return AuditCheckpoint.objects.filter(workspace_id=workspace_id).order_by("-seq").first()  # type: ignore[misc]  # None: the global chain
 
 
 def _events(workspace_id: int | None, after_seq: int) -> Iterator[AuditEvent]:
-    qs = AuditEvent.objects.filter(workspace_id=workspace_id, seq__gt=after_seq).order_by("seq")
+    qs = AuditEvent.objects.filter(workspace_id=workspace_id, seq__gt=after_seq).order_by("seq")  # type: ignore[misc]  # None: the global chain
     return qs.iterator(chunk_size=2000)
 
 
@@ -113,15 +113,15 @@ def event_chain_status(event: AuditEvent) -> EventChainStatus:
     if event.seq == 1:
         link_ok, note = event.prev_hash == "", "first event of the chain"
     else:
-        prev = AuditEvent.objects.filter(workspace_id=event.workspace_id, seq=event.seq - 1).only("hash").first()
+        prev = AuditEvent.objects.filter(workspace_id=event.workspace_id, seq=event.seq - 1).only("hash").first()  # type: ignore[misc]  # None: global chain
         if prev is not None:
             link_ok, note = prev.hash == event.prev_hash, f"links to event #{event.seq - 1}"
         else:
-            cp = AuditCheckpoint.objects.filter(workspace_id=event.workspace_id, seq=event.seq - 1).first()
+            cp = AuditCheckpoint.objects.filter(workspace_id=event.workspace_id, seq=event.seq - 1).first()  # type: ignore[misc]  # None: global chain
             if cp is not None and checkpoint_signature_ok(cp.signed_payload(), cp.signature):
                 link_ok, note = cp.hash == event.prev_hash, f"links to the signed retention checkpoint at #{cp.seq}"
             else:
                 link_ok, note = False, f"event #{event.seq - 1} is missing and no checkpoint accounts for it"
-    verification = AuditVerification.objects.filter(workspace_id=event.workspace_id).order_by("-at", "-id").first()
+    verification = AuditVerification.objects.filter(workspace_id=event.workspace_id).order_by("-at", "-id").first()  # type: ignore[misc]  # None: global chain
     covered = bool(verification and verification.verified_up_to >= event.seq)
     return EventChainStatus(hash_ok, link_ok, note, verification, covered)

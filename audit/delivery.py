@@ -16,7 +16,7 @@ import logging
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from cryptography.fernet import InvalidToken
 from django.conf import settings
@@ -137,7 +137,7 @@ def due_sink_ids() -> list[int]:
 class SinkStatus:
     sink: AuditSink
     behind: int
-    oldest_undelivered_at: object | None
+    oldest_undelivered_at: datetime | None
 
     @property
     def lag_seconds(self) -> float | None:

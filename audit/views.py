@@ -13,12 +13,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.http import urlencode
 
-from workspaces.access import workspace_view
+from workspaces.access import WorkspaceRequest, workspace_view
 from workspaces.exceptions import ServiceError
 from workspaces.roles import Cap
 
@@ -28,7 +28,7 @@ from .delivery import sink_statuses
 from .models import AuditSink, AuditVerification
 
 
-def _ctx(request: HttpRequest, **extra: Any) -> dict[str, Any]:
+def _ctx(request: WorkspaceRequest, **extra: Any) -> dict[str, Any]:
     access = request.access
     return {"workspace": access.workspace, "me": access.membership, "can": access.caps, **extra}
 
@@ -38,7 +38,7 @@ def latest_verification(workspace: Any) -> AuditVerification | None:
 
 
 @workspace_view(need=Cap.AUDIT_VIEW)
-def audit_list(request: HttpRequest, slug: str) -> HttpResponse:
+def audit_list(request: WorkspaceRequest, slug: str) -> HttpResponse:
     workspace = request.access.workspace
     form = selectors.AuditFilterForm.from_params(request.GET)
     page = None
@@ -62,7 +62,7 @@ def audit_list(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @workspace_view(need=Cap.AUDIT_VIEW)
-def audit_event(request: HttpRequest, slug: str, event_id: int) -> HttpResponse:
+def audit_event(request: WorkspaceRequest, slug: str, event_id: int) -> HttpResponse:
     event = selectors.event_for_workspace(request.access.workspace, event_id)
     if event is None:
         raise Http404("No such event")
@@ -129,14 +129,14 @@ def stream_export(workspace: Any, cleaned: dict[str, Any], export_format: str) -
 
 
 @workspace_view(need=Cap.AUDIT_VIEW)
-def audit_export(request: HttpRequest, slug: str, export_format: str) -> HttpResponse:
+def audit_export(request: WorkspaceRequest, slug: str, export_format: str) -> HttpResponse | StreamingHttpResponse:
     workspace = request.access.workspace
     if export_format not in services.EXPORT_FORMATS:
         raise Http404("Exports are .csv or .jsonl")
     form = selectors.AuditFilterForm.from_params(request.GET)
     if not form.is_valid():
         messages.error(request, "Fix the filters before exporting: " + "; ".join(
-            f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+            f"{k}: {' '.join(v)}" for k, v in form.errors.items()))  # type: ignore[arg-type]  # ErrorList yields str messages
         return redirect("audit_list", slug)
     # The export is itself an event, committed before the first byte leaves.
     services.audit_log_export(
@@ -150,7 +150,7 @@ def audit_export(request: HttpRequest, slug: str, export_format: str) -> HttpRes
 
 
 @workspace_view(need=Cap.SETTINGS_MANAGE)
-def audit_sinks(request: HttpRequest, slug: str) -> HttpResponse:
+def audit_sinks(request: WorkspaceRequest, slug: str) -> HttpResponse:
     workspace = request.access.workspace
     new_secret = ""
     error = ""

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import shutil
+from typing import Any
 
 from django.conf import settings
-from django.core.checks import Error, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 
 @register(Tags.security, deploy=False)
-def check_public_base_url(app_configs, **kwargs):
-    problems = []
+def check_public_base_url(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    problems: list[CheckMessage] = []
     url = settings.PUBLIC_BASE_URL
     if not url.startswith(("http://", "https://")):
         problems.append(Error(
@@ -28,7 +29,7 @@ def check_public_base_url(app_configs, **kwargs):
 
 
 @register(deploy=False)
-def check_xmlsec1(app_configs, **kwargs):
+def check_xmlsec1(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
     if shutil.which("xmlsec1") is None:
         return [Error(
             "The xmlsec1 program is not installed; SAML single sign-on cannot load IdP metadata.",

@@ -33,7 +33,7 @@ class GroupMappingForm(forms.Form):
 
     def __init__(self, *args, teams=(), **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["team"].choices = [("", "— no team —"), *[(t.pk, t.name) for t in teams]]
+        self.fields["team"].choices = [("", "— no team —"), *[(t.pk, t.name) for t in teams]]  # type: ignore[attr-defined]  # a ChoiceField
 
 
 class BreakGlassForm(forms.Form):

@@ -15,7 +15,7 @@ from django.utils.http import urlencode
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from workspaces.access import GrantMethod, grant_workspace, workspace_view
+from workspaces.access import GrantMethod, WorkspaceRequest, grant_workspace, workspace_view
 from workspaces.exceptions import ServiceError
 from workspaces.forms import LoginForm
 from workspaces.models import Team
@@ -31,7 +31,7 @@ from .sp import acs_url, login_url, sp_entity_id, sp_metadata_xml
 AUTH_BACKEND = "workspaces.auth_backends.EmailBackend"
 
 
-def _ctx(request: HttpRequest, **extra: Any) -> dict[str, Any]:
+def _ctx(request: WorkspaceRequest, **extra: Any) -> dict[str, Any]:
     access = request.access
     return {"workspace": access.workspace, "me": access.membership, "can": access.caps, **extra}
 
@@ -50,7 +50,7 @@ def _no_store(response: HttpResponse) -> HttpResponse:
 
 
 @workspace_view(need=Cap.SETTINGS_MANAGE)
-def sso_settings(request: HttpRequest, slug: str) -> HttpResponse:
+def sso_settings(request: WorkspaceRequest, slug: str) -> HttpResponse:
     workspace = request.access.workspace
     actor = request.access.actor
     cfg = selectors.saml_settings_for(workspace)
@@ -112,7 +112,7 @@ def sso_settings(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @workspace_view(need=Cap.SETTINGS_MANAGE)
-def group_sync(request: HttpRequest, slug: str) -> HttpResponse:
+def group_sync(request: WorkspaceRequest, slug: str) -> HttpResponse:
     workspace = request.access.workspace
     actor = request.access.actor
     teams = Team.objects.filter(workspace=workspace).order_by("name")
@@ -197,7 +197,7 @@ def acs(request: HttpRequest, slug: str) -> HttpResponse:
     except AcsFailure as failure:
         services.sso_login_failed_record(workspace=workspace, failure=failure, email=email)
         return _error(request, failure.public_reason, workspace=workspace)
-    user = outcome.membership.user
+    user = outcome.membership.user  # type: ignore[union-attr]  # an accepted login has its membership
     if request.user.is_authenticated and request.user.pk != user.pk:
         request.session.flush()  # another person's session: start clean, keep none of their grants
     django_login(request, user, backend=AUTH_BACKEND)

@@ -210,4 +210,4 @@ def authenticate_scim_request(request: HttpRequest, slug: str) -> ScimPrincipal:
         if credential.kind != CredentialKind.OAUTH:
             credential.last_used_at = now
             credential_cache.remember(credential)
-    return ScimPrincipal(workspace=credential.workspace, credential=credential, auth_method=AUTH_METHOD[credential.kind])
+    return ScimPrincipal(workspace=credential.workspace, credential=credential, auth_method=AUTH_METHOD[credential.kind])  # type: ignore[index]  # kind is a CredentialKind value

@@ -273,13 +273,13 @@ def apply_user_operation(doc: dict[str, Any], op: str, raw_path: str | None, val
     container, attrs = _container(doc, path)
     if not path.attr:  # the whole extension object
         if op == "remove":
-            doc.pop(path.urn, None)
+            doc.pop(path.urn, None)  # type: ignore[arg-type]  # an extension path has its urn
             return
         if not isinstance(value, dict):
             raise _type_error(raw_path, "an object", value)
-        normalized = normalize_user({path.urn: value}).get(path.urn, {})
+        normalized = normalize_user({path.urn: value}).get(path.urn, {})  # type: ignore[dict-item,arg-type]  # as above
         if op == "replace":
-            doc[path.urn] = normalized
+            doc[path.urn] = normalized  # type: ignore[index]  # as above
         else:
             container.update(normalized)
         return

@@ -145,6 +145,7 @@ class ScimQTranspiler(Transpiler):
         uri = (path.uri or "").lower()
         if uri and uri != self.core_uri:
             raise invalid_filter(f"Filtering on attributes of {path.uri} is not supported.")
+        key: tuple[str, str | None]
         if namespace:
             key = (namespace.lower(), str(path.attr_name).lower())
         else:
@@ -201,7 +202,7 @@ class ScimQTranspiler(Transpiler):
         op = node.value.lower()
         raw = node.comp_value.value if node.comp_value is not None else None
         if attr.kind == "special":
-            return attr.build(op, raw)
+            return attr.build(op, raw)  # type: ignore[misc]  # special attributes always have build
         if op == "pr":
             if attr.kind in ("boolean", "datetime", "id"):
                 return Q(**{f"{attr.field}__isnull": False})

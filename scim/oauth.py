@@ -52,7 +52,7 @@ def credential_for_application(application: Any) -> ScimCredential | None:
         return None
     cached = getattr(application, "_gatehouse_scim_credential", False)
     if cached is not False:
-        return cached
+        return cached  # type: ignore[return-value]  # a credential or None once cached
     credential = (
         ScimCredential.objects.select_related("workspace")
         .filter(kind=CredentialKind.OAUTH, oauth_application_id=application.pk)
@@ -167,7 +167,7 @@ class ScimAuthorizationView(AuthorizationView):
             # (and every decision is audited), whatever the query string says.
             query = request.GET.copy()
             query.pop("approval_prompt")
-            request.GET = query
+            request.GET = query  # type: ignore[assignment]  # a mutable copy stands in for the immutable GET
         # 404 for outsiders, the "sign in to this workspace" page without a live grant, 403 for non-Owners.
         self.scim_access = access_workspace(request, credential.workspace.slug, need=Cap.SETTINGS_MANAGE)
         self.scim_credential = credential

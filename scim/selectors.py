@@ -83,7 +83,7 @@ class _Compiled:
             for slot in slots:
                 params[slot] = value
         with connections[self.db].cursor() as cursor:
-            cursor.execute(self.sql, [*params, *tail])
+            cursor.execute(self.sql, [*params, *tail])  # type: ignore[list-item]  # params are query values
             return cursor.fetchall()
 
 
@@ -92,7 +92,7 @@ class _Prepared(_Compiled):
     building are Django's own (``ModelIterable``), only the compile step is skipped."""
 
     def __init__(self, qs: QuerySet, sentinels: list[object]) -> None:
-        from django.db.models.query import get_related_populators
+        from django.db.models.query import get_related_populators  # type: ignore[attr-defined]  # Django internal, not in the stubs
 
         super().__init__(qs, sentinels)
         compiler = self.compiler
@@ -149,7 +149,7 @@ def members_by_pks(workspace: Workspace, pks: list[int], *, groups: bool = False
 
     def build() -> _Prepared:
         ws = Workspace(pk=_WS)
-        sentinels = [_WS] + [_PK - i for i in range(size)]
+        sentinels: list[object] = [_WS, *[_PK - i for i in range(size)]]
         qs = scim_users(ws).filter(pk__in=sentinels[1:]).order_by()
         return _Prepared(with_groups(qs) if groups else qs, sentinels)
 
@@ -166,7 +166,7 @@ def members_by_username(workspace: Workspace, username: str, *, groups: bool = F
 
     def build() -> _Prepared:
         ws = Workspace(pk=_WS)
-        qs = scim_users(ws).filter(username_ci=_USERNAME).order_by()
+        qs = scim_users(ws).filter(username_ci=_USERNAME).order_by()  # type: ignore[misc]  # an alias() the plugin cannot see
         return _Prepared(with_groups(qs) if groups else qs, [_WS, _USERNAME])
 
     return _prepared_query((vendor, "username", groups), build).run(workspace.pk, username.lower())
@@ -190,7 +190,7 @@ def _member_pk(rid: str) -> int | None:
 
 
 def scim_user_by_username(workspace: Workspace, username: str) -> Membership | None:
-    return scim_users(workspace).filter(username_ci=username.lower()).first()
+    return scim_users(workspace).filter(username_ci=username.lower()).first()  # type: ignore[misc]  # an alias() the plugin cannot see
 
 
 def membership_by_email(workspace: Workspace, email: str) -> Membership | None:
@@ -219,7 +219,7 @@ def scim_group(workspace: Workspace, rid: str, *, for_update: bool = False) -> T
 
 
 def scim_group_by_name(workspace: Workspace, name: str) -> Team | None:
-    return scim_groups(workspace).filter(name_ci=name.strip().lower()).first()
+    return scim_groups(workspace).filter(name_ci=name.strip().lower()).first()  # type: ignore[misc]  # an alias() the plugin cannot see
 
 
 def members_by_ids(workspace: Workspace, ids: Iterable[str]) -> tuple[list[Membership], list[str]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -145,7 +146,7 @@ def scim_oauth_client_create(
     record_event(
         actor=actor, action="scim.credential_created", workspace=workspace, **_credential_target(credential),
         details={"kind": CredentialKind.OAUTH, "key_id": credential.key_id, "grant": grant,
-                 "redirect_uris": credential.oauth_application.redirect_uris},
+                 "redirect_uris": credential.oauth_application.redirect_uris},  # type: ignore[union-attr]  # an OAuth credential has its application
     )
     return credential, client_secret
 
@@ -174,7 +175,7 @@ def scim_credential_revoke(*, credential: ScimCredential, actor: Actor) -> ScimC
     if credential.revoked_at is None:
         credential.revoked_at = timezone.now()
         credential.save(update_fields=["revoked_at"])
-        details = {"kind": credential.kind, "key_id": credential.key_id}
+        details: dict[str, Any] = {"kind": credential.kind, "key_id": credential.key_id}
         if credential.kind == CredentialKind.OAUTH:
             details["oauth_tokens_revoked"] = _revoke_oauth_tokens(credential)
         record_event(

@@ -11,11 +11,11 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
-from workspaces.access import workspace_view
+from workspaces.access import WorkspaceRequest, workspace_view
 from workspaces.exceptions import ServiceError
 from workspaces.roles import Cap
 
@@ -33,7 +33,7 @@ def _no_store(response: HttpResponse) -> HttpResponse:
     return response
 
 
-def _credential_or_404(request: HttpRequest) -> Any:
+def _credential_or_404(request: WorkspaceRequest) -> Any:
     try:
         credential_id = int(request.POST.get("credential", "") or 0)
     except ValueError:
@@ -45,7 +45,7 @@ def _credential_or_404(request: HttpRequest) -> Any:
 
 
 @workspace_view(need=Cap.SETTINGS_MANAGE)
-def provisioning(request: HttpRequest, slug: str) -> HttpResponse:
+def provisioning(request: WorkspaceRequest, slug: str) -> HttpResponse:
     access = request.access
     workspace = access.workspace
     form = CredentialForm()

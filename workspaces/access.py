@@ -17,7 +17,7 @@ import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
@@ -27,7 +27,7 @@ from django.utils.http import urlencode
 
 from audit.record import Actor
 
-from .models import Membership, Workspace
+from .models import Membership, User, Workspace
 from .roles import Cap, can, capabilities
 from .services import actor_for_membership
 
@@ -68,6 +68,18 @@ class WorkspaceAccess:
 
 
 # ----------------------------------------------------------------------------- grants in the session
+
+
+class AuthenticatedRequest(HttpRequest):
+    """For type checking: the request of a ``@login_required`` view, whose user is signed in."""
+
+    user: User
+
+
+class WorkspaceRequest(AuthenticatedRequest):
+    """For type checking: the request of a ``@workspace_view`` view, with ``request.access`` set."""
+
+    access: WorkspaceAccess
 
 
 def _grants(request: HttpRequest) -> dict[str, dict[str, Any]]:
@@ -147,7 +159,7 @@ def access_workspace(request: HttpRequest, slug: str, need: str = Cap.WORKSPACE_
         raise NoGrant(workspace, problem)
     if not can(membership, need):
         raise PermissionDenied("Your role in this workspace does not allow this page.")
-    return WorkspaceAccess(workspace=workspace, membership=membership, method=grant["method"])
+    return WorkspaceAccess(workspace=workspace, membership=membership, method=cast(dict[str, Any], grant)["method"])
 
 
 def workspace_view(need: str = Cap.WORKSPACE_VIEW) -> Callable:

@@ -37,7 +37,7 @@ def _record_failure(email: str, reason: str) -> None:
     actor = Actor(kind="user", id="", label=email[:255], auth_method="password")
     memberships = Membership.objects.filter(user__email__iexact=email).select_related("workspace")
     with transaction.atomic():
-        workspaces = [m.workspace for m in memberships] or [None]
+        workspaces: list[Workspace | None] = [m.workspace for m in memberships] or [None]
         for workspace in workspaces:
             record_event(
                 actor=actor, action="auth.login_failed", workspace=workspace,

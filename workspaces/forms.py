@@ -36,7 +36,7 @@ class TeamMemberForm(forms.Form):
 
     def __init__(self, *args, members=(), **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["member"].choices = [(m.pk, f"{m.name} <{m.email}>") for m in members]
+        self.fields["member"].choices = [(m.pk, f"{m.name} <{m.email}>") for m in members]  # type: ignore[attr-defined]  # a ChoiceField
 
 
 class RepositoryForm(forms.Form):
@@ -51,7 +51,7 @@ class GrantForm(forms.Form):
 
     def __init__(self, *args, teams=(), members=(), **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["grantee"].choices = [(f"team:{t.pk}", f"Team: {t.name}") for t in teams] + [
+        self.fields["grantee"].choices = [(f"team:{t.pk}", f"Team: {t.name}") for t in teams] + [  # type: ignore[attr-defined]  # a ChoiceField
             (f"member:{m.pk}", f"Member: {m.email}") for m in members
         ]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
@@ -22,7 +22,7 @@ class UserManager(BaseUserManager["User"]):
     def normalize_email(cls, email: str | None) -> str:
         return (email or "").strip()
 
-    def get_by_natural_key(self, email: str) -> User:
+    def get_by_natural_key(self, email: str | None) -> User:
         # Emails are unique case-insensitively; logins match them that way too.
         return self.get(email__iexact=email)
 
@@ -53,7 +53,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
 
     class Meta:
         constraints = [models.UniqueConstraint(Lower("email"), name="user_email_ci_unique")]
@@ -187,7 +187,9 @@ class Team(models.Model):
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     external_id = models.CharField(max_length=255, blank=True)
-    members = models.ManyToManyField(Membership, through="TeamMembership", related_name="teams")
+    members: models.ManyToManyField[Membership, TeamMembership] = models.ManyToManyField(
+        Membership, through="TeamMembership", related_name="teams"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
     version = models.PositiveIntegerField(default=1)
@@ -281,7 +283,8 @@ class RepositoryGrant(models.Model):
 
     @property
     def grantee_label(self) -> str:
-        return f"team {self.team.name}" if self.team_id else self.membership.email
+        # A grant has exactly one grantee (a check constraint): a team, else a member.
+        return f"team {self.team.name}" if self.team_id else self.membership.email  # type: ignore[union-attr]
 
 
 class ApiKey(models.Model):

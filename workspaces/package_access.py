@@ -130,7 +130,8 @@ def package_access_decision(
             row = cursor.fetchone()
     repository = direct_rank = team_rank = team_name = None
     if row is not None:
-        repo_id, name, environment, direct_rank, team_rank, team_name = row
+        # mypy keeps the UNREAD sentinel in row's type although the branch above replaced it.
+        repo_id, name, environment, direct_rank, team_rank, team_name = row  # type: ignore[misc]
         repository = Repository(id=repo_id, workspace_id=membership.workspace_id, name=name, environment=environment)
     if repository is None:
         # A Collaborator cannot list repositories: do not confirm which names exist.
@@ -161,7 +162,7 @@ def package_access_decision(
         return PackageDecision(False, f"No grant on repository {repository.name!r}.", repository)
     rank, source = max(candidates, key=lambda c: c[0])
     permission = _RANK_TO_PERMISSION[rank]
-    if rank >= PERMISSION_RANK[needed]:
+    if rank >= PERMISSION_RANK[needed]:  # type: ignore[index]  # Permission is a str enum: its value is a key
         return PackageDecision(True, f"{action} allowed: {permission} via {source}.", repository, permission, source)
     return PackageDecision(
         False, f"{action} needs {needed}; the member has {permission} via {source}.", repository, permission, source

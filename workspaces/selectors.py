@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import Case, Count, Exists, OuterRef, Prefetch, Q, QuerySet, Value, When
 
 from .models import (
@@ -89,7 +91,7 @@ def _with_two_factor(qs: QuerySet[Membership]) -> QuerySet[Membership]:
     )
 
 
-def _visible_team_ids(workspace: Workspace, viewer: Membership | None) -> QuerySet[Team]:
+def _visible_team_ids(workspace: Workspace, viewer: Membership | None) -> QuerySet[Team, Any]:
     if viewer is None:
         return Team.objects.filter(workspace=workspace).values("pk")
     return teams_visible_to(viewer).values("pk")

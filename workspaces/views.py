@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 from audit.selectors import recent_events
 
 from . import selectors, services
-from .access import granted_workspace_ids, workspace_view
+from .access import AuthenticatedRequest, WorkspaceRequest, granted_workspace_ids, workspace_view
 from .authn import password_login
 from .exceptions import ServiceError
 from .forms import (
@@ -36,7 +36,7 @@ from .models import Membership, Team
 from .roles import Cap, may_manage_member
 
 
-def _apply(request: HttpRequest, form: djforms.Form, fn: Callable[..., Any], success: str, **kwargs: Any) -> Any:
+def _apply(request: WorkspaceRequest, form: djforms.Form, fn: Callable[..., Any], success: str, **kwargs: Any) -> Any:
     """Run a service; show its refusal inline on the form instead of failing the page."""
     try:
         result = fn(actor=request.access.actor, **kwargs)
@@ -50,7 +50,7 @@ def _apply(request: HttpRequest, form: djforms.Form, fn: Callable[..., Any], suc
     return result if result is not None else True
 
 
-def _ctx(request: HttpRequest, **extra: Any) -> dict[str, Any]:
+def _ctx(request: WorkspaceRequest, **extra: Any) -> dict[str, Any]:
     access = request.access
     return {"workspace": access.workspace, "me": access.membership, "can": access.caps, **extra}
 
@@ -84,7 +84,7 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: AuthenticatedRequest) -> HttpResponse:
     granted = granted_workspace_ids(request)
     rows = [
         {"membership": m, "workspace": m.workspace, "open": m.workspace_id in granted and m.is_active}
@@ -97,7 +97,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @workspace_view()
-def workspace_home(request: HttpRequest, slug: str) -> HttpResponse:
+def workspace_home(request: WorkspaceRequest, slug: str) -> HttpResponse:
     me = request.access.membership
     events = recent_events(request.access.workspace, limit=10) if request.access.can(Cap.AUDIT_VIEW) else []
     return render(request, "workspaces/workspace_home.html", _ctx(
@@ -113,7 +113,7 @@ def workspace_home(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @workspace_view(need=Cap.MEMBER_MANAGE)
-def member_add(request: HttpRequest, slug: str) -> HttpResponse:
+def member_add(request: WorkspaceRequest, slug: str) -> HttpResponse:
     form = AddMemberForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         membership = _apply(request, form, services.membership_add, "Member added.",
@@ -123,7 +123,7 @@ def member_add(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "workspaces/member_add.html", _ctx(request, form=form))
 
 
-def _member_or_404(request: HttpRequest, member_id: int) -> Membership:
+def _member_or_404(request: WorkspaceRequest, member_id: int) -> Membership:
     member = selectors.member_for_viewer(request.access.membership, member_id)
     if member is None:
         raise Http404("No such member")
@@ -131,7 +131,7 @@ def _member_or_404(request: HttpRequest, member_id: int) -> Membership:
 
 
 @workspace_view()
-def member_detail(request: HttpRequest, slug: str, member_id: int) -> HttpResponse:
+def member_detail(request: WorkspaceRequest, slug: str, member_id: int) -> HttpResponse:
     member = _member_or_404(request, member_id)
     me = request.access.membership
     role_form = RoleForm(initial={"role": member.role})
@@ -160,7 +160,7 @@ def member_detail(request: HttpRequest, slug: str, member_id: int) -> HttpRespon
         if ok:
             return redirect("member_detail", slug, member.pk)
         member.refresh_from_db()
-    events = []
+    events: Any = []
     if request.access.can(Cap.AUDIT_VIEW):
         events = recent_events(request.access.workspace, limit=10, target=("member", member.pk))
     return render(request, "workspaces/member_detail.html", _ctx(
@@ -176,7 +176,7 @@ def member_detail(request: HttpRequest, slug: str, member_id: int) -> HttpRespon
 
 @workspace_view(need=Cap.TEAM_MANAGE)
 @require_POST
-def team_create(request: HttpRequest, slug: str) -> HttpResponse:
+def team_create(request: WorkspaceRequest, slug: str) -> HttpResponse:
     form = TeamForm(request.POST)
     if form.is_valid():
         team = _apply(request, form, services.team_create, "Team created.",
@@ -184,11 +184,11 @@ def team_create(request: HttpRequest, slug: str) -> HttpResponse:
         if team:
             return redirect("team_detail", slug, team.pk)
     for error in form.errors.values():
-        messages.error(request, " ".join(error))
+        messages.error(request, " ".join(error))  # type: ignore[arg-type]  # ErrorList yields str messages
     return redirect("workspace_home", slug)
 
 
-def _team_or_404(request: HttpRequest, team_id: int) -> Team:
+def _team_or_404(request: WorkspaceRequest, team_id: int) -> Team:
     team = selectors.team_for_viewer(request.access.membership, team_id)
     if team is None:
         raise Http404("No such team")
@@ -196,7 +196,7 @@ def _team_or_404(request: HttpRequest, team_id: int) -> Team:
 
 
 @workspace_view()
-def team_detail(request: HttpRequest, slug: str, team_id: int) -> HttpResponse:
+def team_detail(request: WorkspaceRequest, slug: str, team_id: int) -> HttpResponse:
     team = _team_or_404(request, team_id)
     me = request.access.membership
     candidates = selectors.members_visible_to(me).filter(is_active=True).exclude(team_memberships__team=team)
@@ -239,7 +239,7 @@ def team_detail(request: HttpRequest, slug: str, team_id: int) -> HttpResponse:
 
 @workspace_view(need=Cap.REPOSITORY_MANAGE)
 @require_POST
-def repository_create(request: HttpRequest, slug: str) -> HttpResponse:
+def repository_create(request: WorkspaceRequest, slug: str) -> HttpResponse:
     form = RepositoryForm(request.POST)
     if form.is_valid():
         repo = _apply(request, form, services.repository_create, "Repository created.",
@@ -247,12 +247,12 @@ def repository_create(request: HttpRequest, slug: str) -> HttpResponse:
         if repo:
             return redirect("repository_detail", slug, repo.pk)
     for error in form.errors.values():
-        messages.error(request, " ".join(error))
+        messages.error(request, " ".join(error))  # type: ignore[arg-type]  # ErrorList yields str messages
     return redirect("workspace_home", slug)
 
 
 @workspace_view()
-def repository_detail(request: HttpRequest, slug: str, repo_id: int) -> HttpResponse:
+def repository_detail(request: WorkspaceRequest, slug: str, repo_id: int) -> HttpResponse:
     me = request.access.membership
     repo = selectors.repositories_visible_to(me).filter(pk=repo_id).first()
     if repo is None:
@@ -273,7 +273,7 @@ def repository_detail(request: HttpRequest, slug: str, repo_id: int) -> HttpResp
             form = GrantForm(request.POST, teams=teams, members=members)
             if form.is_valid():
                 kind, _, pk = form.cleaned_data["grantee"].partition(":")
-                grantee = {"team": teams.filter(pk=pk).first()} if kind == "team" else {"membership": members.filter(pk=pk).first()}
+                grantee: dict[str, Any] = {"team": teams.filter(pk=pk).first()} if kind == "team" else {"membership": members.filter(pk=pk).first()}
                 ok = _apply(request, form, services.repository_grant, "Grant saved.",
                             repository=repo, permission=form.cleaned_data["permission"], **grantee)
         if ok:
@@ -285,7 +285,7 @@ def repository_detail(request: HttpRequest, slug: str, repo_id: int) -> HttpResp
 
 
 @workspace_view(need=Cap.APIKEY_OWN)
-def api_keys(request: HttpRequest, slug: str) -> HttpResponse:
+def api_keys(request: WorkspaceRequest, slug: str) -> HttpResponse:
     me = request.access.membership
     form = ApiKeyForm(request.POST or None)
     if not request.access.can(Cap.APIKEY_SERVICE):
@@ -318,7 +318,7 @@ def api_keys(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @workspace_view(need=Cap.SETTINGS_MANAGE)
-def deprovisioning(request: HttpRequest, slug: str) -> HttpResponse:
+def deprovisioning(request: WorkspaceRequest, slug: str) -> HttpResponse:
     """Owners see credential revocations that are pending, running or failed (never silently dropped)."""
     workspace = request.access.workspace
     return render(request, "workspaces/deprovisioning.html", _ctx(

@@ -20,7 +20,7 @@ from django.utils.safestring import mark_safe
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from . import services
-from .access import mark_grants_second_factor, workspace_view
+from .access import AuthenticatedRequest, WorkspaceRequest, mark_grants_second_factor, workspace_view
 from .authn import complete_second_factor, pending_second_factor_user
 from .exceptions import ServiceError
 from .models import Membership
@@ -77,12 +77,12 @@ def login_two_factor(request: HttpRequest) -> HttpResponse:
         code = form.cleaned_data["code"]
         if enrolling:
             try:
-                codes = services.two_factor_enrol_confirm(user=user, device_id=device.pk, token=code, actor=actor)
+                codes = services.two_factor_enrol_confirm(user=user, device_id=device.pk, token=code, actor=actor)  # type: ignore[union-attr]  # enrolling: the device exists
             except ServiceError as exc:
                 form.add_error("code", exc.message)
                 codes = None
             if codes:
-                result = complete_second_factor(request, user, TOTPDevice.objects.get(pk=device.pk))
+                result = complete_second_factor(request, user, TOTPDevice.objects.get(pk=device.pk))  # type: ignore[union-attr]  # enrolling: the device exists
                 return _no_store(render(request, "workspaces/2fa/recovery_codes.html", {
                     "codes": codes, "continue_url": next_url or _home_url(result.granted),
                 }))
@@ -106,7 +106,7 @@ def _home_url(granted: list) -> str:
 
 
 @login_required
-def two_factor_settings(request: HttpRequest) -> HttpResponse:
+def two_factor_settings(request: AuthenticatedRequest) -> HttpResponse:
     """The person's own 2FA: set up an authenticator, regenerate recovery codes, or turn it off."""
     user = request.user
     actor = services.user_actor(user, "password")
@@ -142,12 +142,12 @@ def two_factor_settings(request: HttpRequest) -> HttpResponse:
     if not enabled:
         context.update(_enrolment(services.two_factor_enrol_start(user=user)))
     else:
-        context["recovery_left"] = sum(d.token_set.count() for d in user.staticdevice_set.all())
+        context["recovery_left"] = sum(d.token_set.count() for d in user.staticdevice_set.all())  # type: ignore[attr-defined]  # django-otp's reverse relation
     return _no_store(render(request, "workspaces/2fa/settings.html", context))
 
 
 @workspace_view(need=Cap.SETTINGS_MANAGE)
-def workspace_two_factor(request: HttpRequest, slug: str) -> HttpResponse:
+def workspace_two_factor(request: WorkspaceRequest, slug: str) -> HttpResponse:
     """Owners require (or stop requiring) 2FA for password logins into this workspace."""
     access = request.access
     workspace = access.workspace

@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.db.models import Model
+from django.http import HttpRequest
 from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
@@ -82,7 +83,7 @@ class ServiceKeyUser:
         return f"service key {self.api_key.prefix}"
 
 
-def key_from_request(request: Request) -> str | None:
+def key_from_request(request: Request | HttpRequest) -> str | None:
     """The presented key: ``Authorization: Bearer <key>`` or ``X-Api-Key: <key>``. None when neither is sent."""
     header = request.META.get("HTTP_AUTHORIZATION", "")
     if header:
@@ -123,7 +124,8 @@ class _KeyLookup:
         spec = [(ApiKey, "k"), (Workspace, "w"), (Membership, "m"), (User, "u")]
         columns: list[str] = []
         expressions = []
-        self.parts: list[tuple[type[Model], list[str], int, int]] = []
+        # Model classes typed Any: from_db builds ApiKey, Workspace, Membership and User rows in turn.
+        self.parts: list[tuple[Any, list[str], int, int]] = []
         for model, alias in spec:
             start = len(columns)
             for f in model._meta.concrete_fields:
@@ -133,7 +135,7 @@ class _KeyLookup:
         self.decision_at = len(columns) if with_decision else None
 
         def fk(model: type[Model], name: str) -> str:
-            return qn(model._meta.get_field(name).column)
+            return qn(model._meta.get_field(name).column)  # type: ignore[union-attr]  # a concrete foreign key
 
         decision = ""
         if with_decision:
@@ -165,7 +167,8 @@ class _KeyLookup:
         # Prepared once per connection on PostgreSQL: planning the four-table join cost three times
         # its execution (config.db).
         with prepared_cursor(conn) as cursor:
-            cursor.execute(self.sql, [prefix] if self.decision_at is None else [repository, prefix])
+            # A decision lookup is always given its repository.
+            cursor.execute(self.sql, [prefix] if self.decision_at is None else [repository, prefix])  # type: ignore[list-item]
             row = cursor.fetchone()
         if row is None:
             return None, None
@@ -185,7 +188,7 @@ class _KeyLookup:
             key.membership = membership
         decision: DecisionRow = None
         if self.decision_at is not None and values[self.decision_at] is not None:
-            decision = tuple(values[self.decision_at:])  # type: ignore[assignment]
+            decision = tuple(values[self.decision_at:])
         return key, decision
 
 

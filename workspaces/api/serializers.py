@@ -22,7 +22,7 @@ from workspaces.roles import Role
 
 class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
-    errors = serializers.DictField(
+    errors = serializers.DictField(  # type: ignore[assignment]  # the error document's field, shadows Serializer.errors; schema only
         child=serializers.ListField(child=serializers.CharField()), required=False,
         help_text="400 only: messages per field (query parameter or body field).",
     )
@@ -94,7 +94,7 @@ class TeamSerializer(serializers.ModelSerializer):
     @extend_schema_field(MemberRefSerializer(many=True))
     def get_members(self, obj: Team) -> list[dict[str, Any]]:
         links: list[TeamMembership] = getattr(obj, "visible_members", [])
-        return MemberRefSerializer([link.membership for link in links], many=True).data
+        return MemberRefSerializer([link.membership for link in links], many=True).data  # type: ignore[return-value]  # many=True: a list
 
 
 class GrantSerializer(serializers.ModelSerializer):
@@ -108,7 +108,7 @@ class GrantSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(TeamRefSerializer(allow_null=True))
     def get_team(self, obj: RepositoryGrant) -> dict[str, Any] | None:
-        return {"id": obj.team_id, "name": obj.team.name} if obj.team_id else None
+        return {"id": obj.team_id, "name": obj.team.name} if obj.team_id else None  # type: ignore[union-attr]  # team_id is set
 
     @extend_schema_field(MemberRefSerializer(allow_null=True))
     def get_member(self, obj: RepositoryGrant) -> dict[str, Any] | None:

@@ -7,7 +7,8 @@ any key of another workspace, so ``request.auth.workspace`` *is* the URL's works
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
 from django.db.models.functions import Lower
@@ -16,9 +17,10 @@ from django.http.request import RawPostDataException
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, status
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.pagination import CursorPagination
-from rest_framework.parsers import JSONParser
-from rest_framework.renderers import JSONRenderer
+from rest_framework.parsers import BaseParser, JSONParser
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -107,15 +109,23 @@ class StableCursorPagination(CursorPagination):
         return self.page_size
 
 
-class ApiView:
+if TYPE_CHECKING:
+    from rest_framework.permissions import _PermissionClass
+
+    _ApiViewBase = APIView  # the mixin is always combined with an APIView; its attributes have their types
+else:
+    _ApiViewBase = object
+
+
+class ApiView(_ApiViewBase):
     """Mixin for every /api/v1/ view: API keys only, JSON in and out, one error shape; the key's principal
     and the viewer membership (None for a service key). Set here, not in REST_FRAMEWORK defaults, so other
     DRF views (SCIM) keep their own."""
 
-    authentication_classes = [ApiKeyAuthentication]
-    permission_classes = [KeyAllows]
-    renderer_classes = [JSONRenderer]
-    parser_classes = [JSONParser]
+    authentication_classes: Sequence[type[BaseAuthentication]] = [ApiKeyAuthentication]
+    permission_classes: Sequence[_PermissionClass] = [KeyAllows]
+    renderer_classes: Sequence[type[BaseRenderer]] = [JSONRenderer]
+    parser_classes: Sequence[type[BaseParser]] = [JSONParser]
 
     def get_exception_handler(self) -> Any:
         return exception_handler

@@ -53,7 +53,7 @@ class Command(BaseCommand):
                 scim_credential_revoke(credential=credential, actor=actor)
                 self.stderr.write(f"Credential {credential.name!r} ({revoke}) revoked.")
             if kind:
-                credential, secret = scim_credential_create(workspace=workspace, kind=kind, name=name, actor=actor)
+                credential, secret = scim_credential_create(workspace=workspace, kind=kind, name=name, actor=actor)  # type: ignore[arg-type]  # --kind needs --name, checked above
                 self.stderr.write(
                     f"Credential {credential.name!r} created (key id {credential.key_id}). "
                     "Copy it now: only its hash is stored."

@@ -33,6 +33,7 @@ class Command(BaseCommand):
     def handle(self, *args, slug: str, name: str, **o) -> None:
         workspace = get_workspace(slug)
         actor = command_actor("repository")
+        repo: Repository | None
         try:
             if o["create"]:
                 repo = services.repository_create(workspace=workspace, name=name, environment=o["environment"], actor=actor)
