@@ -1,31 +1,30 @@
 """The workspace's audit pages: browse, one event, exports, SIEM sinks.
 
-Thin: parse the filters (one form shared with the API), call a selector or one service, render.
-Access only through ``workspace_view``: Owners, Managers and auditors read (``audit.view``);
-sinks are Owners' business (``settings.manage``). Nothing here can change an event.
+Thin: parse the filters (one form shared with the API), call an ``audit`` selector or service, render.
+The rights live here, on the workspaces side (``audit`` knows no roles): access only through
+``workspace_view``; Owners, Managers and auditors read (``audit.view``); sinks are Owners'
+business (``settings.manage``). Nothing here can change an event.
 """
 
 from __future__ import annotations
 
-import csv
 import json
-from collections.abc import Iterator
 from typing import Any
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.utils.http import urlencode
 
-from workspaces.access import workspace_view
-from workspaces.exceptions import ServiceError
-from workspaces.roles import Cap
+from audit import selectors, services
+from audit.chain import event_chain_status, latest_checkpoint
+from audit.delivery import sink_statuses
+from audit.exceptions import AuditSettingRefused
+from audit.export import stream_export
+from audit.models import AuditSink
 
-from . import selectors, services
-from .chain import event_chain_status, latest_checkpoint
-from .delivery import sink_statuses
-from .models import AuditSink, AuditVerification
+from .access import workspace_view
+from .roles import Cap
 
 
 def _ctx(request: HttpRequest, **extra: Any) -> dict[str, Any]:
@@ -33,13 +32,10 @@ def _ctx(request: HttpRequest, **extra: Any) -> dict[str, Any]:
     return {"workspace": access.workspace, "me": access.membership, "can": access.caps, **extra}
 
 
-def latest_verification(workspace: Any) -> AuditVerification | None:
-    return AuditVerification.objects.filter(workspace_id=workspace.pk).order_by("-at", "-id").first()
-
-
 @workspace_view(need=Cap.AUDIT_VIEW)
 def audit_list(request: HttpRequest, slug: str) -> HttpResponse:
-    workspace = request.access.workspace
+    access = request.access
+    workspace = access.workspace
     form = selectors.AuditFilterForm.from_params(request.GET)
     page = None
     cursor_error = ""
@@ -56,8 +52,8 @@ def audit_list(request: HttpRequest, slug: str) -> HttpResponse:
         request, form=form, page=page, events=page.events if page else [], cursor_error=cursor_error,
         query=query, paged=bool(request.GET.get("cursor")),
         next_url=f"?{urlencode({**filters, 'cursor': page.next_cursor})}" if page and page.next_cursor else "",
-        verification=latest_verification(workspace), checkpoint=latest_checkpoint(workspace.pk),
-        sinks=sink_statuses(workspace) if request.access.can(Cap.SETTINGS_MANAGE) else [],
+        verification=selectors.latest_verification(workspace), checkpoint=latest_checkpoint(workspace.pk),
+        sinks=sink_statuses(workspace) if access.can(Cap.SETTINGS_MANAGE) else [],
     ))
 
 
@@ -77,60 +73,9 @@ def audit_event(request: HttpRequest, slug: str, event_id: int) -> HttpResponse:
     ))
 
 
-# ----------------------------------------------------------------------------- exports
-
-
-class _Echo:
-    """csv.writer target that hands each row back instead of buffering it."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: Any) -> Any:
-    # Labels come from outside (a failed login's email, an IdP's names): a leading = or @ would run
-    # as a formula in a spreadsheet (OWASP "CSV injection"); quote it. JSON Lines keeps exact values.
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
-
-
-def _csv_rows(events: Iterator) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield writer.writerow(selectors.CSV_COLUMNS)
-    for e in events:
-        d = e.__dict__
-        yield writer.writerow([
-            e.created_at.isoformat() if c == "created_at" else json.dumps(e.details, sort_keys=True) if c == "details"
-            else _cell(d.get(c, "")) for c in selectors.CSV_COLUMNS
-        ])
-
-
-def _jsonl_rows(events: Iterator) -> Iterator[str]:
-    for e in events:
-        yield json.dumps(selectors.event_as_dict(e), sort_keys=True, separators=(",", ":")) + "\n"
-
-
-def stream_export(workspace: Any, cleaned: dict[str, Any], export_format: str) -> StreamingHttpResponse:
-    rows = selectors.iter_export_rows(selectors.filtered_events(workspace, cleaned))
-    stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
-    if export_format == "csv":
-        response = StreamingHttpResponse(_csv_rows(rows), content_type="text/csv; charset=utf-8")
-        name = f"audit-{workspace.slug}-{stamp}.csv"
-    else:
-        response = StreamingHttpResponse(_jsonl_rows(rows), content_type="application/x-ndjson")
-        name = f"audit-{workspace.slug}-{stamp}.jsonl"
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    response["Cache-Control"] = "no-store"
-    return response
-
-
 @workspace_view(need=Cap.AUDIT_VIEW)
 def audit_export(request: HttpRequest, slug: str, export_format: str) -> HttpResponse:
-    workspace = request.access.workspace
+    access = request.access
     if export_format not in services.EXPORT_FORMATS:
         raise Http404("Exports are .csv or .jsonl")
     form = selectors.AuditFilterForm.from_params(request.GET)
@@ -140,18 +85,16 @@ def audit_export(request: HttpRequest, slug: str, export_format: str) -> HttpRes
         return redirect("audit_list", slug)
     # The export is itself an event, committed before the first byte leaves.
     services.audit_log_export(
-        workspace=workspace, actor=request.access.actor, export_format=export_format,
+        workspace=access.workspace, actor=access.actor, export_format=export_format,
         filters=form.active_filters(),
     )
-    return stream_export(workspace, form.cleaned_data, export_format)
-
-
-# ----------------------------------------------------------------------------- SIEM sinks
+    return stream_export(access.workspace, form.cleaned_data, export_format)
 
 
 @workspace_view(need=Cap.SETTINGS_MANAGE)
 def audit_sinks(request: HttpRequest, slug: str) -> HttpResponse:
-    workspace = request.access.workspace
+    access = request.access
+    workspace = access.workspace
     new_secret = ""
     error = ""
     if request.method == "POST":
@@ -160,7 +103,7 @@ def audit_sinks(request: HttpRequest, slug: str) -> HttpResponse:
             if action == "create":
                 _, new_secret = services.audit_sink_create(
                     workspace=workspace, name=request.POST.get("name", ""), url=request.POST.get("url", ""),
-                    actor=request.access.actor,
+                    actor=access.actor,
                 )
                 messages.success(request, "Sink created. Copy its signing secret now: it will not be shown again.")
             else:
@@ -168,15 +111,15 @@ def audit_sinks(request: HttpRequest, slug: str) -> HttpResponse:
                 if sink is None:
                     raise Http404("No such sink")
                 if action in ("pause", "resume"):
-                    services.audit_sink_update(sink=sink, is_active=action == "resume", actor=request.access.actor)
+                    services.audit_sink_update(sink=sink, is_active=action == "resume", actor=access.actor)
                     messages.success(request, f"Sink {sink.name} {'resumed' if action == 'resume' else 'paused'}.")
                 elif action == "delete":
-                    services.audit_sink_delete(sink=sink, actor=request.access.actor)
+                    services.audit_sink_delete(sink=sink, actor=access.actor)
                     messages.success(request, f"Sink {sink.name} deleted.")
                 else:
                     raise Http404("Unknown action")
                 return redirect("audit_sinks", slug)
-        except ServiceError as exc:
+        except AuditSettingRefused as exc:
             error = exc.message
     response = render(request, "audit/sinks.html", _ctx(
         request, statuses=sink_statuses(workspace), new_secret=new_secret, error=error,
