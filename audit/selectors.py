@@ -36,7 +36,7 @@ class FlexibleDateTimeField(forms.CharField):
         super().__init__(required=False, **kwargs)
         self.end_of_day = end_of_day
 
-    def to_python(self, value: Any) -> datetime | None:
+    def to_python(self, value: Any) -> datetime | None:  # type: ignore[override]  # a CharField parsed further
         value = (super().to_python(value) or "").strip()
         if not value:
             return None

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils.http import urlencode
 
@@ -23,18 +24,23 @@ from audit.exceptions import AuditSettingRefused
 from audit.export import stream_export
 from audit.models import AuditSink
 
-from .access import workspace_view
+from .access import WorkspaceAccess, workspace_view
 from .roles import Cap
 
 
+def _access(request: HttpRequest) -> WorkspaceAccess:
+    access: WorkspaceAccess = request.access  # type: ignore[attr-defined]  # set by workspace_view
+    return access
+
+
 def _ctx(request: HttpRequest, **extra: Any) -> dict[str, Any]:
-    access = request.access
+    access = _access(request)
     return {"workspace": access.workspace, "me": access.membership, "can": access.caps, **extra}
 
 
 @workspace_view(need=Cap.AUDIT_VIEW)
 def audit_list(request: HttpRequest, slug: str) -> HttpResponse:
-    access = request.access
+    access = _access(request)
     workspace = access.workspace
     form = selectors.AuditFilterForm.from_params(request.GET)
     page = None
@@ -59,7 +65,7 @@ def audit_list(request: HttpRequest, slug: str) -> HttpResponse:
 
 @workspace_view(need=Cap.AUDIT_VIEW)
 def audit_event(request: HttpRequest, slug: str, event_id: int) -> HttpResponse:
-    event = selectors.event_for_workspace(request.access.workspace, event_id)
+    event = selectors.event_for_workspace(_access(request).workspace, event_id)
     if event is None:
         raise Http404("No such event")
     details = dict(event.details or {})
@@ -74,14 +80,14 @@ def audit_event(request: HttpRequest, slug: str, event_id: int) -> HttpResponse:
 
 
 @workspace_view(need=Cap.AUDIT_VIEW)
-def audit_export(request: HttpRequest, slug: str, export_format: str) -> HttpResponse:
-    access = request.access
+def audit_export(request: HttpRequest, slug: str, export_format: str) -> HttpResponseBase:
+    access = _access(request)
     if export_format not in services.EXPORT_FORMATS:
         raise Http404("Exports are .csv or .jsonl")
     form = selectors.AuditFilterForm.from_params(request.GET)
     if not form.is_valid():
         messages.error(request, "Fix the filters before exporting: " + "; ".join(
-            f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+            f"{k}: {' '.join(str(m) for m in v)}" for k, v in form.errors.items()))
         return redirect("audit_list", slug)
     # The export is itself an event, committed before the first byte leaves.
     services.audit_log_export(
@@ -93,7 +99,7 @@ def audit_export(request: HttpRequest, slug: str, export_format: str) -> HttpRes
 
 @workspace_view(need=Cap.SETTINGS_MANAGE)
 def audit_sinks(request: HttpRequest, slug: str) -> HttpResponse:
-    access = request.access
+    access = _access(request)
     workspace = access.workspace
     new_secret = ""
     error = ""

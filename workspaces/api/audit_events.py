@@ -54,8 +54,8 @@ class PortalSessionScheme(OpenApiAuthenticationExtension):
     def get_security_definition(self, auto_schema: Any) -> list[dict[str, Any]]:
         return []
 
-    def get_security_requirement(self, auto_schema: Any) -> None:
-        return None
+    def get_security_requirement(self, auto_schema: Any) -> list[dict[str, list[Any]]]:
+        return []
 
 
 class AuditReadAllowed(KeyAllows):
@@ -98,8 +98,8 @@ class AuditEventList(APIView):
             return Response({"detail": "limit must be a number."}, status=400)
         qs = selectors.filtered_events(workspace, form.cleaned_data)
         body: dict[str, Any]
-        after_seq = request.query_params.get("after_seq")
-        if after_seq not in (None, ""):
+        after_seq = request.query_params.get("after_seq") or ""
+        if after_seq:
             if not after_seq.isdigit():
                 return Response({"detail": "after_seq must be a whole number."}, status=400)
             events = selectors.events_after_seq(workspace, qs, after_seq=int(after_seq), limit=limit)
