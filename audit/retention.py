@@ -49,6 +49,8 @@ def audit_log_purge(
     if newest_old is None:
         return PurgeResult(0, None)
     oldest = events.order_by("seq").values_list("seq", flat=True).first()
+    if oldest is None:  # the events were purged since the line above (another purge run)
+        return PurgeResult(0, None)
     last = events.filter(seq=min(newest_old, oldest + batch - 1)).only("pk", "seq", "hash").get()
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
