@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from django.db.models import Q
+
 from .keys import checkpoint_signature_ok
 from .models import AuditChainHead, AuditCheckpoint, AuditEvent
 
@@ -37,12 +39,17 @@ def chain_workspace_ids() -> list[int | None]:
     return sorted(ids, key=lambda i: (i is not None, i or 0))
 
 
+def _chain(workspace_id: int | None) -> Q:
+    """The rows of one chain: a workspace's, or the global one (``workspace_id`` None, IS NULL)."""
+    return Q(workspace_id=workspace_id)
+
+
 def latest_checkpoint(workspace_id: int | None) -> AuditCheckpoint | None:
-    return AuditCheckpoint.objects.filter(workspace_id=workspace_id).order_by("-seq").first()  # type: ignore[misc]  # None: the global chain
+    return AuditCheckpoint.objects.filter(_chain(workspace_id)).order_by("-seq").first()
 
 
 def _events(workspace_id: int | None, after_seq: int) -> Iterator[AuditEvent]:
-    qs = AuditEvent.objects.filter(workspace_id=workspace_id, seq__gt=after_seq).order_by("seq")  # type: ignore[misc]  # None: the global chain
+    qs = AuditEvent.objects.filter(_chain(workspace_id), seq__gt=after_seq).order_by("seq")
     return qs.iterator(chunk_size=2000)
 
 
@@ -113,15 +120,15 @@ def event_chain_status(event: AuditEvent) -> EventChainStatus:
     if event.seq == 1:
         link_ok, note = event.prev_hash == "", "first event of the chain"
     else:
-        prev = AuditEvent.objects.filter(workspace_id=event.workspace_id, seq=event.seq - 1).only("hash").first()  # type: ignore[misc]  # None: global chain
+        prev = AuditEvent.objects.filter(_chain(event.workspace_id), seq=event.seq - 1).only("hash").first()
         if prev is not None:
             link_ok, note = prev.hash == event.prev_hash, f"links to event #{event.seq - 1}"
         else:
-            cp = AuditCheckpoint.objects.filter(workspace_id=event.workspace_id, seq=event.seq - 1).first()  # type: ignore[misc]  # None: global chain
+            cp = AuditCheckpoint.objects.filter(_chain(event.workspace_id), seq=event.seq - 1).first()
             if cp is not None and checkpoint_signature_ok(cp.signed_payload(), cp.signature):
                 link_ok, note = cp.hash == event.prev_hash, f"links to the signed retention checkpoint at #{cp.seq}"
             else:
                 link_ok, note = False, f"event #{event.seq - 1} is missing and no checkpoint accounts for it"
-    verification = AuditVerification.objects.filter(workspace_id=event.workspace_id).order_by("-at", "-id").first()  # type: ignore[misc]  # None: global chain
+    verification = AuditVerification.objects.filter(_chain(event.workspace_id)).order_by("-at", "-id").first()
     covered = bool(verification and verification.verified_up_to >= event.seq)
     return EventChainStatus(hash_ok, link_ok, note, verification, covered)

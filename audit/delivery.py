@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from cryptography.fernet import InvalidToken
 from django.conf import settings
@@ -146,7 +147,7 @@ class SinkStatus:
         return (timezone.now() - self.oldest_undelivered_at).total_seconds()
 
 
-def sink_statuses(workspace) -> list[SinkStatus]:
+def sink_statuses(workspace: Any) -> list[SinkStatus]:
     """Delivery status and lag for each sink of the workspace, in one query."""
     sinks = AuditSink.objects.filter(workspace_id=workspace.pk).annotate(
         behind=Count("outbox"), oldest=Min("outbox__created_at")

@@ -17,10 +17,11 @@ _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 def client_ip(request: HttpRequest) -> str:
     """The caller's IP; X-Forwarded-For only when TRUST_X_FORWARDED_FOR says a proxy of ours sets it."""
     if settings.TRUST_X_FORWARDED_FOR:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        forwarded: str = request.META.get("HTTP_X_FORWARDED_FOR", "")
         if forwarded:
             return forwarded.split(",")[0].strip()[:64]
-    return request.META.get("REMOTE_ADDR", "")[:64]
+    remote: str = request.META.get("REMOTE_ADDR", "")
+    return remote[:64]
 
 
 class RequestContextMiddleware:

@@ -49,7 +49,9 @@ def audit_log_purge(
     if newest_old is None:
         return PurgeResult(0, None)
     oldest = events.order_by("seq").values_list("seq", flat=True).first()
-    last = events.filter(seq=min(newest_old, oldest + batch - 1)).only("pk", "seq", "hash").get()  # type: ignore[operator]  # the chain has events: newest_old was found
+    if oldest is None:  # the events were purged since the line above (another purge run)
+        return PurgeResult(0, None)
+    last = events.filter(seq=min(newest_old, oldest + batch - 1)).only("pk", "seq", "hash").get()
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL gatehouse.audit_purge = 'on'")

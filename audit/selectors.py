@@ -13,7 +13,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from .models import AuditEvent
+from .models import AuditEvent, AuditVerification
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -36,7 +36,7 @@ class FlexibleDateTimeField(forms.CharField):
         super().__init__(required=False, **kwargs)
         self.end_of_day = end_of_day
 
-    def to_python(self, value: Any) -> datetime | None:  # type: ignore[override]  # parses to a datetime
+    def to_python(self, value: Any) -> datetime | None:  # type: ignore[override]  # a CharField parsed further
         value = (super().to_python(value) or "").strip()
         if not value:
             return None
@@ -135,6 +135,11 @@ def apply_filters(qs: QuerySet[AuditEvent], f: dict[str, Any]) -> QuerySet[Audit
 def filtered_events(workspace: Any, filters: dict[str, Any]) -> QuerySet[AuditEvent]:
     """Newest first, scoped to ``workspace``."""
     return apply_filters(AuditEvent.objects.filter(workspace_id=workspace.pk), filters).order_by("-created_at", "-id")
+
+
+def latest_verification(workspace: Any) -> AuditVerification | None:
+    """The chain verifier's last verdict for ``workspace`` (shown on its audit page)."""
+    return AuditVerification.objects.filter(workspace_id=workspace.pk).order_by("-at", "-id").first()
 
 
 def event_for_workspace(workspace: Any, event_id: int) -> AuditEvent | None:

@@ -1,9 +1,10 @@
 """Changes the audit app makes: SIEM sinks, export records, verification results.
 
 Same rules as every service (STYLE.md): keyword-only, atomic, an explicit actor, the audit
-event in the same transaction. Rights: people need ``settings.manage`` (Owners) for sinks and
-``audit.view`` to export; checked here through ``workspaces`` (the audit *core* — models,
-record, chain — imports nothing of ours; these use cases sit on top of it).
+event in the same transaction. Rights are the caller's to check, because ``audit`` sits below every
+other app and knows no roles: the workspace's audit pages (``workspaces.views_audit``) let only
+people with ``settings.manage`` (Owners) reach the sink services and ``audit.view`` the export;
+the verifier runs as the system. Refusals are ``AuditSettingRefused``.
 """
 
 from __future__ import annotations
@@ -16,11 +17,8 @@ from urllib.parse import urlsplit
 from django.db import transaction
 from django.utils import timezone
 
-from workspaces.exceptions import ServiceError
-from workspaces.roles import Cap
-from workspaces.services import require_capability
-
 from .chain import ChainReport, chain_key
+from .exceptions import AuditSettingRefused
 from .keys import encrypt_sink_secret
 from .models import AuditChainHead, AuditSink, AuditVerification
 from .record import Actor, record_event
@@ -44,9 +42,9 @@ def validate_sink_url(url: str) -> str:
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     if not host or parts.scheme not in ("https", "http") or parts.username or parts.password:
-        raise ServiceError("Give the receiver's full URL, for example https://siem.example.com/gatehouse.", field="url")
+        raise AuditSettingRefused("Give the receiver's full URL, for example https://siem.example.com/gatehouse.", field="url")
     if parts.scheme == "http" and not _is_loopback(host):
-        raise ServiceError("Use https:// (events carry personal data); plain http is allowed only to loopback.", field="url")
+        raise AuditSettingRefused("Use https:// (events carry personal data); plain http is allowed only to loopback.", field="url")
     return url
 
 
@@ -56,15 +54,14 @@ def _sink_target(sink: AuditSink) -> dict[str, Any]:
 
 @transaction.atomic
 def audit_sink_create(*, workspace: Any, name: str, url: str, actor: Actor) -> tuple[AuditSink, str]:
-    """Create a sink; returns it with its HMAC signing secret, shown once.
+    """Create a sink; returns it with its HMAC signing secret, shown once. The caller checked ``settings.manage``.
 
     New sinks start at the current end of the chain: they receive events from now on (a SIEM
     back-fills history through the API's ``after_seq`` pull).
     """
-    require_capability(actor, workspace, Cap.SETTINGS_MANAGE)
     name = (name or "").strip()
     if not name:
-        raise ServiceError("Name the sink (for example “Splunk production”).", field="name")
+        raise AuditSettingRefused("Name the sink (for example “Splunk production”).", field="name")
     url = validate_sink_url(url)
     secret = SINK_SECRET_PREFIX + secrets.token_urlsafe(32)
     head = AuditChainHead.objects.filter(chain=chain_key(workspace.pk)).first()
@@ -82,8 +79,10 @@ def audit_sink_create(*, workspace: Any, name: str, url: str, actor: Actor) -> t
 
 @transaction.atomic
 def audit_sink_update(*, sink: AuditSink, actor: Actor, is_active: bool | None = None, url: str | None = None) -> AuditSink:
-    """Pause/resume a sink or point it elsewhere. A paused sink queues nothing (events go to the API)."""
-    require_capability(actor, sink.workspace, Cap.SETTINGS_MANAGE)
+    """Pause/resume a sink or point it elsewhere. A paused sink queues nothing (events go to the API).
+
+    The caller checked ``settings.manage`` in the sink's workspace.
+    """
     before: dict[str, Any] = {}
     after: dict[str, Any] = {}
     if is_active is not None and is_active != sink.is_active:
@@ -109,7 +108,7 @@ def audit_sink_update(*, sink: AuditSink, actor: Actor, is_active: bool | None =
 
 @transaction.atomic
 def audit_sink_delete(*, sink: AuditSink, actor: Actor) -> None:
-    require_capability(actor, sink.workspace, Cap.SETTINGS_MANAGE)
+    """Delete a sink and what it had not delivered yet. The caller checked ``settings.manage``."""
     pending = sink.outbox.count()
     record_event(
         actor=actor, action="audit.sink_deleted", workspace=sink.workspace, **_sink_target(sink),
@@ -120,10 +119,12 @@ def audit_sink_delete(*, sink: AuditSink, actor: Actor) -> None:
 
 @transaction.atomic
 def audit_log_export(*, workspace: Any, actor: Actor, export_format: str, filters: dict[str, Any]) -> None:
-    """Record that someone exported (a view of) the log, before the first byte is streamed."""
-    require_capability(actor, workspace, Cap.AUDIT_VIEW)
+    """Record that someone exported (a view of) the log, before the first byte is streamed.
+
+    The caller checked ``audit.view``.
+    """
     if export_format not in EXPORT_FORMATS:
-        raise ServiceError(f"Unknown export format {export_format!r}; use csv or jsonl.")
+        raise AuditSettingRefused(f"Unknown export format {export_format!r}; use csv or jsonl.")
     record_event(
         actor=actor, action="audit.exported", workspace=workspace,
         target_type="workspace", target_id=workspace.pk, target_label=workspace.slug,

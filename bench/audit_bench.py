@@ -8,7 +8,7 @@ skewed activity, 12 actions with skewed frequency, 5,000 events a day) by COPY t
 with REAL seq/prev_hash/hash values computed by ``audit.models.event_content_digest`` and ``chain_link_hash`` (so
 ``verify_audit_chain`` passes on the seeded data). The second size is reached by appending to the
 same chain. Timed code is the app's own: ``audit.selectors.filtered_events`` + ``events_page``,
-the export generators of ``audit.views`` and ``audit.record.record_event``.
+the export generators of ``audit.export`` and ``audit.record.record_event``.
 Prints figures only; never decides anything. Drops its database at the end unless --keep.
 """
 
@@ -177,10 +177,10 @@ def measure_pages(workspace, newest: datetime, reps: int, explain: bool, server_
 
 
 def measure_export(workspace, limit: int) -> dict[str, float]:
-    from audit import selectors, views
+    from audit import export, selectors
 
     out = {}
-    for fmt, gen in (("csv", views._csv_rows), ("jsonl", views._jsonl_rows)):
+    for fmt, gen in (("csv", export.csv_rows), ("jsonl", export.jsonl_rows)):
         qs = selectors.filtered_events(workspace, {"actor": ACTORS[1][0]})[:limit]
         t = time.perf_counter()
         n = -1 if fmt == "csv" else 0  # the CSV header is not an event

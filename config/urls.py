@@ -5,7 +5,7 @@ from workspaces import errors
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("", include("audit.urls")),  # before the API's catch-all: /api/v1/workspaces/<slug>/audit-events/
+    path("", include("workspaces.audit_urls")),  # before the API's catch-all: /api/v1/workspaces/<slug>/audit-events/
     path("api/", include("workspaces.api.urls")),  # connector API, OpenAPI schema and docs (issue 5)
     path("", include("workspaces.urls")),
     path("", include("scim.web_urls")),

@@ -1,9 +1,14 @@
 """Every change goes through a service that writes its audit event inside its own transaction.
 
-The walker finds every public function of every ``<app>.services`` module (and the retention
-path). Each must be either in FIXTURES (called here with valid arguments; the audit INSERT
-must happen while that function's own atomic block is open) or in NOT_A_CHANGE with a reason.
-A new service function in neither fails this test: nobody adds an un-audited change.
+The walker finds every public function defined in every ``services`` or ``deprovisioning`` module of
+every app, or in any module of a package of that name (``workspaces/services/memberships.py``), at
+any depth, and the retention path. Each must be either in FIXTURES (called here with valid arguments;
+the audit INSERT must happen while that function's own atomic block is open) or in NOT_A_CHANGE with
+a reason. A new service function in neither fails this test: nobody adds an un-audited change.
+
+Entries are keyed ``app.function`` (``workspaces.membership_change_role``), so moving a function
+between the modules of its app needs no change here; a full dotted path is accepted too, and is
+needed only if two functions of one app share a name.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
+import sys
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -36,40 +42,41 @@ from .helpers import as_actor, frozen_now, record
 
 # Public functions of services modules that change nothing, or only delegate to an audited one.
 NOT_A_CHANGE: dict[str, str] = {
-    "workspaces.services.actor_for_membership": "builds an Actor; no write",
-    "workspaces.services.require_capability": "a check; no write",
-    "workspaces.credentials.hash_secret": "a hash; no write",
-    "workspaces.services.user_get_or_create": "creates the global account only inside membership_add, "
+    "workspaces.actor_for_membership": "builds an Actor; no write",
+    "workspaces.require_capability": "a check; no write",
+    "workspaces.user_get_or_create": "creates the global account only inside membership_add, "
     "whose member.created event records new_account",
-    "workspaces.services.team_add_member": "delegates to team_add_members (audited)",
-    "workspaces.services.team_remove_member": "delegates to team_remove_members (audited)",
-    "audit.services.validate_sink_url": "a check; no write",
-    "workspaces.services.directory_may_grant_role": "a check; no write",
-    "saml.services.safe_next": "returns the target if it is a local path, else ''; pure, no write",
-    "saml.services.saml_actor": "builds the system Actor for IdP-driven changes; no write",
-    "saml.services.authn_request_issue": "writes only protocol state: a pending AuthnRequest row (expires after "
+    "workspaces.team_add_member": "delegates to team_add_members (audited)",
+    "workspaces.team_remove_member": "delegates to team_remove_members (audited)",
+    "audit.validate_sink_url": "a check; no write",
+    "workspaces.directory_may_grant_role": "a check; no write",
+    "saml.safe_next": "returns the target if it is a local path, else ''; pure, no write",
+    "saml.saml_actor": "builds the system Actor for IdP-driven changes; no write",
+    "saml.authn_request_issue": "writes only protocol state: a pending AuthnRequest row (expires after "
     "SAML_AUTHN_REQUEST_TTL, purged by purge_expired) for an unauthenticated GET; nothing a person sees changes, "
     "and what it leads to is audited (sso_login_complete, sso_test_complete, sso_login_failed_record)",
-    "saml.services.purge_expired": "housekeeping of expired protocol state, no user-visible change: it deletes "
+    "saml.purge_expired": "housekeeping of expired protocol state, no user-visible change: it deletes "
     "AuthnRequests expired over a day ago (no longer answerable) and replay rows past their expires_at (which is "
     "the assertion's last NotOnOrAfter plus skew, after which the ACS refuses it as expired anyway)",
     # connector API / 2FA (issue 5)
-    "workspaces.services.user_actor": "builds an Actor; no write",
-    "workspaces.services.normalise_recovery_code": "pure string normalisation; no write",
-    "workspaces.services.hash_recovery_code": "a hash of a recovery code; no write",
-    "workspaces.services.confirmed_totp_device": "a read (the user's confirmed TOTP device); no write",
-    "workspaces.services.two_factor_enrol_start": "writes only a pending, unconfirmed TOTPDevice (not a factor, opens "
+    "workspaces.user_actor": "builds an Actor; no write",
+    "workspaces.normalise_recovery_code": "pure string normalisation; no write",
+    "workspaces.hash_recovery_code": "a hash of a recovery code; no write",
+    "workspaces.confirmed_totp_device": "a read (the user's confirmed TOTP device); no write",
+    "workspaces.two_factor_enrol_start": "writes only a pending, unconfirmed TOTPDevice (not a factor, opens "
     "nothing; reused on repeat calls); deliberately unaudited per its docstring and takes no actor. The change it "
     "prepares is audited by two_factor_enrol_confirm (2fa.enabled)",
-    "workspaces.services.deprovision_jobs_run": "outbox runner: each job's revocation and its event go through "
+    "workspaces.deprovision_jobs_run": "outbox runner: each job's revocation and its event go through "
     "membership_revoke_credentials (audited); job status is bookkeeping",
-    "workspaces.services.deprovision_job_run": "delegates to deprovision_jobs_run",
-    "workspaces.services.deprovision_jobs_claim_due": "outbox bookkeeping: pushes due times of unfinished jobs",
-    "workspaces.services.user_session_record": "session index written at login (the login itself is audited)",
-    "workspaces.services.user_session_forget": "session index entry removed at logout",
+    "workspaces.deprovision_job_run": "delegates to deprovision_jobs_run",
+    "workspaces.deprovision_jobs_claim_due": "outbox bookkeeping: pushes due times of unfinished jobs",
+    "workspaces.user_session_record": "session index written at login (the login itself is audited)",
+    "workspaces.user_session_forget": "session index entry removed at logout",
 }
 
-EXTRA_MODULES = ["audit.retention"]  # the one privileged purge path lives outside services.py
+# In every app, at any depth: a module of this name, or every module of a package of this name.
+SERVICE_PACKAGES = ("services", "deprovisioning")
+EXTRA_MODULES = ["audit.retention"]  # the one privileged purge path lives outside services
 
 
 def _owner(w):
@@ -262,168 +269,205 @@ def _login_failure(w):
 
 # qualified name -> (kwargs builder, expected action)
 FIXTURES: dict[str, tuple[Callable[[Any], dict[str, Any]], str]] = {
-    "workspaces.services.workspace_create": (
+    "workspaces.workspace_create": (
         lambda w: {"slug": "gamma", "name": "Gamma", "owner": w.owner_a.user, "actor": Actor.system("cli")},
         "workspace.created",
     ),
-    "workspaces.services.workspace_update_policy": (
+    "workspaces.workspace_update_policy": (
         lambda w: {"workspace": w.a, "actor": _owner(w), "audit_retention_days": 90}, "workspace.settings_changed",
     ),
-    "workspaces.services.membership_add": (
+    "workspaces.membership_add": (
         lambda w: {"workspace": w.a, "email": "new@alpha.test", "actor": _owner(w)}, "member.created",
     ),
-    "workspaces.services.membership_change_role": (
+    "workspaces.membership_change_role": (
         lambda w: {"membership": w.member_a, "role": "manager", "actor": _owner(w)}, "member.role_changed",
     ),
-    "workspaces.services.membership_set_visibility": (
+    "workspaces.membership_set_visibility": (
         lambda w: {"membership": w.member_a, "visibility": "private", "actor": _owner(w)}, "member.visibility_changed",
     ),
-    "workspaces.services.membership_set_auditor": (
+    "workspaces.membership_set_auditor": (
         lambda w: {"membership": w.member_a, "is_auditor": True, "actor": _owner(w)}, "member.auditor_changed",
     ),
-    "workspaces.services.membership_deactivate": (
+    "workspaces.membership_deactivate": (
         lambda w: {"membership": w.member_a, "actor": _owner(w)}, "member.deactivated",
     ),
-    "workspaces.services.membership_reactivate": (_deactivated, "member.reactivated"),
-    "workspaces.services.membership_remove": (
+    "workspaces.membership_reactivate": (_deactivated, "member.reactivated"),
+    "workspaces.membership_remove": (
         lambda w: {"membership": w.member_a, "actor": _owner(w)}, "member.removed",
     ),
-    "workspaces.services.membership_record_login": (
+    "workspaces.membership_record_login": (
         lambda w: {"membership": w.member_a, "actor": as_actor(w.member_a)}, "auth.login_succeeded",
     ),
-    "workspaces.services.team_create": (
+    "workspaces.team_create": (
         lambda w: {"workspace": w.a, "name": "Ops", "actor": _owner(w)}, "team.created",
     ),
-    "workspaces.services.team_rename": (
+    "workspaces.team_rename": (
         lambda w: {"team": _team(w), "name": "Platform 2", "actor": _owner(w)}, "team.renamed",
     ),
-    "workspaces.services.team_delete": (lambda w: {"team": _team(w), "actor": _owner(w)}, "team.deleted"),
-    "workspaces.services.team_add_members": (
+    "workspaces.team_delete": (lambda w: {"team": _team(w), "actor": _owner(w)}, "team.deleted"),
+    "workspaces.team_add_members": (
         lambda w: {"team": _team(w), "memberships": [w.member_a], "actor": _owner(w)}, "team.member_added",
     ),
-    "workspaces.services.team_remove_members": (_team_with_member, "team.member_removed"),
-    "workspaces.services.repository_create": (
+    "workspaces.team_remove_members": (_team_with_member, "team.member_removed"),
+    "workspaces.repository_create": (
         lambda w: {"workspace": w.a, "name": "apps", "actor": _owner(w)}, "repository.created",
     ),
-    "workspaces.services.repository_grant": (
+    "workspaces.repository_grant": (
         lambda w: {"repository": RepositoryFactory(workspace=w.a), "permission": "read", "membership": w.member_a,
                    "actor": _owner(w)},
         "repository.grant_changed",
     ),
-    "workspaces.services.repository_revoke_grant": (_grant, "repository.grant_removed"),
-    "workspaces.services.api_key_create": (
+    "workspaces.repository_revoke_grant": (_grant, "repository.grant_removed"),
+    "workspaces.api_key_create": (
         lambda w: {"workspace": w.a, "name": "CI", "scopes": [ApiScope.MEMBERS_READ], "actor": _owner(w)},
         "api_key.created",
     ),
-    "workspaces.services.api_key_revoke": (
+    "workspaces.api_key_revoke": (
         lambda w: {"api_key": ApiKey.objects.create(workspace=w.a, name="CI", prefix="abad1dea", key_hash="z" * 64),
                    "actor": _owner(w)},
         "api_key.revoked",
     ),
-    "workspaces.services.membership_revoke_credentials": (_deactivated_with_key, "member.credentials_revoked"),
+    "workspaces.membership_revoke_credentials": (_deactivated_with_key, "member.credentials_revoked"),
     # connector API / 2FA (issue 5)
-    "workspaces.services.two_factor_enrol_confirm": (_pending_totp, "2fa.enabled"),
-    "workspaces.services.two_factor_disable": (_enrolled, "2fa.disabled"),
-    "workspaces.services.two_factor_recovery_codes_regenerate": (_enrolled, "2fa.recovery_codes_regenerated"),
-    "workspaces.services.two_factor_verify": (_enrolled_with_recovery_code, "2fa.recovery_code_used"),
-    "workspaces.services.workspace_set_require_2fa": (_owner_with_2fa, "workspace.2fa_requirement_changed"),
-    "workspaces.services.deprovision_job_requeue": (
+    "workspaces.two_factor_enrol_confirm": (_pending_totp, "2fa.enabled"),
+    "workspaces.two_factor_disable": (_enrolled, "2fa.disabled"),
+    "workspaces.two_factor_recovery_codes_regenerate": (_enrolled, "2fa.recovery_codes_regenerated"),
+    "workspaces.two_factor_verify": (_enrolled_with_recovery_code, "2fa.recovery_code_used"),
+    "workspaces.workspace_set_require_2fa": (_owner_with_2fa, "workspace.2fa_requirement_changed"),
+    "workspaces.deprovision_job_requeue": (
         lambda w: {"job": _deprovision_job(w, status="failed", attempts=6, last_error="boom"),
                    "actor": Actor.system("support")},
         "member.deprovisioning_requeued",
     ),
-    "workspaces.services.user_disable": (
+    "workspaces.user_disable": (
         lambda w: {"user": w.member_a.user, "actor": Actor.system("support"), "reason": "ticket"}, "user.disabled",
     ),
-    "workspaces.services.user_enable": (_disabled_user, "user.enabled"),
-    "scim.services.scim_credential_create": (
+    "workspaces.user_enable": (_disabled_user, "user.enabled"),
+    "scim.scim_credential_create": (
         lambda w: {"workspace": w.a, "kind": "bearer", "name": "Okta", "actor": _owner(w)}, "scim.credential_created",
     ),
-    "scim.services.scim_credential_revoke": (_scim_credential, "scim.credential_revoked"),
-    "scim.services.scim_credential_rotate": (_scim_credential, "scim.credential_rotated"),
-    "scim.services.scim_oauth_client_create": (
+    "scim.scim_credential_revoke": (_scim_credential, "scim.credential_revoked"),
+    "scim.scim_credential_rotate": (_scim_credential, "scim.credential_rotated"),
+    "scim.scim_oauth_client_create": (
         lambda w: {"workspace": w.a, "name": "Okta OAuth", "actor": _owner(w),
                    "redirect_uris": "https://system-admin.okta.example/admin/app/cpc/callback"},
         "scim.credential_created",
     ),
-    "workspaces.services.membership_update_profile": (
+    "workspaces.membership_update_profile": (
         lambda w: {"membership": w.member_a, "changes": {"given_name": "Milo", "external_id": "00u1"}, "actor": _owner(w)},
         "member.profile_changed",
     ),
-    "workspaces.services.team_update_external_id": (
+    "workspaces.team_update_external_id": (
         lambda w: {"team": _team(w), "external_id": "00g1", "actor": _owner(w)}, "team.external_id_changed",
     ),
-    "scim.services.scim_set_enabled": (
+    "scim.scim_set_enabled": (
         lambda w: {"workspace": w.a, "enabled": True, "actor": _owner(w)}, "scim.enabled",
     ),
-    "audit.services.audit_sink_create": (
+    "audit.audit_sink_create": (
         lambda w: {"workspace": w.a, "name": "Splunk", "url": "https://siem.example.test/in", "actor": _owner(w)},
         "audit.sink_created",
     ),
-    "audit.services.audit_sink_update": (
+    "audit.audit_sink_update": (
         lambda w: {"sink": _sink(w), "is_active": False, "actor": _owner(w)}, "audit.sink_updated",
     ),
-    "audit.services.audit_sink_delete": (lambda w: {"sink": _sink(w), "actor": _owner(w)}, "audit.sink_deleted"),
-    "audit.services.audit_log_export": (
+    "audit.audit_sink_delete": (lambda w: {"sink": _sink(w), "actor": _owner(w)}, "audit.sink_deleted"),
+    "audit.audit_log_export": (
         lambda w: {"workspace": w.a, "actor": as_actor(w.manager_a), "export_format": "csv",
                    "filters": {"action": "member.*"}},
         "audit.exported",
     ),
-    "audit.services.audit_verification_record": (
+    "audit.audit_verification_record": (
         lambda w: {"workspace": w.a, "report": verify_chain(w.a.pk), "actor": Actor.system("verifier")},
         "audit.chain_verified",
     ),
-    "audit.retention.audit_log_purge": (_purge, "audit.purged"),
-    "saml.services.saml_settings_save": (_metadata, "sso.settings_changed"),
-    "saml.services.saml_metadata_refresh": (_metadata_refresh_failing, "sso.metadata_refresh_failed"),
-    "saml.services.sso_login_complete": (
+    "audit.audit_log_purge": (_purge, "audit.purged"),
+    "saml.saml_settings_save": (_metadata, "sso.settings_changed"),
+    "saml.saml_metadata_refresh": (_metadata_refresh_failing, "sso.metadata_refresh_failed"),
+    "saml.sso_login_complete": (
         lambda w: _verified_login(w, email="member@alpha.test"), "sso.login_succeeded",
     ),
-    "saml.services.sso_test_complete": (
+    "saml.sso_test_complete": (
         lambda w: _verified_login(w, email="owner@alpha.test", purpose="test", user=w.owner_a.user),
         "sso.test_succeeded",
     ),
-    "saml.services.sso_login_failed_record": (_login_failure, "sso.login_failed"),
-    "saml.services.group_sync_apply": (_group_sync, "team.member_added"),
-    "saml.services.group_sync_set": (
+    "saml.sso_login_failed_record": (_login_failure, "sso.login_failed"),
+    "saml.group_sync_apply": (_group_sync, "team.member_added"),
+    "saml.group_sync_set": (
         lambda w: {"workspace": _sso(w).workspace, "actor": _owner(w), "enabled": True}, "sso.group_sync_changed",
     ),
-    "saml.services.group_mapping_create": (
+    "saml.group_mapping_create": (
         lambda w: {"workspace": w.a, "actor": _owner(w), "idp_group": "eng", "team": _team(w)},
         "sso.group_mapping_created",
     ),
-    "saml.services.group_mapping_delete": (_group_mapping, "sso.group_mapping_deleted"),
-    "saml.services.saml_only_set": (_tested_sso, "sso.enforcement_changed"),
-    "saml.services.break_glass_codes_regenerate": (_enforced, "sso.break_glass_codes_regenerated"),
-    "saml.services.break_glass_use": (_break_glass_use, "sso.break_glass_used"),
-    "saml.services.break_glass_failed_record": (
+    "saml.group_mapping_delete": (_group_mapping, "sso.group_mapping_deleted"),
+    "saml.saml_only_set": (_tested_sso, "sso.enforcement_changed"),
+    "saml.break_glass_codes_regenerate": (_enforced, "sso.break_glass_codes_regenerated"),
+    "saml.break_glass_use": (_break_glass_use, "sso.break_glass_used"),
+    "saml.break_glass_failed_record": (
         lambda w: {"workspace": w.a, "email": "owner@alpha.test", "reason": "That recovery code is not valid."},
         "sso.break_glass_failed",
     ),
 }
 
 
-def _project_service_modules() -> list[str]:
+def _project_apps() -> list[tuple[str, Path]]:
     base = Path(settings.BASE_DIR).resolve()
+    return sorted(
+        (config.name, Path(config.path).resolve()) for config in apps.get_app_configs()
+        if Path(config.path).resolve().is_relative_to(base)  # not Django's and libraries' apps
+    )
+
+
+def _service_modules(app_dirs: list[tuple[str, Path]] | None = None) -> list[str]:
+    """Every module named in SERVICE_PACKAGES, or inside a package of that name, at any depth of each app."""
     names = []
-    for config in apps.get_app_configs():
-        if not Path(config.path).resolve().is_relative_to(base):
-            continue  # Django's and libraries' apps
-        module = f"{config.name}.services"
-        if importlib.util.find_spec(module) is not None:
-            names.append(module)
-    return sorted(names) + EXTRA_MODULES
+    for app, path in _project_apps() if app_dirs is None else app_dirs:
+        for file in sorted(path.rglob("*.py")):
+            parts = file.relative_to(path).with_suffix("").parts
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            if any(part in SERVICE_PACKAGES for part in parts) and "migrations" not in parts:
+                names.append(".".join((app, *parts)))
+    extra = [m for m in EXTRA_MODULES if app_dirs is None and importlib.util.find_spec(m) is not None]
+    return sorted(names) + extra
 
 
-def _public_functions() -> dict[str, Callable]:
+def _public_functions(modules: list[str] | None = None) -> dict[str, Callable]:
+    """Full dotted name -> function, for the functions each module defines (re-exports are found once, where defined)."""
     found = {}
-    for module_name in _project_service_modules():
+    for module_name in _service_modules() if modules is None else modules:
         module = importlib.import_module(module_name)
         for name, obj in vars(module).items():
             if name.startswith("_") or not inspect.isfunction(obj) or obj.__module__ != module_name:
                 continue
             found[f"{module_name}.{name}"] = obj
     return found
+
+
+def _matches(entry: str, functions: dict[str, Callable]) -> list[str]:
+    """The functions an entry names: ``app.function`` wherever the function lives in its app, or a full dotted
+    path; a full path that no longer exists still names the function of that name in that app (it moved)."""
+    if entry in functions:
+        return [entry]
+    app, name = entry.partition(".")[0], entry.rpartition(".")[2]
+    return [full for full in functions if full.partition(".")[0] == app and full.rpartition(".")[2] == name]
+
+
+def _function(entry: str) -> Callable:
+    matches = _matches(entry, _public_functions())
+    assert len(matches) == 1, f"coverage entry {entry!r} names {matches or 'no function'}: key it by full path"
+    return _public_functions()[matches[0]]
+
+
+def _all_entries() -> set[str]:
+    return set(FIXTURES) | set(NOT_A_CHANGE) | set(DECISIONS)
+
+
+def _uncovered(functions: dict[str, Callable] | None = None, entries: set[str] | None = None) -> list[str]:
+    functions = _public_functions() if functions is None else functions
+    entries = _all_entries() if entries is None else entries
+    covered = {full for entry in entries for full in _matches(entry, functions)}
+    return sorted(set(functions) - covered)
 
 
 def _atomic_of(fn: Callable) -> Atomic | None:
@@ -434,21 +478,20 @@ def _atomic_of(fn: Callable) -> Atomic | None:
     return None
 
 
-def _uncovered() -> list[str]:
-    return sorted(set(_public_functions()) - set(FIXTURES) - set(NOT_A_CHANGE) - set(DECISIONS))
-
-
 def test_every_public_service_function_is_either_audited_here_or_declared_not_a_change():
     functions = _public_functions()
-    assert "workspaces.services.membership_change_role" in functions  # the walker walks
+    assert _matches("workspaces.membership_change_role", functions)  # the walker walks
     unknown = _uncovered()
     assert not unknown, (
         "New service function(s) without an audit coverage entry: "
-        f"{unknown}. Add each to FIXTURES in tests/audit/test_coverage.py (valid arguments + the action it records), "
-        "or to NOT_A_CHANGE if it really changes nothing."
+        f"{unknown}. Add each (as app.function, e.g. 'workspaces.team_archive') to FIXTURES in "
+        "tests/audit/test_coverage.py (valid arguments + the action it records), or to NOT_A_CHANGE if it really "
+        "changes nothing."
     )
-    stale = sorted((set(FIXTURES) | set(NOT_A_CHANGE) | set(DECISIONS)) - set(functions))
+    stale = sorted(entry for entry in _all_entries() if not _matches(entry, functions))
     assert not stale, f"Coverage entries for functions that no longer exist: {stale}"
+    ambiguous = sorted(entry for entry in _all_entries() if len(_matches(entry, functions)) > 1)
+    assert not ambiguous, f"Coverage entries naming several functions (key them by full dotted path): {ambiguous}"
 
 
 def test_a_new_service_function_without_a_coverage_entry_is_caught(monkeypatch):
@@ -463,10 +506,55 @@ def test_a_new_service_function_without_a_coverage_entry_is_caught(monkeypatch):
     assert _uncovered() == ["workspaces.services.team_archive"]
 
 
+PROBE = "coverageprobe"  # a throwaway app laid out the way services are split: packages of modules
+
+
+def test_the_walker_finds_service_functions_in_packages_and_subpackages_and_entries_follow_moves(
+    tmp_path, monkeypatch
+):
+    app = tmp_path / PROBE
+    files = {
+        "__init__.py": "",
+        "services/__init__.py": "from .teams import team_create, team_archive\n\ndef _helper():\n    pass\n",
+        "services/teams.py": (
+            "from django.db import transaction\n\n"
+            "@transaction.atomic\ndef team_create(*, name, actor):\n    pass\n\n"
+            "@transaction.atomic\ndef team_archive(*, team, actor):  # nobody audited this\n    team.save()\n"
+        ),
+        "services/members/__init__.py": "",
+        "services/members/roles.py": "def membership_demote(*, membership, actor):\n    pass\n",
+        "deprovisioning/__init__.py": "",
+        "deprovisioning/runner.py": "def deprovision_jobs_purge(*, actor):\n    pass\n",
+        "views.py": "def not_a_service(request):\n    pass\n",
+    }
+    for name, source in files.items():
+        (app / name).parent.mkdir(parents=True, exist_ok=True)
+        (app / name).write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        modules = _service_modules([(PROBE, app)])
+        assert modules == [f"{PROBE}.deprovisioning", f"{PROBE}.deprovisioning.runner", f"{PROBE}.services",
+                           f"{PROBE}.services.members", f"{PROBE}.services.members.roles", f"{PROBE}.services.teams"]
+        functions = _public_functions(modules)
+        # Re-exported by the package __init__, found once, where it is defined.
+        assert sorted(functions) == [f"{PROBE}.deprovisioning.runner.deprovision_jobs_purge",
+                                     f"{PROBE}.services.members.roles.membership_demote",
+                                     f"{PROBE}.services.teams.team_archive", f"{PROBE}.services.teams.team_create"]
+        # An app-qualified entry, and the full path from before team_create moved into services/teams.py, both cover it;
+        # the un-audited functions are reported wherever they live.
+        for entry in (f"{PROBE}.team_create", f"{PROBE}.services.team_create"):
+            assert _uncovered(functions, {entry}) == [
+                f"{PROBE}.deprovisioning.runner.deprovision_jobs_purge",
+                f"{PROBE}.services.members.roles.membership_demote", f"{PROBE}.services.teams.team_archive",
+            ]
+    finally:
+        for name in [m for m in sys.modules if m == PROBE or m.startswith(f"{PROBE}.")]:
+            del sys.modules[name]
+
+
 def test_every_audited_service_function_is_atomic_and_named_entity_verb():
-    functions = _public_functions()
     for name in FIXTURES:
-        fn = functions[name]
+        fn = _function(name)
         assert _atomic_of(fn) is not None, f"{name} must be decorated with @transaction.atomic"
         assert "_" in fn.__name__, f"{name} must be named <entity>_<verb>"
         params = inspect.signature(fn).parameters.values()
@@ -477,7 +565,7 @@ def test_every_audited_service_function_is_atomic_and_named_entity_verb():
 
 @pytest.mark.parametrize("qualname", sorted(FIXTURES))
 def test_service_function_records_its_event_inside_its_own_transaction(qualname, world):
-    fn = _public_functions()[qualname]
+    fn = _function(qualname)
     build, action = FIXTURES[qualname]
     kwargs = build(world)
     service_block = _atomic_of(fn)
@@ -499,7 +587,7 @@ def test_service_function_records_its_event_inside_its_own_transaction(qualname,
 # Public service functions that decide and change nothing: the event is their only write, appended by
 # audit.record.record_decision as one self-committing statement (no transaction to pair it with).
 DECISIONS: dict[str, tuple[Callable[[Any], dict[str, Any]], str]] = {
-    "workspaces.services.package_access_check": (_readable_repository, "package.pulled"),
+    "workspaces.package_access_check": (_readable_repository, "package.pulled"),
 }
 
 
@@ -509,7 +597,7 @@ def test_a_decision_records_its_event_durably_before_it_returns(qualname, transa
     connection sees it, and no transaction is left open."""
     import threading
 
-    fn = _public_functions()[qualname]
+    fn = _function(qualname)
     assert _atomic_of(fn) is None, f"{qualname} changes nothing; it must not hold a transaction open"
     build, action = DECISIONS[qualname]
     kwargs = build(world)
@@ -534,7 +622,7 @@ def test_a_decision_records_its_event_durably_before_it_returns(qualname, transa
 
 @pytest.mark.parametrize("qualname", sorted(DECISIONS))
 def test_a_decision_inside_a_callers_transaction_rolls_back_with_it(qualname, world):
-    fn = _public_functions()[qualname]
+    fn = _function(qualname)
     build, action = DECISIONS[qualname]
     kwargs = build(world)
     before = AuditEvent.objects.filter(action=action).count()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.apps import apps
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from audit.chain import chain_workspace_ids, verify_chain
 from audit.record import Actor
@@ -13,14 +15,14 @@ from audit.services import audit_verification_record
 class Command(BaseCommand):
     help = "Verify the audit log's hash chains; exits 1 and names the first broken event when one fails."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("slug", nargs="?", help="Only this workspace (default: every chain).")
         parser.add_argument(
             "--no-record", action="store_true",
             help="Do not store the result (by default it is stored and shown on the workspace's audit page).",
         )
 
-    def handle(self, *args, slug: str | None = None, no_record: bool = False, **options) -> None:
+    def handle(self, *args: Any, slug: str | None = None, no_record: bool = False, **options: Any) -> None:
         Workspace = apps.get_model("workspaces", "Workspace")
         names = dict(Workspace.objects.values_list("pk", "slug"))
         if slug:
