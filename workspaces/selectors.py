@@ -145,7 +145,9 @@ def api_repositories(*, workspace: Workspace, viewer: Membership | None) -> Quer
         | Q(membership_id__in=_visible_members(workspace, viewer).values("pk"))
     ).select_related("team", "membership__user").order_by("pk")
     return qs.prefetch_related(Prefetch("grants", queryset=grants, to_attr="visible_grants"))
-# ----------------------------------------------------------------------------- deprovisioning (issue 6)
+
+
+# ----------------------------------------------------------------------------- deprovisioning
 
 
 def deprovision_counts(workspace: Workspace | None = None) -> dict[str, int]:
@@ -169,11 +171,3 @@ def deprovision_jobs_recent_done(workspace: Workspace, limit: int = 20) -> Query
     return DeprovisionJob.objects.filter(workspace=workspace, status=DeprovisionStatus.DONE).order_by(
         "-finished_at", "-pk"
     )[:limit]
-
-
-def deprovision_job_ids_open_for(membership_id: int) -> list[int]:
-    return list(
-        DeprovisionJob.objects.filter(
-            membership_id=membership_id, status__in=[DeprovisionStatus.PENDING, DeprovisionStatus.RUNNING]
-        ).order_by("pk").values_list("pk", flat=True)
-    )

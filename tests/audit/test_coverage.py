@@ -1,7 +1,8 @@
 """Every change goes through a service that writes its audit event inside its own transaction.
 
-The walker finds every public function of every ``<app>.services`` module (and the retention
-path). Each must be either in FIXTURES (called here with valid arguments; the audit INSERT
+The walker finds every public function of every ``<app>.services`` module or package (a package:
+what it re-exports and every public function of its public modules, named ``<app>.services.<name>``),
+of the deprovisioning package, and of the retention path. Each must be either in FIXTURES (called here with valid arguments; the audit INSERT
 must happen while that function's own atomic block is open) or in NOT_A_CHANGE with a reason.
 A new service function in neither fails this test: nobody adds an un-audited change.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
+import pkgutil
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -38,7 +40,6 @@ from .helpers import as_actor, frozen_now, record
 NOT_A_CHANGE: dict[str, str] = {
     "workspaces.services.actor_for_membership": "builds an Actor; no write",
     "workspaces.services.require_capability": "a check; no write",
-    "workspaces.credentials.hash_secret": "a hash; no write",
     "workspaces.services.user_get_or_create": "creates the global account only inside membership_add, "
     "whose member.created event records new_account",
     "workspaces.services.team_add_member": "delegates to team_add_members (audited)",
@@ -61,15 +62,21 @@ NOT_A_CHANGE: dict[str, str] = {
     "workspaces.services.two_factor_enrol_start": "writes only a pending, unconfirmed TOTPDevice (not a factor, opens "
     "nothing; reused on repeat calls); deliberately unaudited per its docstring and takes no actor. The change it "
     "prepares is audited by two_factor_enrol_confirm (2fa.enabled)",
-    "workspaces.services.deprovision_jobs_run": "outbox runner: each job's revocation and its event go through "
+    "workspaces.deprovisioning.deprovision_jobs_run": "outbox runner: each job's revocation and its event go through "
     "membership_revoke_credentials (audited); job status is bookkeeping",
-    "workspaces.services.deprovision_job_run": "delegates to deprovision_jobs_run",
-    "workspaces.services.deprovision_jobs_claim_due": "outbox bookkeeping: pushes due times of unfinished jobs",
+    "workspaces.deprovisioning.deprovision_jobs_claim_due": "outbox bookkeeping: pushes due times of unfinished jobs",
+    "workspaces.deprovisioning.deprovision_job_add": "writes the outbox row inside its caller's transaction, which "
+    "records the change (membership_deactivate, membership_remove, user_disable)",
+    "workspaces.deprovisioning.revoke_and_record": "the batch form of membership_revoke_credentials, run inside the "
+    "runner's transaction; it records member.credentials_revoked per job",
+    "workspaces.deprovisioning.enqueue_deprovision_jobs": "publishes job ids to the broker; no database write",
+    "workspaces.deprovisioning.enqueue_new_deprovision_job": "publishes a job id (coalesced); no database write",
     "workspaces.services.user_session_record": "session index written at login (the login itself is audited)",
     "workspaces.services.user_session_forget": "session index entry removed at logout",
 }
 
-EXTRA_MODULES = ["audit.retention"]  # the one privileged purge path lives outside services.py
+# Outside ``<app>.services``: the one privileged purge path, and the deprovisioning outbox and runner.
+EXTRA_MODULES = ["audit.retention", "workspaces.deprovisioning"]
 
 
 def _owner(w):
@@ -320,14 +327,14 @@ FIXTURES: dict[str, tuple[Callable[[Any], dict[str, Any]], str]] = {
                    "actor": _owner(w)},
         "api_key.revoked",
     ),
-    "workspaces.services.membership_revoke_credentials": (_deactivated_with_key, "member.credentials_revoked"),
+    "workspaces.deprovisioning.membership_revoke_credentials": (_deactivated_with_key, "member.credentials_revoked"),
     # connector API / 2FA (issue 5)
     "workspaces.services.two_factor_enrol_confirm": (_pending_totp, "2fa.enabled"),
     "workspaces.services.two_factor_disable": (_enrolled, "2fa.disabled"),
     "workspaces.services.two_factor_recovery_codes_regenerate": (_enrolled, "2fa.recovery_codes_regenerated"),
     "workspaces.services.two_factor_verify": (_enrolled_with_recovery_code, "2fa.recovery_code_used"),
     "workspaces.services.workspace_set_require_2fa": (_owner_with_2fa, "workspace.2fa_requirement_changed"),
-    "workspaces.services.deprovision_job_requeue": (
+    "workspaces.deprovisioning.deprovision_job_requeue": (
         lambda w: {"job": _deprovision_job(w, status="failed", attempts=6, last_error="boom"),
                    "actor": Actor.system("support")},
         "member.deprovisioning_requeued",
@@ -415,14 +422,27 @@ def _project_service_modules() -> list[str]:
     return sorted(names) + EXTRA_MODULES
 
 
+def _public_functions_of(module: Any, owner: str) -> dict[str, Callable]:
+    """Public functions ``module`` holds that were written under ``owner`` (a module or a package)."""
+    return {
+        f"{owner}.{name}": obj
+        for name, obj in vars(module).items()
+        if not name.startswith("_") and inspect.isfunction(obj)
+        and (obj.__module__ == owner or obj.__module__.startswith(f"{owner}."))
+    }
+
+
 def _public_functions() -> dict[str, Callable]:
     found = {}
     for module_name in _project_service_modules():
         module = importlib.import_module(module_name)
-        for name, obj in vars(module).items():
-            if name.startswith("_") or not inspect.isfunction(obj) or obj.__module__ != module_name:
-                continue
-            found[f"{module_name}.{name}"] = obj
+        found.update(_public_functions_of(module, module_name))
+        for info in pkgutil.iter_modules(getattr(module, "__path__", [])):
+            if info.name.startswith("_"):
+                continue  # a package's private helpers; what it re-exports was walked above
+            submodule = importlib.import_module(f"{module_name}.{info.name}")
+            for qualname, obj in _public_functions_of(submodule, submodule.__name__).items():
+                found.setdefault(f"{module_name}.{qualname.rsplit('.', 1)[1]}", obj)
     return found
 
 
