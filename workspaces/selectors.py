@@ -55,12 +55,18 @@ def team_members(team: Team, viewer: Membership) -> QuerySet[Membership]:
 
 
 def repositories_visible_to(viewer: Membership) -> QuerySet[Repository]:
-    """Collaborators see only repositories granted to them directly."""
+    """Collaborators see only repositories granted to them directly.
+
+    Each repository's grants the viewer may see are prefetched into ``visible_grants`` (the rule of
+    ``repository_grants_visible_to``, shared with the connector API): a grant never names a private
+    member, or a team, that the viewer may not see.
+    """
+    workspace = viewer.workspace
     qs = Repository.objects.filter(workspace_id=viewer.workspace_id)
     if not can(viewer, Cap.REPOSITORIES_LIST):
         qs = qs.filter(grants__membership=viewer)
-    grants = RepositoryGrant.objects.select_related("team", "membership__user")
-    return qs.prefetch_related(Prefetch("grants", queryset=grants)).order_by("name").distinct()
+    grants = repository_grants_visible_to(workspace=workspace, viewer=viewer)
+    return qs.prefetch_related(Prefetch("grants", queryset=grants, to_attr="visible_grants")).order_by("name").distinct()
 
 
 def api_keys_for(viewer: Membership) -> QuerySet[ApiKey]:
@@ -140,11 +146,22 @@ def api_repositories(*, workspace: Workspace, viewer: Membership | None) -> Quer
         qs = Repository.objects.filter(workspace=workspace)
     else:
         qs = Repository.objects.filter(workspace=workspace, pk__in=RepositoryGrant.objects.filter(membership=viewer).values("repository_id"))
-    grants = RepositoryGrant.objects.filter(
-        Q(team_id__in=_visible_team_ids(workspace, viewer))
-        | Q(membership_id__in=_visible_members(workspace, viewer).values("pk"))
-    ).select_related("team", "membership__user").order_by("pk")
+    grants = repository_grants_visible_to(workspace=workspace, viewer=viewer)
     return qs.prefetch_related(Prefetch("grants", queryset=grants, to_attr="visible_grants"))
+
+
+def repository_grants_visible_to(*, workspace: Workspace, viewer: Membership | None) -> QuerySet[RepositoryGrant]:
+    """Repository grants whose grantee the viewer may see: the one rule for web pages and the API.
+
+    A grant to a member is visible only if that member is (``members_visible_to``: private members
+    only to those with ``Cap.MEMBERS_VIEW_PRIVATE``); a grant to a team only if the team is
+    (``teams_visible_to``). ``viewer`` None is a workspace service key, which sees every grant.
+    """
+    return RepositoryGrant.objects.filter(
+        Q(team_id__in=_visible_team_ids(workspace, viewer))
+        | Q(membership_id__in=_visible_members(workspace, viewer).values("pk")),
+        repository__workspace=workspace,
+    ).select_related("team", "membership__user").order_by("pk")
 
 
 # ----------------------------------------------------------------------------- deprovisioning
