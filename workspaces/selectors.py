@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import Case, Count, Exists, OuterRef, Prefetch, Q, QuerySet, Value, When
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from .models import (
     ApiKey,
@@ -88,8 +89,6 @@ def active_owner_count(workspace: Workspace) -> int:
 
 def _with_two_factor(qs: QuerySet[Membership]) -> QuerySet[Membership]:
     """Annotate ``has_confirmed_totp`` (read by ``User.two_factor_enabled``) in the same SELECT: no query per row."""
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-
     return qs.annotate(
         has_confirmed_totp=Exists(TOTPDevice.objects.filter(user_id=OuterRef("user_id"), confirmed=True))
     )

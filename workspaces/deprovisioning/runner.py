@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 def _retry_delay(attempts: int) -> float:
     """Exponential backoff with jitter: 2, 4, 8... seconds, capped."""
-    base = settings.DEPROVISION_RETRY_BASE * (2 ** max(attempts - 1, 0))
+    base = float(settings.DEPROVISION_RETRY_BASE) * 2.0 ** max(attempts - 1, 0)
     return min(float(settings.DEPROVISION_RETRY_MAX_DELAY), base) * random.uniform(0.8, 1.2)  # noqa: S311
 
 

@@ -11,11 +11,13 @@ import logging
 import time
 from collections.abc import Sequence
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.conf import settings
+from django.core.cache import cache
 from django.db import InterfaceError, OperationalError
 
 from audit.record import Actor
+from config.celery import app
 
 from .runner import deprovision_jobs_claim_due, deprovision_jobs_run
 
@@ -32,8 +34,6 @@ def enqueue_deprovision_jobs(job_ids: Sequence[int], *, countdown: float | None 
     Returns how many job ids were published. ``countdown``: seconds before the message may run.
     """
     global _publish_paused_until
-    from config.celery import app
-
     ids = list(job_ids)
     eager = bool(app.conf.task_always_eager)
     if not ids or (not eager and time.monotonic() < _publish_paused_until):
@@ -71,10 +71,6 @@ def enqueue_new_deprovision_job(job_id: int) -> None:
     revoked in batches instead of 1,000 one-job messages, at the cost of up to one window of delay.
     A lost message (broker down, worker killed) leaves its jobs to the sweeper, as before. Never raises.
     """
-    from django.core.cache import cache
-
-    from config.celery import app
-
     window = settings.DEPROVISION_COALESCE_SECONDS
     if window <= 0 or app.conf.task_always_eager:
         enqueue_deprovision_jobs([job_id])
@@ -95,7 +91,7 @@ def enqueue_new_deprovision_job(job_id: int) -> None:
     bind=True, acks_late=True, ignore_result=True,
     autoretry_for=(OperationalError, InterfaceError), retry_backoff=True, retry_backoff_max=300, max_retries=8,
 )
-def run_deprovision_jobs(self, job_ids: list[int]) -> dict[str, int]:
+def run_deprovision_jobs(self: Task, job_ids: list[int]) -> dict[str, int]:
     """Run outbox jobs; jobs that failed but have attempts left are retried with backoff.
 
     On a worker the message's jobs are topped up with other fresh pending jobs to a batch of

@@ -48,8 +48,8 @@ def repository_grant(
         raise ServiceError("Grant to exactly one team or one member.")
     if permission not in Permission.values:
         raise ServiceError(f"Unknown permission {permission!r}.", field="permission")
-    grantee = team or membership
-    if grantee.workspace_id != repository.workspace_id:
+    grantee: Team | Membership | None = team or membership
+    if grantee is None or grantee.workspace_id != repository.workspace_id:
         raise ServiceError("That grantee belongs to another workspace.")
     grant, created = RepositoryGrant.objects.get_or_create(
         repository=repository, team=team, membership=membership, defaults={"permission": permission}
