@@ -152,7 +152,7 @@ def membership_deactivate(*, membership: Membership, actor: Actor, reason: str =
         actor=actor, action="member.deactivated", workspace=membership.workspace, **member_target(membership),
         details={"before": {"active": True}, "after": {"active": False}, "reason": reason},
     )
-    # Outbox row in this transaction; the task is enqueued on commit (see _deprovision_job_add).
+    # Outbox row in this transaction; the task is enqueued on commit (see deprovisioning.outbox).
     deprovision_job_add(membership=membership, cause=DeprovisionCause.DEACTIVATED)
     return membership
 
