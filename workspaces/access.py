@@ -27,18 +27,34 @@ from django.utils.http import urlencode
 
 from audit.record import Actor
 
+from .grants import (
+    SESSION_KEY,
+    GrantMethod,
+    grant_workspace,
+    granted_workspace_ids,
+    mark_grants_second_factor,
+    revoke_grant,
+    session_grants,
+)
 from .models import Membership, User, Workspace
+from .policy import grant_policy_problem
 from .roles import Cap, can, capabilities
 from .services import actor_for_membership
 
-SESSION_KEY = "gatehouse_grants"
-
-
-class GrantMethod:
-    PASSWORD = "password"
-    SAML = "saml"
-    BREAK_GLASS = "break_glass"
-
+# The grant codec lives in ``grants``; these names stay importable from here for the login paths.
+__all__ = [
+    "SESSION_KEY",
+    "GrantMethod",
+    "NoGrant",
+    "WorkspaceAccess",
+    "access_workspace",
+    "grant_problem",
+    "grant_workspace",
+    "granted_workspace_ids",
+    "mark_grants_second_factor",
+    "revoke_grant",
+    "workspace_view",
+]
 
 class NoGrant(PermissionDenied):
     """The person belongs to the workspace, but this session was not authenticated for it."""
@@ -67,9 +83,6 @@ class WorkspaceAccess:
         return capabilities(self.membership)
 
 
-# ----------------------------------------------------------------------------- grants in the session
-
-
 class AuthenticatedRequest(HttpRequest):
     """For type checking: the request of a ``@login_required`` view, whose user is signed in."""
 
@@ -82,37 +95,7 @@ class WorkspaceRequest(AuthenticatedRequest):
     access: WorkspaceAccess
 
 
-def _grants(request: HttpRequest) -> dict[str, dict[str, Any]]:
-    return request.session.get(SESSION_KEY, {})
-
-
-def grant_workspace(
-    request: HttpRequest, workspace: Workspace, method: str, expires_at: float | None = None, mfa: bool = False
-) -> None:
-    """Record that this session authenticated for ``workspace`` (and for no other).
-
-    ``mfa``: a second factor (TOTP or recovery code) was verified for this password login.
-    """
-    grants = dict(_grants(request))
-    grants[str(workspace.pk)] = {"method": method, "at": time.time(), "exp": expires_at, "mfa": mfa}
-    request.session[SESSION_KEY] = grants
-
-
-def mark_grants_second_factor(request: HttpRequest) -> None:
-    """The person just proved a second factor in this session (enrolled one): its password grants count as 2FA."""
-    grants = {k: {**g, "mfa": True} for k, g in _grants(request).items()}
-    if grants:
-        request.session[SESSION_KEY] = grants
-
-
-def revoke_grant(request: HttpRequest, workspace_id: int) -> None:
-    grants = dict(_grants(request))
-    if grants.pop(str(workspace_id), None) is not None:
-        request.session[SESSION_KEY] = grants
-
-
-def granted_workspace_ids(request: HttpRequest) -> set[int]:
-    return {int(k) for k in _grants(request)}
+# ----------------------------------------------------------------------------- the check
 
 
 def grant_problem(grant: dict[str, Any] | None, workspace: Workspace, membership: Membership | None) -> str:
@@ -133,11 +116,7 @@ def grant_problem(grant: dict[str, Any] | None, workspace: Workspace, membership
     if grant.get("at", 0) < membership.created_at.timestamp():
         # A grant from an earlier membership (removed, then added again) does not open the new one.
         return "Your sign-in for this workspace predates your current membership."
-    if workspace.saml_only and grant.get("method") == GrantMethod.PASSWORD:
-        return "This workspace now requires single sign-on."
-    if workspace.require_2fa and grant.get("method") == GrantMethod.PASSWORD and not grant.get("mfa"):
-        return "This workspace now requires two-factor authentication. Sign in again to set it up."
-    return ""
+    return grant_policy_problem(grant, workspace)
 
 
 def access_workspace(request: HttpRequest, slug: str, need: str = Cap.WORKSPACE_VIEW) -> WorkspaceAccess:
@@ -151,7 +130,7 @@ def access_workspace(request: HttpRequest, slug: str, need: str = Cap.WORKSPACE_
     if membership is None:
         raise Http404("No such workspace")
     workspace = membership.workspace
-    grant = _grants(request).get(str(workspace.pk))
+    grant = session_grants(request).get(str(workspace.pk))
     problem = grant_problem(grant, workspace, membership)
     if problem:
         if grant is not None:

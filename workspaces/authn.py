@@ -17,8 +17,9 @@ from django_otp.models import Device
 from audit.middleware import client_ip
 from audit.record import Actor, record_event
 
-from .access import GrantMethod, grant_workspace
+from .grants import GrantMethod, grant_workspace
 from .models import Membership, User, Workspace
+from .policy import second_factor_due, split_for_password
 from .services import actor_for_membership, membership_record_login
 
 
@@ -79,15 +80,14 @@ def password_login(request: HttpRequest, email: str, password: str) -> LoginResu
     memberships = list(
         Membership.objects.filter(user=user, is_active=True).select_related("workspace", "user")
     )
-    allowed = [m for m in memberships if not m.workspace.saml_only]
-    sso_only = [m.workspace for m in memberships if m.workspace.saml_only]
+    allowed, sso_only = split_for_password(memberships)
     if memberships and not allowed and not user.is_staff:
         _record_failure(user.email, "password login refused: workspace enforces SAML-only")
         names = ", ".join(w.name for w in sso_only)
         return LoginResult(
             False, f"{names} requires single sign-on. Use “Log in with SSO” for your workspace.", sso_required=sso_only
         )
-    if user.two_factor_enabled or any(m.workspace.require_2fa for m in allowed):
+    if second_factor_due(user, allowed):
         # Second step (TOTP or recovery code, or enrolment when a workspace requires 2FA): no session yet.
         _start_second_factor(request, user)
         return LoginResult(False, sso_required=sso_only, second_factor=True)
@@ -133,8 +133,7 @@ def complete_second_factor(request: HttpRequest, user: User, device: Device) -> 
     """The second factor was verified: sign in and grant the same workspaces a password login would."""
     request.session.pop(PENDING_KEY, None)
     memberships = list(Membership.objects.filter(user=user, is_active=True).select_related("workspace", "user"))
-    allowed = [m for m in memberships if not m.workspace.saml_only]
-    sso_only = [m.workspace for m in memberships if m.workspace.saml_only]
+    allowed, sso_only = split_for_password(memberships)
     result = _complete_login(request, user, allowed, sso_only, mfa=True)
     otp_login(request, device)
     return result

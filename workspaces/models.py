@@ -325,7 +325,7 @@ class ApiKey(models.Model):
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
 
 
-# ----------------------------------------------------------------------------- deprovisioning (issue 6)
+# ----------------------------------------------------------------------------- deprovisioning
 
 
 class DeprovisionStatus(models.TextChoices):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Case, Count, Exists, OuterRef, Prefetch, Q, QuerySet, Value, When
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from .models import (
     ApiKey,
@@ -57,12 +58,18 @@ def team_members(team: Team, viewer: Membership) -> QuerySet[Membership]:
 
 
 def repositories_visible_to(viewer: Membership) -> QuerySet[Repository]:
-    """Collaborators see only repositories granted to them directly."""
+    """Collaborators see only repositories granted to them directly.
+
+    Each repository's grants the viewer may see are prefetched into ``visible_grants`` (the rule of
+    ``repository_grants_visible_to``, shared with the connector API): a grant never names a private
+    member, or a team, that the viewer may not see.
+    """
+    workspace = viewer.workspace
     qs = Repository.objects.filter(workspace_id=viewer.workspace_id)
     if not can(viewer, Cap.REPOSITORIES_LIST):
         qs = qs.filter(grants__membership=viewer)
-    grants = RepositoryGrant.objects.select_related("team", "membership__user")
-    return qs.prefetch_related(Prefetch("grants", queryset=grants)).order_by("name").distinct()
+    grants = repository_grants_visible_to(workspace=workspace, viewer=viewer)
+    return qs.prefetch_related(Prefetch("grants", queryset=grants, to_attr="visible_grants")).order_by("name").distinct()
 
 
 def api_keys_for(viewer: Membership) -> QuerySet[ApiKey]:
@@ -84,8 +91,6 @@ def active_owner_count(workspace: Workspace) -> int:
 
 def _with_two_factor(qs: QuerySet[Membership]) -> QuerySet[Membership]:
     """Annotate ``has_confirmed_totp`` (read by ``User.two_factor_enabled``) in the same SELECT: no query per row."""
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-
     return qs.annotate(
         has_confirmed_totp=Exists(TOTPDevice.objects.filter(user_id=OuterRef("user_id"), confirmed=True))
     )
@@ -142,12 +147,25 @@ def api_repositories(*, workspace: Workspace, viewer: Membership | None) -> Quer
         qs = Repository.objects.filter(workspace=workspace)
     else:
         qs = Repository.objects.filter(workspace=workspace, pk__in=RepositoryGrant.objects.filter(membership=viewer).values("repository_id"))
-    grants = RepositoryGrant.objects.filter(
-        Q(team_id__in=_visible_team_ids(workspace, viewer))
-        | Q(membership_id__in=_visible_members(workspace, viewer).values("pk"))
-    ).select_related("team", "membership__user").order_by("pk")
+    grants = repository_grants_visible_to(workspace=workspace, viewer=viewer)
     return qs.prefetch_related(Prefetch("grants", queryset=grants, to_attr="visible_grants"))
-# ----------------------------------------------------------------------------- deprovisioning (issue 6)
+
+
+def repository_grants_visible_to(*, workspace: Workspace, viewer: Membership | None) -> QuerySet[RepositoryGrant]:
+    """Repository grants whose grantee the viewer may see: the one rule for web pages and the API.
+
+    A grant to a member is visible only if that member is (``members_visible_to``: private members
+    only to those with ``Cap.MEMBERS_VIEW_PRIVATE``); a grant to a team only if the team is
+    (``teams_visible_to``). ``viewer`` None is a workspace service key, which sees every grant.
+    """
+    return RepositoryGrant.objects.filter(
+        Q(team_id__in=_visible_team_ids(workspace, viewer))
+        | Q(membership_id__in=_visible_members(workspace, viewer).values("pk")),
+        repository__workspace=workspace,
+    ).select_related("team", "membership__user").order_by("pk")
+
+
+# ----------------------------------------------------------------------------- deprovisioning
 
 
 def deprovision_counts(workspace: Workspace | None = None) -> dict[str, int]:
@@ -171,11 +189,3 @@ def deprovision_jobs_recent_done(workspace: Workspace, limit: int = 20) -> Query
     return DeprovisionJob.objects.filter(workspace=workspace, status=DeprovisionStatus.DONE).order_by(
         "-finished_at", "-pk"
     )[:limit]
-
-
-def deprovision_job_ids_open_for(membership_id: int) -> list[int]:
-    return list(
-        DeprovisionJob.objects.filter(
-            membership_id=membership_id, status__in=[DeprovisionStatus.PENDING, DeprovisionStatus.RUNNING]
-        ).order_by("pk").values_list("pk", flat=True)
-    )

@@ -13,6 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from audit.selectors import recent_events
@@ -284,6 +285,7 @@ def repository_detail(request: WorkspaceRequest, slug: str, repo_id: int) -> Htt
 # ----------------------------------------------------------------------------- API keys
 
 
+@never_cache  # the page may carry a secret shown once
 @workspace_view(need=Cap.APIKEY_OWN)
 def api_keys(request: WorkspaceRequest, slug: str) -> HttpResponse:
     me = request.access.membership
@@ -307,14 +309,12 @@ def api_keys(request: WorkspaceRequest, slug: str) -> HttpResponse:
             if created:
                 new_key = created[1]
                 form = ApiKeyForm()
-    response = render(request, "workspaces/api_keys.html", _ctx(
+    return render(request, "workspaces/api_keys.html", _ctx(
         request, form=form, keys=selectors.api_keys_for(me), new_key=new_key,
     ))
-    response["Cache-Control"] = "no-store"  # the page may carry a secret shown once
-    return response
 
 
-# ----------------------------------------------------------------------------- deprovisioning (issue 6)
+# ----------------------------------------------------------------------------- deprovisioning
 
 
 @workspace_view(need=Cap.SETTINGS_MANAGE)

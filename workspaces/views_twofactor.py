@@ -1,7 +1,7 @@
 """Two-factor pages: the login's second step, the account's 2FA page, and the workspace's 2FA requirement.
 
 Thin, like views.py: parse the form, call one service (``two_factor_*`` / ``workspace_set_require_2fa``),
-render. Pages that show a TOTP secret or recovery codes are ``Cache-Control: no-store``.
+render. Pages that show a TOTP secret or recovery codes are ``never_cache`` (``Cache-Control: no-store``...).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
+from django.views.decorators.cache import never_cache
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from . import services
@@ -39,11 +40,6 @@ class RequireForm(forms.Form):
     require_2fa = forms.BooleanField(required=False, label="Require two-factor authentication for password logins")
 
 
-def _no_store(response: HttpResponse) -> HttpResponse:
-    response["Cache-Control"] = "no-store"
-    return response
-
-
 def _enrolment(device: TOTPDevice) -> dict[str, str]:
     """What an authenticator app needs: the otpauth:// URI, its base32 secret and a local SVG QR code."""
     uri = device.config_url
@@ -61,6 +57,7 @@ def _next_url(request: HttpRequest) -> str:
     return next_url if ok else ""
 
 
+@never_cache  # shows a TOTP secret and recovery codes
 def login_two_factor(request: HttpRequest) -> HttpResponse:
     """Step two of a password login: a TOTP or recovery code; or, when a workspace requires 2FA and the
     person has none yet, enrolment right here (the confirming code completes the login)."""
@@ -83,9 +80,9 @@ def login_two_factor(request: HttpRequest) -> HttpResponse:
                 codes = None
             if codes:
                 result = complete_second_factor(request, user, TOTPDevice.objects.get(pk=device.pk))  # type: ignore[union-attr]  # enrolling: the device exists
-                return _no_store(render(request, "workspaces/2fa/recovery_codes.html", {
+                return render(request, "workspaces/2fa/recovery_codes.html", {
                     "codes": codes, "continue_url": next_url or _home_url(result.granted),
-                }))
+                })
         else:
             verified = services.two_factor_verify(user=user, token=code, actor=actor)
             if verified is not None:
@@ -98,13 +95,14 @@ def login_two_factor(request: HttpRequest) -> HttpResponse:
     context = {"form": form, "next": next_url, "enrolling": enrolling, "email": user.email}
     if enrolling:
         context.update(_enrolment(device))
-    return _no_store(render(request, "workspaces/2fa/login.html", context))
+    return render(request, "workspaces/2fa/login.html", context)
 
 
 def _home_url(granted: list) -> str:
     return reverse("workspace_home", args=[granted[0].slug]) if len(granted) == 1 else reverse("home")
 
 
+@never_cache  # shows a TOTP secret and recovery codes
 @login_required
 def two_factor_settings(request: AuthenticatedRequest) -> HttpResponse:
     """The person's own 2FA: set up an authenticator, regenerate recovery codes, or turn it off."""
@@ -143,7 +141,7 @@ def two_factor_settings(request: AuthenticatedRequest) -> HttpResponse:
         context.update(_enrolment(services.two_factor_enrol_start(user=user)))
     else:
         context["recovery_left"] = sum(d.token_set.count() for d in user.staticdevice_set.all())  # type: ignore[attr-defined]  # django-otp's reverse relation
-    return _no_store(render(request, "workspaces/2fa/settings.html", context))
+    return render(request, "workspaces/2fa/settings.html", context)
 
 
 @workspace_view(need=Cap.SETTINGS_MANAGE)

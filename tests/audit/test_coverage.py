@@ -42,8 +42,6 @@ from .helpers import as_actor, frozen_now, record
 
 # Public functions of services modules that change nothing, or only delegate to an audited one.
 NOT_A_CHANGE: dict[str, str] = {
-    "workspaces.actor_for_membership": "builds an Actor; no write",
-    "workspaces.require_capability": "a check; no write",
     "workspaces.user_get_or_create": "creates the global account only inside membership_add, "
     "whose member.created event records new_account",
     "workspaces.team_add_member": "delegates to team_add_members (audited)",
@@ -68,7 +66,12 @@ NOT_A_CHANGE: dict[str, str] = {
     "prepares is audited by two_factor_enrol_confirm (2fa.enabled)",
     "workspaces.deprovision_jobs_run": "outbox runner: each job's revocation and its event go through "
     "membership_revoke_credentials (audited); job status is bookkeeping",
-    "workspaces.deprovision_job_run": "delegates to deprovision_jobs_run",
+    "workspaces.deprovision_job_add": "writes the outbox row inside its caller's transaction, which "
+    "records the change (membership_deactivate, membership_remove, user_disable)",
+    "workspaces.revoke_and_record": "the batch form of membership_revoke_credentials, run inside the "
+    "runner's transaction; it records member.credentials_revoked per job",
+    "workspaces.enqueue_deprovision_jobs": "publishes job ids to the broker; no database write",
+    "workspaces.enqueue_new_deprovision_job": "publishes a job id (coalesced); no database write",
     "workspaces.deprovision_jobs_claim_due": "outbox bookkeeping: pushes due times of unfinished jobs",
     "workspaces.user_session_record": "session index written at login (the login itself is audited)",
     "workspaces.user_session_forget": "session index entry removed at logout",
@@ -426,6 +429,8 @@ def _service_modules(app_dirs: list[tuple[str, Path]] | None = None) -> list[str
             parts = file.relative_to(path).with_suffix("").parts
             if parts[-1] == "__init__":
                 parts = parts[:-1]
+            if parts and parts[-1].startswith("_"):
+                continue  # a package's private helpers (``services/_common.py``), called by its audited services
             if any(part in SERVICE_PACKAGES for part in parts) and "migrations" not in parts:
                 names.append(".".join((app, *parts)))
     extra = [m for m in EXTRA_MODULES if app_dirs is None and importlib.util.find_spec(m) is not None]

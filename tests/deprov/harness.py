@@ -159,7 +159,7 @@ class CeleryProcess:
 def celery_publishing_to(broker_url: str) -> Iterator[None]:
     """Point this process's Celery app (used by the services and the live server) at ``broker_url``."""
     from config.celery import app
-    from workspaces import tasks
+    from workspaces.deprovisioning import tasks
 
     def reset_pools() -> None:
         # Forget (do not close: kombu shares pools per URL) the connections to the previous broker.
@@ -253,3 +253,12 @@ def assert_every_revocation_done_once(workspace, membership_ids: list[int]) -> N
         if str(workspace.pk) in s.get_decoded().get(SESSION_KEY, {})
     ]
     assert still_granted == []
+
+
+def run_job(job_id: int) -> str:
+    """Deliver one job the way the worker does (the ``run_deprovision_jobs`` task), and return its outcome."""
+    from workspaces.deprovisioning.tasks import run_deprovision_jobs
+
+    summary = run_deprovision_jobs.apply(args=[[job_id]]).get()
+    assert sum(summary.values()) == 1, summary
+    return next(iter(summary))

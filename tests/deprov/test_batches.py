@@ -9,6 +9,7 @@ from audit.models import AuditEvent
 from audit.record import Actor
 from workspaces import services
 from workspaces.access import SESSION_KEY
+from workspaces.deprovisioning import revoke
 from workspaces.models import ApiKey, DeprovisionJob, DeprovisionStatus, Workspace
 from workspaces.services import deprovision_jobs_run
 
@@ -60,14 +61,14 @@ def test_a_batch_revokes_every_job_and_records_one_event_each(world, leavers, ca
 
 def test_one_failing_job_in_a_batch_is_retried_alone_and_the_others_finish(world, leavers, monkeypatch):
     failing = _jobs(leavers).first()
-    real = services._revoke_api_keys
+    real = revoke._revoke_api_keys
 
     def breaks_for_one(jobs):
         if any(job.pk == failing.pk for job in jobs):
             raise RuntimeError("api key table unavailable")
         return real(jobs)
 
-    monkeypatch.setattr(services, "_revoke_api_keys", breaks_for_one)
+    monkeypatch.setattr(revoke, "_revoke_api_keys", breaks_for_one)
     outcomes = deprovision_jobs_run(job_ids=list(_jobs(leavers).values_list("pk", flat=True)), actor=SYSTEM)
     assert outcomes.pop(failing.pk) == "retry"
     assert set(outcomes.values()) == {"done"}
@@ -120,7 +121,7 @@ def test_a_person_with_jobs_in_two_workspaces_loses_both_grants_in_one_batch(wor
 
 @pytest.fixture
 def published(monkeypatch):
-    from workspaces import tasks
+    from workspaces.deprovisioning import tasks
 
     sent: list[tuple[list[int], float | None]] = []
     monkeypatch.setattr(
@@ -158,7 +159,7 @@ def test_after_the_window_the_next_job_publishes_again(
 ):
     from django.core.cache import cache
 
-    from workspaces.tasks import _COALESCE_KEY
+    from workspaces.deprovisioning.tasks import _COALESCE_KEY
 
     settings.DEPROVISION_COALESCE_SECONDS = 1
     _deactivate_each_in_its_own_transaction(world, 1, django_capture_on_commit_callbacks)

@@ -13,8 +13,11 @@ from audit.models import AuditEvent
 from audit.record import Actor
 from tests.conftest import login_client
 from workspaces import services
+from workspaces.deprovisioning import revoke
 from workspaces.models import DeprovisionJob, DeprovisionStatus
-from workspaces.services import actor_for_membership, deprovision_job_run
+from workspaces.services import actor_for_membership
+
+from .harness import run_job
 
 SYSTEM = Actor.system("deprovisioning")
 
@@ -26,7 +29,7 @@ def broken_api_key_revocation(monkeypatch):
     def boom(job):
         raise RuntimeError("api key table unavailable")
 
-    monkeypatch.setattr(services, "_revoke_api_keys", boom)
+    monkeypatch.setattr(revoke, "_revoke_api_keys", boom)
 
 
 @pytest.fixture
@@ -38,7 +41,7 @@ def pending_job(world, dead_broker):
 @override_settings(DEPROVISION_MAX_ATTEMPTS=3)
 def test_a_failing_job_goes_back_to_pending_with_its_error_and_a_later_due_time(pending_job, broken_api_key_revocation):
     before = timezone.now()
-    assert deprovision_job_run(job_id=pending_job.pk, actor=SYSTEM) == "retry"
+    assert run_job(pending_job.pk) == "retry"
     pending_job.refresh_from_db()
     assert (pending_job.status, pending_job.attempts) == (DeprovisionStatus.PENDING, 1)
     assert pending_job.last_error == "RuntimeError: api key table unavailable"
@@ -48,7 +51,7 @@ def test_a_failing_job_goes_back_to_pending_with_its_error_and_a_later_due_time(
 
 @override_settings(DEPROVISION_MAX_ATTEMPTS=3)
 def test_after_the_last_attempt_the_job_is_marked_failed_and_kept(pending_job, broken_api_key_revocation):
-    outcomes = [deprovision_job_run(job_id=pending_job.pk, actor=SYSTEM) for _ in range(4)]
+    outcomes = [run_job(pending_job.pk) for _ in range(4)]
     assert outcomes == ["retry", "retry", "failed", "skipped"]
     pending_job.refresh_from_db()
     assert (pending_job.status, pending_job.attempts) == (DeprovisionStatus.FAILED, 3)
@@ -57,7 +60,7 @@ def test_after_the_last_attempt_the_job_is_marked_failed_and_kept(pending_job, b
 def test_a_requeued_failed_job_runs_again_and_completes(pending_job, world):
     DeprovisionJob.objects.filter(pk=pending_job.pk).update(status=DeprovisionStatus.FAILED, attempts=6, last_error="x")
     services.deprovision_job_requeue(job=DeprovisionJob.objects.get(), actor=Actor.system("support"))
-    assert deprovision_job_run(job_id=pending_job.pk, actor=SYSTEM) == "done"
+    assert run_job(pending_job.pk) == "done"
     assert AuditEvent.objects.filter(action="member.deprovisioning_requeued").count() == 1
 
 

@@ -23,8 +23,8 @@ from django.test import override_settings
 from audit.record import Actor
 from scim.services import scim_credential_create
 from workspaces import services
+from workspaces.deprovisioning.tasks import enqueue_deprovision_jobs, run_deprovision_jobs
 from workspaces.models import DeprovisionJob, DeprovisionStatus, Membership, Workspace
-from workspaces.tasks import enqueue_deprovision_jobs, run_deprovision_jobs
 
 from .harness import (
     CeleryProcess,

@@ -11,8 +11,8 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from tests.conftest import login_client
 from workspaces import services
+from workspaces.deprovisioning.tasks import sweep_deprovision_jobs
 from workspaces.models import DeprovisionJob, DeprovisionStatus, Membership
-from workspaces.tasks import sweep_deprovision_jobs
 
 
 def test_deactivation_writes_a_pending_job_next_to_its_audit_event(world, owner_actor, dead_broker):

@@ -14,7 +14,9 @@ from tests.factories import MembershipFactory
 from workspaces import services
 from workspaces.access import SESSION_KEY
 from workspaces.models import ApiKey, DeprovisionJob, DeprovisionStatus, Membership, UserSession
-from workspaces.services import actor_for_membership, deprovision_job_run
+from workspaces.services import actor_for_membership
+
+from .harness import run_job
 
 SYSTEM = Actor.system("deprovisioning")
 
@@ -41,7 +43,7 @@ def _key(membership: Membership) -> ApiKey:
 def _deactivate_and_run(world, membership: Membership) -> DeprovisionJob:
     services.membership_deactivate(membership=membership, actor=actor_for_membership(world.owner_a, "password"))
     job = DeprovisionJob.objects.get(membership=membership)
-    assert deprovision_job_run(job_id=job.pk, actor=SYSTEM) == "done"
+    assert run_job(job.pk) == "done"
     job.refresh_from_db()
     return job
 
@@ -109,7 +111,7 @@ def test_running_a_job_again_revokes_nothing_more_and_records_nothing_more(world
     login_client(world.member_a)
     _key(world.member_a)
     job = _deactivate_and_run(world, world.member_a)
-    assert deprovision_job_run(job_id=job.pk, actor=SYSTEM) == "skipped"
+    assert run_job(job.pk) == "skipped"
     job.refresh_from_db()
     assert job.result == {"sessions": 1, "api_keys": 1, "oauth_tokens": 0}
     assert AuditEvent.objects.filter(action="member.credentials_revoked").count() == 1
@@ -123,7 +125,7 @@ def test_credentials_issued_after_a_reactivation_are_not_revoked_by_an_older_job
     new_key = _key(member)
     new_session = login_client(member)
     job = DeprovisionJob.objects.get()
-    assert deprovision_job_run(job_id=job.pk, actor=SYSTEM) == "done"
+    assert run_job(job.pk) == "done"
     new_key.refresh_from_db()
     assert new_key.revoked_at is None
     assert new_session.get("/w/alpha/").status_code == 200
@@ -133,7 +135,7 @@ def test_a_removed_members_sessions_lose_the_grant(world):
     client = login_client(world.member_a)
     services.membership_remove(membership=world.member_a, actor=actor_for_membership(world.owner_a, "password"))
     job = DeprovisionJob.objects.get()
-    assert deprovision_job_run(job_id=job.pk, actor=SYSTEM) == "done"
+    assert run_job(job.pk) == "done"
     assert str(world.a.pk) not in _grants(client)
     assert DeprovisionJob.objects.get().status == DeprovisionStatus.DONE
 

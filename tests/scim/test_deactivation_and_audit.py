@@ -8,7 +8,6 @@ from audit.models import AuditEvent
 from tests.conftest import login_client
 from workspaces.models import ApiKey, Membership
 from workspaces.services import actor_for_membership, api_key_create
-from workspaces.tasks import revoke_member_credentials
 
 from .conftest import okta_user, patch_body
 
@@ -40,7 +39,8 @@ def test_deactivation_queues_credential_revocation_that_revokes_api_keys(world, 
     callbacks = _deactivate_by(scim_a, world.member_a, how, django_capture_on_commit_callbacks)
     assert callbacks, "revocation must be queued on commit"
     assert ApiKey.objects.get(membership=world.member_a).revoked_at is None  # not yet: it leaves on commit
-    revoke_member_credentials.apply(args=[world.member_a.pk])
+    for callback in callbacks:  # commit: the outbox job is published and (eagerly) run by its task
+        callback()
     assert ApiKey.objects.get(membership=world.member_a).revoked_at is not None
 
 
@@ -52,8 +52,8 @@ def test_other_members_keep_access_when_one_is_deactivated(world, scim_a, django
 
 def test_reactivation_restores_the_membership_not_revoked_keys(world, scim_a, django_capture_on_commit_callbacks):
     api_key_create(workspace=world.a, name="ci", actor=actor_for_membership(world.member_a, "password"), membership=world.member_a)
-    _deactivate_by(scim_a, world.member_a, "patch", django_capture_on_commit_callbacks)
-    revoke_member_credentials.apply(args=[world.member_a.pk])
+    for callback in _deactivate_by(scim_a, world.member_a, "patch", django_capture_on_commit_callbacks):
+        callback()  # commit: the outbox job is published and (eagerly) run by its task
     r = scim_a.patch(f"Users/{world.member_a.pk}", patch_body({"op": "replace", "path": "active", "value": True}))
     assert r.status_code == 200 and r.json()["active"] is True
     assert Membership.objects.get(pk=world.member_a.pk).is_active

@@ -1,0 +1,85 @@
+"""Changes a directory (SCIM, SAML group sync) makes: profile attributes, external ids, which roles it may grant."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from audit.record import Actor, record_event
+
+from ..exceptions import AlreadyExists, NotAllowed, ServiceError
+from ..models import Membership, Team, Workspace
+from ..roles import Cap, Role, directory_may_grant
+from ._common import member_target, require_capability, touch
+
+PROFILE_FIELDS = frozenset(
+    {"scim_username", "external_id", "given_name", "family_name", "display_name", "profile", "allowed_environments"}
+)
+
+
+def directory_may_grant_role(*, workspace: Workspace, role: str) -> None:
+    """A directory (SCIM, group sync) never makes an Owner unless the workspace allows it (Sentry's policy)."""
+    if role not in Role.values:
+        raise ServiceError(f"Unknown role {role!r}. Use one of: {', '.join(Role.values)}.", field="role")
+    if not directory_may_grant(workspace, role):
+        raise NotAllowed(
+            "This workspace does not let its identity provider grant the Owner role. "
+            "An Owner can allow it in the workspace policy.",
+            field="role",
+        )
+
+
+@transaction.atomic
+def membership_update_profile(*, membership: Membership, actor: Actor, changes: dict[str, Any]) -> Membership:
+    """Change directory-managed profile attributes (SCIM userName, externalId, names, profile, environments).
+
+    Never touches the global account: its login email and password stay as they are.
+    Records one ``member.profile_changed`` event with the changed attributes before and after.
+    """
+    require_capability(actor, membership.workspace, Cap.MEMBER_MANAGE)
+    unknown = set(changes) - PROFILE_FIELDS
+    if unknown:
+        raise ServiceError(f"Unknown profile attribute(s): {', '.join(sorted(unknown))}")
+    if "allowed_environments" in changes:
+        envs = changes["allowed_environments"]
+        if not isinstance(envs, list) or not all(isinstance(e, str) and e.strip() for e in envs):
+            raise ServiceError("Allowed environments must be a list of names.", field="allowed_environments")
+        changes = {**changes, "allowed_environments": sorted({e.strip() for e in envs})}
+    before = {k: getattr(membership, k) for k in changes if getattr(membership, k) != changes[k]}
+    if not before:
+        return membership
+    after = {k: changes[k] for k in before}
+    for key, value in after.items():
+        setattr(membership, key, value)
+    try:
+        # A userName taken in this workspace (case-insensitively) is refused by the unique index
+        # membership_scim_username_ci_unique: no read to look for it first.
+        with transaction.atomic():
+            touch(membership, *after)
+    except IntegrityError as exc:
+        for key, value in before.items():  # the instance keeps what is stored
+            setattr(membership, key, value)
+        raise AlreadyExists("A member with this userName already exists in this workspace.", field="userName") from exc
+    record_event(
+        actor=actor, action="member.profile_changed", workspace=membership.workspace, **member_target(membership),
+        details={"before": before, "after": after},
+    )
+    return membership
+
+
+@transaction.atomic
+def team_update_external_id(*, team: Team, external_id: str, actor: Actor) -> Team:
+    """Record the directory's id for a team (SCIM Group ``externalId``)."""
+    require_capability(actor, team.workspace, Cap.TEAM_MANAGE)
+    if team.external_id == external_id:
+        return team
+    before = team.external_id
+    team.external_id = external_id
+    touch(team, "external_id")
+    record_event(
+        actor=actor, action="team.external_id_changed", workspace=team.workspace,
+        target_type="team", target_id=team.pk, target_label=team.name,
+        details={"before": {"externalId": before}, "after": {"externalId": external_id}},
+    )
+    return team

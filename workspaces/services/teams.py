@@ -1,0 +1,118 @@
+"""Teams (the SCIM Group resource): create, rename, delete, and their member lists."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db import transaction
+
+from audit.record import Actor, record_event
+
+from ..exceptions import AlreadyExists, ServiceError
+from ..models import Membership, Team, TeamMembership, TeamSource, Workspace
+from ..roles import Cap
+from ._common import require_capability, touch
+
+
+@transaction.atomic
+def team_create(
+    *, workspace: Workspace, name: str, actor: Actor, description: str = "", external_id: str = ""
+) -> Team:
+    require_capability(actor, workspace, Cap.TEAM_MANAGE)
+    name = name.strip()
+    if not name:
+        raise ServiceError("A team needs a name.", field="name")
+    if Team.objects.filter(workspace=workspace, name__iexact=name).exists():
+        raise AlreadyExists(f"A team named {name!r} already exists.", field="name")
+    team = Team.objects.create(workspace=workspace, name=name, description=description, external_id=external_id)
+    record_event(
+        actor=actor, action="team.created", workspace=workspace,
+        target_type="team", target_id=team.pk, target_label=name, details={"name": name},
+    )
+    return team
+
+
+@transaction.atomic
+def team_rename(*, team: Team, name: str, actor: Actor) -> Team:
+    require_capability(actor, team.workspace, Cap.TEAM_MANAGE)
+    name = name.strip()
+    if not name:
+        raise ServiceError("A team needs a name.", field="name")
+    if name == team.name:
+        return team
+    if Team.objects.filter(workspace_id=team.workspace_id, name__iexact=name).exclude(pk=team.pk).exists():
+        raise AlreadyExists(f"A team named {name!r} already exists.", field="name")
+    before = team.name
+    team.name = name
+    touch(team, "name")
+    record_event(
+        actor=actor, action="team.renamed", workspace=team.workspace,
+        target_type="team", target_id=team.pk, target_label=name,
+        details={"before": {"name": before}, "after": {"name": name}},
+    )
+    return team
+
+
+@transaction.atomic
+def team_delete(*, team: Team, actor: Actor) -> None:
+    require_capability(actor, team.workspace, Cap.TEAM_MANAGE)
+    record_event(
+        actor=actor, action="team.deleted", workspace=team.workspace,
+        target_type="team", target_id=team.pk, target_label=team.name,
+        details={"members": team.team_memberships.count()},
+    )
+    team.delete()
+
+
+def _team_member_event(actor: Actor, team: Team, membership: Membership, action: str, source: str) -> None:
+    record_event(
+        actor=actor, action=action, workspace=team.workspace,
+        target_type="team", target_id=team.pk, target_label=team.name,
+        details={"member": membership.user.email, "member_id": membership.pk, "source": source},
+    )
+
+
+@transaction.atomic
+def team_add_members(
+    *, team: Team, memberships: Iterable[Membership], actor: Actor, source: str = TeamSource.MANUAL
+) -> int:
+    """Add several members in one transaction (a SCIM group PATCH with thousands of members is one call)."""
+    require_capability(actor, team.workspace, Cap.TEAM_MANAGE)
+    team = Team.objects.select_for_update().get(pk=team.pk)  # read-modify-write on membership lists
+    existing = set(team.team_memberships.values_list("membership_id", flat=True))
+    added = 0
+    for membership in memberships:
+        if membership.workspace_id != team.workspace_id:
+            raise ServiceError("That member belongs to another workspace.")
+        if membership.pk in existing:
+            continue
+        TeamMembership.objects.create(team=team, membership=membership, source=source)
+        existing.add(membership.pk)
+        _team_member_event(actor, team, membership, "team.member_added", source)
+        added += 1
+    if added:
+        touch(team)
+    return added
+
+
+def team_add_member(*, team: Team, membership: Membership, actor: Actor, source: str = TeamSource.MANUAL) -> bool:
+    return team_add_members(team=team, memberships=[membership], actor=actor, source=source) == 1
+
+
+@transaction.atomic
+def team_remove_members(*, team: Team, memberships: Iterable[Membership], actor: Actor, source: str = "manual") -> int:
+    require_capability(actor, team.workspace, Cap.TEAM_MANAGE)
+    team = Team.objects.select_for_update().get(pk=team.pk)
+    removed = 0
+    for membership in memberships:
+        deleted, _ = TeamMembership.objects.filter(team=team, membership=membership).delete()
+        if deleted:
+            _team_member_event(actor, team, membership, "team.member_removed", source)
+            removed += 1
+    if removed:
+        touch(team)
+    return removed
+
+
+def team_remove_member(*, team: Team, membership: Membership, actor: Actor, source: str = "manual") -> bool:
+    return team_remove_members(team=team, memberships=[membership], actor=actor, source=source) == 1

@@ -1,0 +1,89 @@
+"""Workspaces: creating one, its policy flags and its 2FA requirement; the global account behind a member."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from audit.record import Actor, record_event
+
+from ..exceptions import AlreadyExists, NotAllowed, ServiceError
+from ..models import Membership, User, Workspace
+from ..roles import Cap, Role
+from ._common import lock_workspace, member_target, require_capability
+
+
+def user_get_or_create(*, email: str, full_name: str = "", password: str | None = None) -> tuple[User, bool]:
+    """The global account for an email (matched case-insensitively). Never changes an existing one."""
+    email = User.objects.normalize_email(email)
+    existing = User.objects.filter(email__iexact=email).first()
+    if existing is not None:
+        return existing, False
+    return User.objects.create_user(email=email, password=password, full_name=full_name), True
+
+
+@transaction.atomic
+def workspace_create(*, slug: str, name: str, owner: User, actor: Actor) -> Workspace:
+    """Create a workspace; its creator becomes its first Owner."""
+    slug = slug.strip().lower()
+    if Workspace.objects.filter(slug=slug).exists():
+        raise AlreadyExists(f"The workspace slug {slug!r} is taken. Choose another.", field="slug")
+    workspace = Workspace(slug=slug, name=name.strip() or slug)
+    workspace.full_clean()
+    workspace.save()
+    record_event(
+        actor=actor, action="workspace.created", workspace=workspace,
+        target_type="workspace", target_id=workspace.pk, target_label=slug,
+        details={"name": workspace.name, "owner": owner.email},
+    )
+    membership = Membership.objects.create(workspace=workspace, user=owner, role=Role.OWNER)
+    record_event(
+        actor=actor, action="member.created", workspace=workspace, **member_target(membership),
+        details={"role": Role.OWNER, "source": "workspace_create"},
+    )
+    return workspace
+
+
+@transaction.atomic
+def workspace_update_policy(*, workspace: Workspace, actor: Actor, **changes: Any) -> Workspace:
+    """Change policy flags (name, JIT, default role...). SAML-only has its own guarded path in ``saml``."""
+    require_capability(actor, workspace, Cap.SETTINGS_MANAGE)
+    allowed = {"name", "jit_provisioning", "default_role", "require_2fa", "audit_retention_days", "scim_may_grant_owner"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise ServiceError(f"Unknown setting(s): {', '.join(sorted(unknown))}")
+    before = {k: getattr(workspace, k) for k in changes}
+    for key, value in changes.items():
+        setattr(workspace, key, value)
+    workspace.full_clean()
+    workspace.save(update_fields=list(changes))
+    record_event(
+        actor=actor, action="workspace.settings_changed", workspace=workspace,
+        target_type="workspace", target_id=workspace.pk, target_label=workspace.slug,
+        details={"before": before, "after": changes},
+    )
+    return workspace
+
+
+@transaction.atomic
+def workspace_set_require_2fa(*, workspace: Workspace, required: bool, actor: Actor) -> Workspace:
+    """Owners require (or stop requiring) a second factor for password logins into their workspace.
+
+    The Owner who switches it on must have 2FA themselves (no one locks themselves out by surprise).
+    Password sessions without a second factor lose this workspace on their next request (``access``).
+    """
+    require_capability(actor, workspace, Cap.SETTINGS_MANAGE)
+    workspace = lock_workspace(workspace)
+    if workspace.require_2fa == required:
+        return workspace
+    if required and actor.kind == "user" and actor.membership is not None and not actor.membership.user.two_factor_enabled:
+        raise NotAllowed("Turn on two-factor authentication for your own account before requiring it.")
+    workspace.require_2fa = required
+    workspace.save(update_fields=["require_2fa"])
+    record_event(
+        actor=actor, action="workspace.2fa_requirement_changed", workspace=workspace,
+        target_type="workspace", target_id=workspace.pk, target_label=workspace.slug,
+        details={"before": {"require_2fa": not required}, "after": {"require_2fa": required}},
+    )
+    return workspace
