@@ -78,7 +78,7 @@ _by_pks: dict[tuple[int, bool], CompiledQuery] = {}
 def _members_by_pks_query(size: int, groups: bool) -> CompiledQuery:
     query = _by_pks.get((size, groups))
     if query is None:
-        sentinels: list[object] = [_WS] + [_PK - i for i in range(size)]
+        sentinels: list[object] = [_WS, *(_PK - i for i in range(size))]
 
         def build(conn: BaseDatabaseWrapper) -> QuerySet[Membership]:
             qs = scim_users(Workspace(pk=_WS)).filter(pk__in=sentinels[1:]).order_by()
@@ -100,9 +100,11 @@ def members_by_pks(workspace: Workspace, pks: list[int], *, groups: bool = False
     return _members_by_pks_query(size, groups).instances([workspace.pk, *padded], conn=conn)
 
 
-_BY_USERNAME = _member_query(
-    lambda: scim_users(Workspace(pk=_WS)).filter(username_ci=_USERNAME).order_by(), [_WS, _USERNAME]
-)
+def _by_username() -> QuerySet[Membership]:
+    return scim_users(Workspace(pk=_WS)).filter(username_ci=_USERNAME).order_by()  # type: ignore[misc]
+
+
+_BY_USERNAME = _member_query(_by_username, [_WS, _USERNAME])
 
 
 def members_by_username(workspace: Workspace, username: str, *, groups: bool = False) -> list[Membership]:
@@ -130,7 +132,7 @@ def _member_pk(rid: str) -> int | None:
 
 
 def scim_user_by_username(workspace: Workspace, username: str) -> Membership | None:
-    return scim_users(workspace).filter(username_ci=username.lower()).first()
+    return scim_users(workspace).filter(username_ci=username.lower()).first()  # type: ignore[misc]
 
 
 def membership_by_email(workspace: Workspace, email: str) -> Membership | None:
@@ -159,7 +161,7 @@ def scim_group(workspace: Workspace, rid: str, *, for_update: bool = False) -> T
 
 
 def scim_group_by_name(workspace: Workspace, name: str) -> Team | None:
-    return scim_groups(workspace).filter(name_ci=name.strip().lower()).first()
+    return scim_groups(workspace).filter(name_ci=name.strip().lower()).first()  # type: ignore[misc]
 
 
 def members_by_ids(workspace: Workspace, ids: Iterable[str]) -> tuple[list[Membership], list[str]]:
