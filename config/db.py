@@ -100,6 +100,17 @@ def queryset_sql(qs: QuerySet[Any], conn: BaseDatabaseWrapper) -> tuple[str, lis
     return sql, list(params)
 
 
+def column_converters(conn: BaseDatabaseWrapper, expressions: Sequence[Any]) -> list[tuple[int, Any]]:
+    """``(position, (converters, expression))`` for the columns ``expressions`` (e.g. ``field.get_col(alias)``)
+    of hand-written SQL: the backend's and the fields' converters, as the ORM's compiler finds them (JSON,
+    datetimes on SQLite...). Apply as ``convert(value, expression, conn)``. (Private API:
+    ``SQLCompiler.get_converters``.)"""
+    from django.db.models.sql import Query
+
+    compiler = Query(None).get_compiler(connection=conn)
+    return list(compiler.get_converters(list(expressions)).items())
+
+
 @dataclass
 class _Plan:
     """One ``CompiledQuery`` built for one database: its SQL and how to fill its parameters."""
