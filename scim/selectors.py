@@ -3,6 +3,12 @@
 A SCIM "User" is a membership of the workspace that is active or still linked to the
 directory (non-empty ``scim_username``). A membership the directory DELETEd is deactivated
 and unlinked, so it drops out of this set (RFC 7644 §3.6: later requests get 404).
+
+The hot member reads are ORM querysets compiled once per process (``config.db.CompiledQuery``):
+compiling them cost more worker CPU than running them (bench/scim_bench.py, "worker cpu" of GET
+/Users/{id} and the list pages). The one piece of hand-written SQL is ``after_in_workspace``'s row
+comparison: without it the first page at 100k members took 6 ms in PostgreSQL instead of 0.1 ms
+(bench/scim_bench.py, "GET /Users first page", 100,000 members; docs/benchmarks.md, "SCIM").
 """
 
 from __future__ import annotations
