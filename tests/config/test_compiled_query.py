@@ -101,8 +101,7 @@ def test_prepare_makes_a_server_side_prepared_statement_on_postgresql(db, settin
     if not is_postgresql():
         pytest.skip(f"needs PostgreSQL: server-side prepared statements (this run uses {connection.vendor})")
     settings.DB_PREPARED_STATEMENTS = prepared
-    connection.close()  # a new session: nothing prepared by earlier work
-    marker = "compiled_query_preparation_probe"
+    marker = f"compiled_query_probe_{'on' if prepared else 'off'}"  # nothing else prepares this text
     query = CompiledQuery(lambda conn: f"SELECT %s::text AS {marker}", prepare=True)
     assert [query.fetchone(["x"]) for _ in range(2)] == [("x",), ("x",)]
     with connection.cursor() as cursor:
