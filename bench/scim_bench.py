@@ -54,7 +54,6 @@ from django.core.management import call_command  # noqa: E402
 from django.db import transaction  # noqa: E402
 
 from audit.record import Actor  # noqa: E402
-from scim.list_index import members_changed  # noqa: E402
 from scim.services import scim_credential_create  # noqa: E402
 from workspaces.models import Membership, User, Workspace  # noqa: E402
 
@@ -253,8 +252,6 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
     workspaces = {size: seed(size) for size in sizes}
-    for ws in workspaces.values():
-        members_changed(ws.pk)  # bulk_create sends no signals: the Users list index must be rebuilt
     tokens = {
         size: scim_credential_create(workspace=ws, kind="bearer", name="bench", actor=Actor.system("bench"))[1]
         for size, ws in workspaces.items()

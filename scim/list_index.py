@@ -15,23 +15,29 @@ default stride of 100 their pages start exactly at an anchor (``o = 0``), and a 
 of its row, whatever the workspace's size.
 
 Kept exact by a version, not a timeout: every change of the visible set bumps ``version`` in the
-changing transaction (``members_changed``: one upsert, from the ``Membership`` signals below), and a
+changing transaction (database triggers on the member and workspace tables, whatever wrote the row:
+``save()``, ``QuerySet.update()``, ``bulk_create``, ``delete()``; see ``list_index_triggers``), and a
 list request that finds ``built_version != version`` rebuilds the row from one query (``_build``:
 only the count and the anchors come back) and stores it as the build of the version it read *before*
 building, only if that is still the current version (``_store``). A change that committed after
 that read has moved the version on, so a build that may have missed it never looks current, and a
 slow build never replaces a newer one; under READ COMMITTED PostgreSQL re-checks the guard after
-waiting for a writer that holds the row. Both sides upsert, so a row created concurrently misses no
-bump. A request whose build was not stored still answers from it (it is at least as new as the
+waiting for a writer that holds the row. The row exists from the workspace's creation on (a trigger
+creates it), so no bump finds it missing. A request whose build was not stored still answers from it (it is at least as new as the
 version read).
 
 Lock order: the bump locks the index row until the change commits. Services change the membership
 first and record its audit event after (``audit.record`` locks the workspace's chain head), so every
 writer takes the index row before the chain head; a transaction that bumps after an audit event
-could deadlock with one that does the opposite (see ``membership_remove``, ``GatehouseSCIMUser.delete``).
-Code that adds or removes members with ``bulk_create`` or ``QuerySet.update`` sends no signal and
-must call ``members_changed`` itself. ``SCIM_LIST_INDEX=False`` serves the list with ``COUNT(*)``
+could deadlock with one that does the opposite. A transaction that changes visibility only after its
+audit event (``GatehouseSCIMUser.delete``: deactivate, audit, then unlink) calls ``members_changed``
+first to take the row's lock in that order. ``SCIM_LIST_INDEX=False`` serves the list with ``COUNT(*)``
 and ``OFFSET`` instead (the bumps go on, so turning it back on is safe).
+
+Hand-written SQL (``_build_sql``, the row's upserts): bench/scim_bench.py justifies the index as a
+whole (the 100k / 10k members p50 ratio of a cold deep page: 1.9 before it, 0.83-1.09 with it,
+target 1.2; docs/benchmarks.md, "SCIM"), and the build's ``array_agg`` (37 ms at 100k members
+against 140 ms for the window functions SQLite gets).
 """
 
 from __future__ import annotations
@@ -41,17 +47,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
-from django.db.models import QuerySet
+from django.db.backends.base.base import BaseDatabaseWrapper
 
-from workspaces.models import Membership, Workspace
+from config.db import CompiledQuery, default_connection, is_postgresql, queryset_sql
+from workspaces.models import Workspace
 
 from . import selectors
 from .models import ScimListIndex
-
-# Fields whose change can add a member to, or remove one from, the SCIM-visible set.
-_VISIBILITY_FIELDS = frozenset({"is_active", "scim_username", "user", "user_id", "workspace", "workspace_id"})
-_WORKSPACE_FIELDS = frozenset({"workspace", "workspace_id"})
 
 
 def enabled() -> bool:
@@ -77,102 +79,93 @@ class ListIndex:
     anchors: tuple[int, ...]
 
 
-# ----------------------------------------------------------------------------- SQL, built once
+# ----------------------------------------------------------------------------- statements, built once
 
 
-_SQL: dict[str, str] = {}
+def _table() -> str:
+    return ScimListIndex._meta.db_table
 
 
-def _sql(name: str) -> str:
-    found = _SQL.get(name)
-    if found is not None:
-        return found
-    qn = connection.ops.quote_name
-    t = qn(ScimListIndex._meta.db_table)
-    members = qn(Membership._meta.db_table)
-    upsert = f"ON CONFLICT (workspace_id) DO UPDATE SET version = {t}.version + 1"
-    statements = {
-        "bump": f"INSERT INTO {t} (workspace_id, version, stride, total, anchors) VALUES (%s, %s, 0, 0, '') {upsert}",
-        # An is_active write changes visibility only for a member the directory has not linked
-        # (visible = is_active OR scim_username <> ''). Decided on the stored row: this transaction
-        # holds its lock since the write, so scim_username cannot change before commit.
-        "bump unlinked": (
-            f"INSERT INTO {t} (workspace_id, version, stride, total, anchors) SELECT %s, %s, 0, 0, '' "
-            f"WHERE EXISTS (SELECT 1 FROM {members} WHERE id = %s AND scim_username = '') {upsert}"
-        ),
-        "create": (
-            f"INSERT INTO {t} (workspace_id, version, stride, total, anchors) VALUES (%s, %s, 0, 0, '') "
-            "ON CONFLICT (workspace_id) DO NOTHING"
-        ),
-        # The anchors text only when this process has not parsed this build yet.
-        "read": (
-            "SELECT version, built_version, stride, total, "
-            "CASE WHEN built_version = %s AND stride = %s THEN NULL ELSE anchors END "
-            f"FROM {t} WHERE workspace_id = %s"
-        ),
-        "store": (
-            f"UPDATE {t} SET built_version = %s, stride = %s, total = %s, anchors = %s "
-            "WHERE workspace_id = %s AND version = %s"
-        ),
-    }
-    _SQL.update(statements)
-    return statements[name]
+_UPSERT = "ON CONFLICT (workspace_id) DO UPDATE SET version = {t}.version + 1"
+_BUMP = CompiledQuery(
+    lambda conn: (
+        f"INSERT INTO {_table()} (workspace_id, version, stride, total, anchors) VALUES (%s, %s, 0, 0, '') "
+        + _UPSERT.format(t=_table())
+    )
+)
+_CREATE = CompiledQuery(
+    lambda conn: (
+        f"INSERT INTO {_table()} (workspace_id, version, stride, total, anchors) VALUES (%s, %s, 0, 0, '') "
+        "ON CONFLICT (workspace_id) DO NOTHING"
+    )
+)
+# The anchors text only when this process has not parsed this build yet.
+_READ = CompiledQuery(
+    lambda conn: (
+        "SELECT version, built_version, stride, total, "
+        "CASE WHEN built_version = %s AND stride = %s THEN NULL ELSE anchors END "
+        f"FROM {_table()} WHERE workspace_id = %s"
+    )
+)
+_STORE = CompiledQuery(
+    lambda conn: (
+        f"UPDATE {_table()} SET built_version = %s, stride = %s, total = %s, anchors = %s "
+        "WHERE workspace_id = %s AND version = %s"
+    )
+)
+
+_WS, _STRIDE = -700_000_011, -700_000_012  # sentinels: never a real id or stride
+
+
+def _build_sql(conn: BaseDatabaseWrapper) -> tuple[str, list[Any]]:
+    """Count the visible members and pick every stride-th user id: the inner query is
+    ``selectors.scim_users`` (the visibility rule stays there); only the count and the anchors come back.
+
+    Hand-written around the ORM's query because neither array indexing nor window functions over a
+    subquery are ORM expressions. PostgreSQL sorts the user ids into one array and indexes it (37 ms
+    at 100k members, a plain COUNT(*) is 30 ms); ROW_NUMBER() and COUNT(*) OVER () cost 140 ms there,
+    but are what SQLite (>= 3.25) has.
+    """
+    visible = selectors.scim_users(Workspace(pk=_WS)).order_by().values("user_id")
+    inner, params = queryset_sql(visible, conn)
+    if is_postgresql(conn):
+        return (
+            f"WITH a AS (SELECT array_agg(v.user_id ORDER BY v.user_id) AS ids FROM ({inner}) v) "
+            "SELECT COALESCE(cardinality(ids), 0), "
+            "ARRAY(SELECT ids[i] FROM generate_series(%s, cardinality(ids), %s) i ORDER BY i) FROM a",
+            [*params, _STRIDE, _STRIDE],
+        )
+    return (
+        "SELECT user_id, rn, n FROM (SELECT v.user_id AS user_id, ROW_NUMBER() OVER (ORDER BY v.user_id) AS rn, "
+        f"COUNT(*) OVER () AS n FROM ({inner}) v) w WHERE rn %% %s = 0 OR rn = n ORDER BY rn",
+        [*params, _STRIDE],
+    )
+
+
+_BUILD = CompiledQuery(_build_sql, sentinels=[_WS, _STRIDE])
 
 
 # ----------------------------------------------------------------------------- writers
 
 
 def members_changed(workspace_id: int) -> None:
-    """The workspace's visible member set changed in the current transaction: bump its index version."""
-    with connection.cursor() as cursor:
-        cursor.execute(_sql("bump"), [workspace_id, _first_version()])
+    """Bump the workspace's index version now, in the current transaction, and so lock its index row.
 
-
-def _activity_changed(workspace_id: int, membership_id: int) -> None:
-    """Only ``is_active`` of this member changed: bump unless the directory links it (then it stays visible)."""
-    with connection.cursor() as cursor:
-        cursor.execute(_sql("bump unlinked"), [workspace_id, _first_version(), membership_id])
-
-
-def _membership_pre_save(sender: Any, instance: Membership, update_fields: Any = None, **kwargs: Any) -> None:
-    # A member moved to another workspace leaves the old one's list too: note where it was.
-    if instance.pk is None or (update_fields is not None and not _WORKSPACE_FIELDS.intersection(update_fields)):
-        return
-    stored = Membership.objects.filter(pk=instance.pk).values_list("workspace_id", flat=True).first()
-    if stored is not None and stored != instance.workspace_id:
-        instance._scim_list_left = stored  # type: ignore[attr-defined]
-
-
-def _membership_saved(
-    sender: Any, instance: Membership, created: bool, update_fields: Any = None, **kwargs: Any
-) -> None:
-    left = instance.__dict__.pop("_scim_list_left", None)
-    if left is not None:
-        members_changed(left)
-    if created or update_fields is None:
-        members_changed(instance.workspace_id)
-        return
-    touched = _VISIBILITY_FIELDS.intersection(update_fields)
-    if touched == {"is_active"}:
-        _activity_changed(instance.workspace_id, instance.pk)
-    elif touched:
-        members_changed(instance.workspace_id)
-
-
-def _membership_deleted(sender: Any, instance: Membership, origin: Any = None, **kwargs: Any) -> None:
-    # Deleting the workspace deletes its index row with it: bumping would create the row again.
-    if (origin.model if isinstance(origin, QuerySet) else type(origin)) is Workspace:
-        return
-    members_changed(instance.workspace_id)
+    Changes of the visible set bump it by themselves (the database triggers of migration
+    ``scim.0004``); call this only to take the index row's lock before the chain head's (see the
+    module's "Lock order").
+    """
+    _BUMP.execute([workspace_id, _first_version()])
 
 
 def connect_receivers() -> None:
-    """Called from ``ScimConfig.ready``."""
-    from django.db.models.signals import post_delete, post_save, pre_save
+    """Called from ``ScimConfig.ready``: after every ``migrate``, put back the list index's triggers
+    (a SQLite table rebuild drops them; ``list_index_triggers``)."""
+    from django.db.models.signals import post_migrate
 
-    pre_save.connect(_membership_pre_save, sender=Membership, dispatch_uid="scim_list_index_pre_save")
-    post_save.connect(_membership_saved, sender=Membership, dispatch_uid="scim_list_index_save")
-    post_delete.connect(_membership_deleted, sender=Membership, dispatch_uid="scim_list_index_delete")
+    from .list_index_triggers import reinstall_after_migrate
+
+    post_migrate.connect(reinstall_after_migrate, dispatch_uid="scim_list_index_triggers")
 
 
 # ----------------------------------------------------------------------------- readers
@@ -188,14 +181,12 @@ def current(workspace: Workspace) -> ListIndex:
     """The workspace's index at its current version: one statement when it is built, else rebuilt."""
     stride = _stride()
     memo = _memo.get(workspace.pk)
-    with connection.cursor() as cursor:
-        # The memo's build and stride: the text is left out only when it is the build memoised here.
-        cursor.execute(_sql("read"), [*(memo[:2] if memo else (None, None)), workspace.pk])
-        row = cursor.fetchone()
-        if row is None:
-            cursor.execute(_sql("create"), [workspace.pk, _first_version()])
-            cursor.execute(_sql("read"), [None, None, workspace.pk])
-            row = cursor.fetchone()
+    # The memo's build and stride: the text is left out only when it is the build memoised here.
+    row = _READ.fetchone([*(memo[:2] if memo else (None, None)), workspace.pk])
+    if row is None:  # every workspace gets its row when it is created; this is for one that lost it
+        _CREATE.execute([workspace.pk, _first_version()])
+        row = _READ.fetchone([None, None, workspace.pk])
+        assert row is not None
     version, built_version, built_stride, total, anchors_text = row
     if built_version == version and built_stride == stride:
         if anchors_text is None:
@@ -217,31 +208,12 @@ def _remember(workspace_id: int, built_version: int, stride: int, anchors: tuple
 
 
 def _build(workspace: Workspace, stride: int) -> ListIndex:
-    """Count the visible members and pick every ``stride``-th user id, in one query.
-
-    The inner query is ``selectors.scim_users`` (the visibility rule stays there). Only the count
-    and the anchors come back, never the workspace's rows. PostgreSQL sorts the user ids into one
-    array and indexes it (37 ms at 100k members, a plain COUNT(*) is 30 ms); ROW_NUMBER() and
-    COUNT(*) OVER () cost 140 ms there, but are what SQLite (>= 3.25) has.
-    """
-    visible = selectors.scim_users(workspace).order_by().values("user_id")
-    inner, params = visible.query.get_compiler(using=visible.db).as_sql()
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                f"WITH a AS (SELECT array_agg(v.user_id ORDER BY v.user_id) AS ids FROM ({inner}) v) "
-                "SELECT COALESCE(cardinality(ids), 0), "
-                "ARRAY(SELECT ids[i] FROM generate_series(%s, cardinality(ids), %s) i ORDER BY i) FROM a",
-                [*params, stride, stride],
-            )
-            total, anchors = cursor.fetchone()
-            return ListIndex(total, stride, tuple(anchors))
-        cursor.execute(
-            "SELECT user_id, rn, n FROM (SELECT v.user_id AS user_id, ROW_NUMBER() OVER (ORDER BY v.user_id) AS rn, "
-            f"COUNT(*) OVER () AS n FROM ({inner}) v) w WHERE rn %% %s = 0 OR rn = n ORDER BY rn",
-            [*params, stride],
-        )
-        rows = cursor.fetchall()
+    """Count the visible members and pick every ``stride``-th user id, in one query (``_build_sql``)."""
+    conn = default_connection()
+    rows = _BUILD.fetchall([workspace.pk, stride], conn=conn)
+    if is_postgresql(conn):
+        total, anchors = rows[0]
+        return ListIndex(total, stride, tuple(anchors))
     total = rows[-1][2] if rows else 0
     return ListIndex(total, stride, tuple(user_id for user_id, rn, _ in rows if rn % stride == 0))
 
@@ -251,9 +223,7 @@ def _store(workspace_id: int, version: int, index: ListIndex) -> bool:
     change may have committed after the build's snapshot (the next request builds again), or a newer
     build may be stored already, which this one must not replace."""
     anchors = ",".join(str(a) for a in index.anchors)
-    with connection.cursor() as cursor:
-        cursor.execute(_sql("store"), [version, index.stride, index.total, anchors, workspace_id, version])
-        return cursor.rowcount == 1
+    return _STORE.execute([version, index.stride, index.total, anchors, workspace_id, version]) == 1
 
 
 def page(workspace: Workspace, start: int, count: int) -> tuple[list[int], int]:

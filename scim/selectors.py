@@ -3,20 +3,27 @@
 A SCIM "User" is a membership of the workspace that is active or still linked to the
 directory (non-empty ``scim_username``). A membership the directory DELETEd is deactivated
 and unlinked, so it drops out of this set (RFC 7644 §3.6: later requests get 404).
+
+The hot member reads are ORM querysets compiled once per process (``config.db.CompiledQuery``):
+compiling them cost more worker CPU than running them (bench/scim_bench.py, "worker cpu" of GET
+/Users/{id} and the list pages). The one piece of hand-written SQL is ``after_in_workspace``'s row
+comparison: without it the first page at 100k members took 6 ms in PostgreSQL instead of 0.1 ms
+(bench/scim_bench.py, "GET /Users first page", 100,000 members; docs/benchmarks.md, "SCIM").
 """
 
 from __future__ import annotations
 
-import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.db import connection, connections, router
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import BooleanField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import JSONObject, Lower
 
+from config.db import CompiledQuery, is_postgresql
 from workspaces.models import Membership, Team, TeamMembership, Workspace
 
 SCIM_VISIBLE = Q(is_active=True) | ~Q(scim_username="")
@@ -33,10 +40,10 @@ def scim_users(workspace: Workspace) -> QuerySet[Membership]:
     )
 
 
-def with_groups(qs: QuerySet[Membership]) -> QuerySet[Membership]:
+def with_groups(qs: QuerySet[Membership], conn: BaseDatabaseWrapper | None = None) -> QuerySet[Membership]:
     """On PostgreSQL, read each member's teams in the same statement (``groups_json``): one round trip
     fewer per SCIM read. Elsewhere ``groups_of_members`` reads them in one extra query per page."""
-    if connection.vendor != "postgresql":
+    if not is_postgresql(conn):
         return qs
     from django.contrib.postgres.aggregates import JSONBAgg
 
@@ -57,84 +64,34 @@ def groups_from_row(member: Membership) -> list[tuple[int, str]] | None:
     return [(g["id"], g["name"]) for g in (member.groups_json or [])]
 
 
-class _Compiled:
-    """A queryset compiled to SQL once per process and run again with other parameter values.
-
-    Compiling the member queries (select_related user, the teams subquery, the list's page ids) cost
-    more CPU than running them; the hot reads are the same SQL every time with other ids. Built from
-    the ORM queryset with sentinel values, each replaced (wherever it occurs) by the value given to
-    ``fetch``; ``tail`` adds SQL with its own parameters after the compiled statement (LIMIT/OFFSET,
-    which the ORM writes as literals).
-    """
-
-    def __init__(self, qs: QuerySet, sentinels: list[object], tail: str = "") -> None:
-        self.db = qs.db
-        self.compiler = qs.query.get_compiler(using=self.db)
-        sql, params = self.compiler.as_sql()
-        self.sql = f"{sql}{tail}"
-        self.params = list(params)
-        self.slots = [[i for i, p in enumerate(self.params) if type(p) is type(s) and p == s] for s in sentinels]
-        if not all(self.slots):
-            raise ValueError("a sentinel is missing from the compiled query's parameters")
-
-    def fetch(self, *values: object, tail: tuple[object, ...] = ()) -> list[tuple]:
-        params = list(self.params)
-        for slots, value in zip(self.slots, values, strict=True):
-            for slot in slots:
-                params[slot] = value
-        with connections[self.db].cursor() as cursor:
-            cursor.execute(self.sql, [*params, *tail])  # type: ignore[list-item]  # params are query values
-            return cursor.fetchall()
+# Sentinels stand for the parameters of the compiled member queries (config.db.CompiledQuery): never real ids.
+_WS, _PK = -700_000_001, -700_000_002
+_USERNAME = "\x00gatehouse-username-sentinel"
+_SIZES = (1, 10, 100)
 
 
-class _Prepared(_Compiled):
-    """A ``_Compiled`` member query whose rows become model instances: the converters and the model
-    building are Django's own (``ModelIterable``), only the compile step is skipped."""
-
-    def __init__(self, qs: QuerySet, sentinels: list[object]) -> None:
-        from django.db.models.query import get_related_populators  # type: ignore[attr-defined]  # Django internal, not in the stubs
-
-        super().__init__(qs, sentinels)
-        compiler = self.compiler
-        klass_info = compiler.klass_info
-        select_fields = klass_info["select_fields"]
-        self.model = klass_info["model"]
-        self.start, self.end = select_fields[0], select_fields[-1] + 1
-        self.init_list = [f[0].target.attname for f in compiler.select[self.start:self.end]]
-        self.populators = get_related_populators(klass_info, compiler.select, self.db)
-        self.annotations = dict(compiler.annotation_col_map or {})
-        self.converters = compiler.get_converters([c[0] for c in compiler.select[0:compiler.col_count]])
-
-    def run(self, *values: object) -> list:
-        rows = self.fetch(*values)
-        if self.compiler.has_extra_select:
-            rows = [r[: self.compiler.col_count] for r in rows]
-        out = []
-        if self.converters:
-            rows = self.compiler.apply_converters(rows, self.converters)
-        for row in rows:
-            obj = self.model.from_db(self.db, self.init_list, row[self.start:self.end])
-            for populator in self.populators:
-                populator.populate(row, obj)
-            for name, position in self.annotations.items():
-                setattr(obj, name, row[position])
-            out.append(obj)
-        return out
+def _member_query(build: Callable[[], QuerySet[Membership]], sentinels: list[object]) -> dict[bool, CompiledQuery]:
+    """One compiled member query, without (False) and with (True) the teams (``with_groups``)."""
+    return {
+        False: CompiledQuery(lambda conn: build(), sentinels=sentinels),
+        True: CompiledQuery(lambda conn: with_groups(build(), conn), sentinels=sentinels),
+    }
 
 
-_prepared = threading.local()
-_WS, _PK = -700_000_001, -700_000_002  # sentinels: never real ids
+_by_pks: dict[tuple[int, bool], CompiledQuery] = {}
 
 
-def _prepared_query(key: tuple, build: Callable[[], _Compiled]) -> Any:
-    """The compiled query for ``key`` (its first item: the database vendor), built once per thread."""
-    cache = getattr(_prepared, "queries", None)
-    if cache is None:
-        cache = _prepared.queries = {}
-    found = cache.get(key)
-    if found is None or found.db not in connections or connections[found.db].vendor != key[0]:
-        found = cache[key] = build()
-    return found
+def _members_by_pks_query(size: int, groups: bool) -> CompiledQuery:
+    query = _by_pks.get((size, groups))
+    if query is None:
+        sentinels: list[object] = [_WS, *(_PK - i for i in range(size))]
+
+        def build(conn: BaseDatabaseWrapper) -> QuerySet[Membership]:
+            qs = scim_users(Workspace(pk=_WS)).filter(pk__in=sentinels[1:]).order_by()
+            return with_groups(qs, conn) if groups else qs
+
+        query = _by_pks[(size, groups)] = CompiledQuery(build, sentinels=sentinels)
+    return query
 
 
 def members_by_pks(workspace: Workspace, pks: list[int], *, groups: bool = False) -> list[Membership]:
@@ -142,34 +99,25 @@ def members_by_pks(workspace: Workspace, pks: list[int], *, groups: bool = False
     ``groups``, their teams: one statement whose SQL is compiled once per process and id count."""
     if not pks:
         return []
-    vendor = connections[router.db_for_read(Membership)].vendor
     # A few statement shapes, not one per page length: pad the ids (repeating one) up to a size class.
-    size = next((b for b in (1, 10, 100) if len(pks) <= b), 1 << (len(pks) - 1).bit_length())
+    size = next((b for b in _SIZES if len(pks) <= b), 1 << (len(pks) - 1).bit_length())
     padded = list(pks) + [pks[0]] * (size - len(pks))
-
-    def build() -> _Prepared:
-        ws = Workspace(pk=_WS)
-        sentinels: list[object] = [_WS, *[_PK - i for i in range(size)]]
-        qs = scim_users(ws).filter(pk__in=sentinels[1:]).order_by()
-        return _Prepared(with_groups(qs) if groups else qs, sentinels)
-
-    return _prepared_query((vendor, "members", groups, size), build).run(workspace.pk, *padded)
+    conn = connections[router.db_for_read(Membership)]
+    return _members_by_pks_query(size, groups).instances([workspace.pk, *padded], conn=conn)
 
 
-_USERNAME = "\x00gatehouse-username-sentinel"
+def _by_username() -> QuerySet[Membership]:
+    return scim_users(Workspace(pk=_WS)).filter(username_ci=_USERNAME).order_by()  # type: ignore[misc]
+
+
+_BY_USERNAME = _member_query(_by_username, [_WS, _USERNAME])
 
 
 def members_by_username(workspace: Workspace, username: str, *, groups: bool = False) -> list[Membership]:
     """The SCIM-visible member whose userName is ``username`` (case-insensitive; at most one, by the
-    unique index on lower(scim_username)): Okta's lookup before every create, in one prepared statement."""
-    vendor = connections[router.db_for_read(Membership)].vendor
-
-    def build() -> _Prepared:
-        ws = Workspace(pk=_WS)
-        qs = scim_users(ws).filter(username_ci=_USERNAME).order_by()  # type: ignore[misc]  # an alias() the plugin cannot see
-        return _Prepared(with_groups(qs) if groups else qs, [_WS, _USERNAME])
-
-    return _prepared_query((vendor, "username", groups), build).run(workspace.pk, username.lower())
+    unique index on lower(scim_username)): Okta's lookup before every create, in one compiled statement."""
+    conn = connections[router.db_for_read(Membership)]
+    return _BY_USERNAME[groups].instances([workspace.pk, username.lower()], conn=conn)
 
 
 def scim_user(workspace: Workspace, rid: str, *, groups: bool = False) -> Membership | None:
@@ -190,7 +138,7 @@ def _member_pk(rid: str) -> int | None:
 
 
 def scim_user_by_username(workspace: Workspace, username: str) -> Membership | None:
-    return scim_users(workspace).filter(username_ci=username.lower()).first()  # type: ignore[misc]  # an alias() the plugin cannot see
+    return scim_users(workspace).filter(username_ci=username.lower()).first()  # type: ignore[misc]
 
 
 def membership_by_email(workspace: Workspace, email: str) -> Membership | None:
@@ -219,7 +167,7 @@ def scim_group(workspace: Workspace, rid: str, *, for_update: bool = False) -> T
 
 
 def scim_group_by_name(workspace: Workspace, name: str) -> Team | None:
-    return scim_groups(workspace).filter(name_ci=name.strip().lower()).first()  # type: ignore[misc]  # an alias() the plugin cannot see
+    return scim_groups(workspace).filter(name_ci=name.strip().lower()).first()  # type: ignore[misc]
 
 
 def members_by_ids(workspace: Workspace, ids: Iterable[str]) -> tuple[list[Membership], list[str]]:
@@ -270,22 +218,25 @@ def scim_user_for_write(workspace: Workspace, rid: str, *, groups: bool = False)
     """The SCIM-visible member ``rid`` of ``workspace`` with its user (and teams, when ``groups``),
     locked (``FOR UPDATE`` of the member row) until the caller's transaction ends.
 
-    One statement compiled once per process (``_prepared_query``), like the reads above.
+    One statement compiled once per process (``config.db.CompiledQuery``), like the reads above.
     """
     pk = _member_pk(rid)
     if pk is None:
         return None
-    vendor = connections[router.db_for_write(Membership)].vendor
-
-    def build() -> _Prepared:
-        qs = scim_users(Workspace(pk=_WS)).filter(pk=_PK).order_by().select_for_update(of=("self",))
-        return _Prepared(with_groups(qs) if groups else qs, [_WS, _PK])
-
-    found = _prepared_query((vendor, "member for write", groups), build).run(workspace.pk, pk)
+    conn = connections[router.db_for_write(Membership)]
+    found = _FOR_WRITE[groups].instances([workspace.pk, pk], conn=conn)
     return found[0] if found else None
 
 
-def after_in_workspace(qs: QuerySet, workspace_id: int, column: str, after: Any) -> QuerySet:
+_FOR_WRITE = _member_query(
+    lambda: scim_users(Workspace(pk=_WS)).filter(pk=_PK).order_by().select_for_update(of=("self",)),
+    [_WS, _PK],
+)
+
+
+def after_in_workspace(
+    qs: QuerySet, workspace_id: int, column: str, after: Any, conn: BaseDatabaseWrapper | None = None
+) -> QuerySet:
     """``qs`` rows of the workspace whose ``column`` is greater than ``after``, in ``column`` order,
     found through the ``(workspace_id, column)`` unique index.
 
@@ -298,7 +249,7 @@ def after_in_workspace(qs: QuerySet, workspace_id: int, column: str, after: Any)
     ``column`` must be unique in a workspace (the SCIM Users list's user id).
     """
     model = qs.model
-    qn = connection.ops.quote_name
+    qn = (conn or connection).ops.quote_name
     table = qn(model._meta.db_table)
     ws_col = qn(model._meta.get_field("workspace").column)
     col = qn(model._meta.get_field(column).column)
@@ -309,6 +260,22 @@ def after_in_workspace(qs: QuerySet, workspace_id: int, column: str, after: Any)
 _AFTER = -700_000_003  # sentinel: never a real user id
 
 
+def _ids_from_first(conn: BaseDatabaseWrapper) -> QuerySet[Membership]:
+    return after_in_workspace(scim_users(Workspace(pk=_WS)), _WS, "user_id", 0, conn)
+
+
+def _ids_after(conn: BaseDatabaseWrapper) -> QuerySet[Membership]:
+    return scim_users(Workspace(pk=_WS)).filter(user_id__gt=_AFTER).order_by("user_id")
+
+
+_PAGE_IDS = {
+    True: CompiledQuery(lambda conn: _ids_from_first(conn).values_list("pk", flat=True), sentinels=[_WS],
+                        tail=" LIMIT %s OFFSET %s"),
+    False: CompiledQuery(lambda conn: _ids_after(conn).values_list("pk", flat=True), sentinels=[_WS, _AFTER],
+                         tail=" LIMIT %s OFFSET %s"),
+}
+
+
 def member_ids_in_order(workspace: Workspace, *, after_user_id: int | None, limit: int, offset: int) -> list[int]:
     """Ids of the workspace's SCIM-visible members in user-id order (the Users list's default order):
     those after ``after_user_id`` (None: from the first), ``offset`` skipped, at most ``limit``.
@@ -316,19 +283,9 @@ def member_ids_in_order(workspace: Workspace, *, after_user_id: int | None, limi
     One statement compiled once per process and shape (building and compiling it was ten times the
     cost of running it), on the ``(workspace_id, user_id)`` index either way (``after_in_workspace``).
     """
-    vendor = connections[router.db_for_read(Membership)].vendor
-    from_first = after_user_id is None
-
-    def build() -> _Compiled:
-        qs = scim_users(Workspace(pk=_WS))
-        if from_first:
-            qs = after_in_workspace(qs, _WS, "user_id", 0)
-            sentinels: list[object] = [_WS]
-        else:
-            qs = qs.filter(user_id__gt=_AFTER).order_by("user_id")
-            sentinels = [_WS, _AFTER]
-        return _Compiled(qs.values_list("pk", flat=True), sentinels, tail=" LIMIT %s OFFSET %s")
-
-    compiled = _prepared_query((vendor, "member ids in order", from_first), build)
-    values = (workspace.pk,) if from_first else (workspace.pk, after_user_id)
-    return [row[0] for row in compiled.fetch(*values, tail=(limit, offset))]
+    conn = connections[router.db_for_read(Membership)]
+    if after_user_id is None:
+        rows = _PAGE_IDS[True].fetchall([workspace.pk, limit, offset], conn=conn)
+    else:
+        rows = _PAGE_IDS[False].fetchall([workspace.pk, after_user_id, limit, offset], conn=conn)
+    return [row[0] for row in rows]

@@ -14,15 +14,18 @@ The connector API's access check calls ``services.package_access_check``, which 
 
 The whole decision is one SELECT (the repository with its best direct and team grant as
 subqueries, written once in SQL), so the check stays cheap on the artifact service's hot path.
+Hand-written and prepared once per connection (``config.db.CompiledQuery``) because
+bench/api_bench.py measured it: compiling the equivalent ORM query cost more CPU than running it,
+and planning it cost 0.87 ms against 0.16 ms of execution; with both gone the access check runs at
+1.08x the floor's p50 (target 1.5x; docs/benchmarks.md, "Connector API").
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from functools import cache
 
-from config.db import prepared_cursor
+from config.db import CompiledQuery
 
 from .models import PERMISSION_RANK, Membership, Permission, Repository, RepositoryGrant, Team, TeamMembership
 from .roles import Cap, can
@@ -63,7 +66,6 @@ def _rank_sql(column: str) -> str:
     return f"CASE {column} {whens} ELSE 0 END"
 
 
-@cache
 def decision_sql(member: str = "%(member)s", workspace: str = "%(workspace)s", name: str = "%(name)s") -> str:
     """One statement: the repository (by workspace and case-folded name, served by the functional unique index
     ``repository_name_ci_unique_per_workspace``) with the member's best direct grant and best team grant.
@@ -91,6 +93,10 @@ def decision_sql(member: str = "%(member)s", workspace: str = "%(workspace)s", n
         f"FROM {repo} r WHERE r.workspace_id = {workspace} AND LOWER(r.name) = LOWER({name})"
     )
 
+
+# The decision with placeholders, built once and prepared once per connection on PostgreSQL: planning
+# the three subqueries cost five times running them.
+_DECISION = CompiledQuery(lambda conn: decision_sql(), prepare=True)
 
 # What ``decision_sql`` returns for one repository: id, name, environment, the best direct grant's rank,
 # the best team grant's rank and that team's name. None: no repository of that name in the workspace.
@@ -120,18 +126,12 @@ def package_access_decision(
         raise ValueError(f"unknown package action {action!r}")
     needed = NEEDED_PERMISSION[action].value
     if row is UNREAD:
-        # Prepared once per connection on PostgreSQL: planning the three subqueries cost five times
-        # running them (config.db).
-        with prepared_cursor() as cursor:
-            cursor.execute(
-                decision_sql(),
-                {"member": membership.pk, "workspace": membership.workspace_id, "name": repository_name},
-            )
-            row = cursor.fetchone()
+        row = _DECISION.fetchone(
+            {"member": membership.pk, "workspace": membership.workspace_id, "name": repository_name}
+        )
     repository = direct_rank = team_rank = team_name = None
     if row is not None:
-        # mypy keeps the UNREAD sentinel in row's type although the branch above replaced it.
-        repo_id, name, environment, direct_rank, team_rank, team_name = row  # type: ignore[misc]
+        repo_id, name, environment, direct_rank, team_rank, team_name = row
         repository = Repository(id=repo_id, workspace_id=membership.workspace_id, name=name, environment=environment)
     if repository is None:
         # A Collaborator cannot list repositories: do not confirm which names exist.
@@ -162,7 +162,7 @@ def package_access_decision(
         return PackageDecision(False, f"No grant on repository {repository.name!r}.", repository)
     rank, source = max(candidates, key=lambda c: c[0])
     permission = _RANK_TO_PERMISSION[rank]
-    if rank >= PERMISSION_RANK[needed]:  # type: ignore[index]  # Permission is a str enum: its value is a key
+    if rank >= PERMISSION_RANK[NEEDED_PERMISSION[action]]:
         return PackageDecision(True, f"{action} allowed: {permission} via {source}.", repository, permission, source)
     return PackageDecision(
         False, f"{action} needs {needed}; the member has {permission} via {source}.", repository, permission, source
