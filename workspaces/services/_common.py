@@ -46,8 +46,8 @@ def acting_membership(actor: Actor, workspace: Workspace) -> Membership | None:
 def touch(obj: Membership | Team, *fields: str) -> None:
     """Save ``fields`` of ``obj``, stamp ``updated_at`` and bump ``version`` (SCIM ``meta.version``).
 
-    An ordinary ``save(update_fields=...)``, so ``post_save`` reaches every receiver (the SCIM list
-    index among them) the way it does for any other save. The version is incremented in the
+    An ordinary ``save(update_fields=...)``: signals fire as for any save, and the SCIM list index hears
+    the change through its database triggers (``scim/list_index_triggers.py``). The version is incremented in the
     database (two concurrent changes never produce the same version) and read back for the ETag.
     """
     obj.updated_at = timezone.now()
