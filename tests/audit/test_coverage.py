@@ -420,7 +420,9 @@ def _public_functions() -> dict[str, Callable]:
     for module_name in _project_service_modules():
         module = importlib.import_module(module_name)
         for name, obj in vars(module).items():
-            if name.startswith("_") or not inspect.isfunction(obj) or obj.__module__ != module_name:
+            if name.startswith("_") or not inspect.isfunction(obj):
+                continue
+            if obj.__module__ != module_name and not obj.__module__.startswith(f"{module_name}."):
                 continue
             found[f"{module_name}.{name}"] = obj
     return found
