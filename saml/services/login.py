@@ -67,7 +67,7 @@ def authn_request_issue(
 
 @dataclass
 class SsoOutcome:
-    membership: Membership | None
+    membership: Membership
     next_url: str
     test: bool = False
     created: bool = False

@@ -90,3 +90,10 @@ def test_codes_are_stored_only_as_hashes(world, sso_a):
     codes = _enforce(world, sso_a)
     stored = set(BreakGlassCode.objects.values_list("code_hash", flat=True))
     assert not any(c in h or c.replace("-", "") in h for c in codes for h in stored)
+
+
+def test_the_break_glass_page_is_never_cached(world, sso_a):
+    _enforce(world, sso_a)
+    response = Client().get(URL)
+    assert response.status_code == 200
+    assert response["Cache-Control"] == "max-age=0, no-cache, no-store, must-revalidate, private"
