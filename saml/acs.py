@@ -222,7 +222,7 @@ def _policy(root: etree._Element, assertion: etree._Element, cfg: SamlSettings, 
     return {"replay_expires_at": max(expiries) + skew}
 
 
-def _signature_failure(exc: BaseException, verifier) -> AcsFailure | None:  # noqa: ANN001
+def _signature_failure(exc: BaseException, verifier: object) -> AcsFailure | None:
     refusal = getattr(verifier, "last_refusal", None)
     if isinstance(exc, SignatureRefused):
         return AcsFailure(exc.code, str(exc))
