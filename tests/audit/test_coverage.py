@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
+import pkgutil
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -416,15 +417,26 @@ def _project_service_modules() -> list[str]:
 
 
 def _public_functions() -> dict[str, Callable]:
+    """Public functions of each services module; for a services package, those its ``__init__`` exports
+    and those defined in its public modules, all named ``<app>.services.<function>``."""
     found = {}
     for module_name in _project_service_modules():
         module = importlib.import_module(module_name)
-        for name, obj in vars(module).items():
-            if name.startswith("_") or not inspect.isfunction(obj):
-                continue
-            if obj.__module__ != module_name and not obj.__module__.startswith(f"{module_name}."):
-                continue
-            found[f"{module_name}.{name}"] = obj
+        modules = [module]
+        if hasattr(module, "__path__"):  # a package: walk its modules too (a function it forgot to export counts)
+            modules += [
+                importlib.import_module(info.name)
+                for info in pkgutil.walk_packages(module.__path__, f"{module_name}.")
+                if not info.name.rsplit(".", 1)[-1].startswith("_")
+            ]
+        for inner in modules:
+            for name, obj in vars(inner).items():
+                if name.startswith("_") or not inspect.isfunction(obj):
+                    continue
+                exported = inner is module and obj.__module__.startswith(f"{module_name}.")
+                if obj.__module__ != inner.__name__ and not exported:
+                    continue
+                found[f"{module_name}.{name}"] = obj
     return found
 
 
@@ -463,6 +475,18 @@ def test_a_new_service_function_without_a_coverage_entry_is_caught(monkeypatch):
     team_archive.__module__ = "workspaces.services"
     monkeypatch.setattr(services, "team_archive", team_archive, raising=False)
     assert _uncovered() == ["workspaces.services.team_archive"]
+
+
+def test_a_new_function_in_a_services_package_module_is_caught_even_if_not_exported(monkeypatch):
+    import saml.services.login as login
+
+    @transaction.atomic
+    def sso_session_extend(*, membership, actor):  # a change someone forgot to audit (and to export)
+        membership.save()
+
+    sso_session_extend.__module__ = "saml.services.login"
+    monkeypatch.setattr(login, "sso_session_extend", sso_session_extend, raising=False)
+    assert _uncovered() == ["saml.services.sso_session_extend"]
 
 
 def test_every_audited_service_function_is_atomic_and_named_entity_verb():
