@@ -19,7 +19,7 @@ Order of work (each step refuses with a code that goes into the ``sso.login_fail
 6. NameID and attributes are read from that verified lxml element, and cross-checked with what pysaml2
    read: a parser differential is refused.
 
-Replay (step 7, the used-assertion store) is in ``services.sso_login_complete`` because it writes.
+Replay (step 7, the used-assertion store) is in ``services.login.sso_login_complete`` because it writes.
 """
 
 from __future__ import annotations
@@ -137,6 +137,26 @@ def _decode(saml_response: str) -> bytes:
         raise AcsFailure("malformed", "SAMLResponse is not base64") from None
 
 
+def _issuer_of(element: etree._Element) -> str:
+    return xmlsafe.text_of(element.find(_q("saml", "Issuer")))
+
+
+def _not_on_or_after(element: etree._Element, now: datetime, skew: timedelta, where: str) -> datetime | None:
+    """Refuse once ``NotOnOrAfter`` (exclusive) plus skew has passed; return it (None when absent)."""
+    value = element.get("NotOnOrAfter")
+    nooa = _ts(value)
+    if nooa is not None and now >= nooa + skew:
+        raise AcsFailure("expired", f"{where} NotOnOrAfter {value}")
+    return nooa
+
+
+def _not_before(element: etree._Element, now: datetime, skew: timedelta, where: str) -> None:
+    value = element.get("NotBefore")
+    nb = _ts(value)
+    if nb is not None and now + skew < nb:
+        raise AcsFailure("not_yet_valid", f"{where} NotBefore {value}")
+
+
 def _shape(root: etree._Element) -> etree._Element:
     """Exactly one assertion, directly under the Response; unique IDs; signatures only where SAML puts them."""
     if root.tag != _q("samlp", "Response"):
@@ -172,8 +192,9 @@ def _policy(root: etree._Element, assertion: etree._Element, cfg: SamlSettings, 
     resp_issuer = root.find(_q("saml", "Issuer"))
     if resp_issuer is not None and xmlsafe.text_of(resp_issuer) != cfg.idp_entity_id:
         raise AcsFailure("issuer_mismatch", f"Response Issuer {xmlsafe.text_of(resp_issuer)!r}")
-    if xmlsafe.text_of(assertion.find(_q("saml", "Issuer"))) != cfg.idp_entity_id:
-        raise AcsFailure("issuer_mismatch", f"Assertion Issuer {xmlsafe.text_of(assertion.find(_q('saml', 'Issuer')))!r}")
+    assertion_issuer = _issuer_of(assertion)
+    if assertion_issuer != cfg.idp_entity_id:
+        raise AcsFailure("issuer_mismatch", f"Assertion Issuer {assertion_issuer!r}")
     destination = root.get("Destination")
     if destination != expected_acs:
         raise AcsFailure("destination_mismatch", f"Destination {destination!r}")
@@ -193,24 +214,16 @@ def _policy(root: etree._Element, assertion: etree._Element, cfg: SamlSettings, 
             raise AcsFailure("recipient_mismatch", f"Recipient {None if data is None else data.get('Recipient')!r}")
         if (data.get("InResponseTo") or "") != in_response_to:
             raise AcsFailure("in_response_to_mismatch", "SubjectConfirmationData InResponseTo differs from the Response's")
-        nooa = _ts(data.get("NotOnOrAfter"))
-        if nooa is None:
+        scd_nooa = _not_on_or_after(data, now, skew, "SubjectConfirmationData")
+        if scd_nooa is None:
             raise AcsFailure("expired", "bearer SubjectConfirmationData without NotOnOrAfter")
-        if now >= nooa + skew:  # NotOnOrAfter is exclusive
-            raise AcsFailure("expired", f"SubjectConfirmationData NotOnOrAfter {data.get('NotOnOrAfter')}")
-        nb = _ts(data.get("NotBefore"))
-        if nb is not None and now + skew < nb:
-            raise AcsFailure("not_yet_valid", f"SubjectConfirmationData NotBefore {data.get('NotBefore')}")
-        scd_expiry.append(nooa)
+        _not_before(data, now, skew, "SubjectConfirmationData")
+        scd_expiry.append(scd_nooa)
     conditions = assertion.find(_q("saml", "Conditions"))
     if conditions is None:
         raise AcsFailure("audience_mismatch", "no Conditions/AudienceRestriction")
-    nb = _ts(conditions.get("NotBefore"))
-    if nb is not None and now + skew < nb:
-        raise AcsFailure("not_yet_valid", f"Conditions NotBefore {conditions.get('NotBefore')}")
-    nooa = _ts(conditions.get("NotOnOrAfter"))
-    if nooa is not None and now >= nooa + skew:
-        raise AcsFailure("expired", f"Conditions NotOnOrAfter {conditions.get('NotOnOrAfter')}")
+    _not_before(conditions, now, skew, "Conditions")
+    nooa = _not_on_or_after(conditions, now, skew, "Conditions")
     restrictions = conditions.findall(_q("saml", "AudienceRestriction"))
     if not restrictions:
         raise AcsFailure("audience_mismatch", "no AudienceRestriction")
@@ -222,7 +235,7 @@ def _policy(root: etree._Element, assertion: etree._Element, cfg: SamlSettings, 
     return {"replay_expires_at": max(expiries) + skew}
 
 
-def _signature_failure(exc: BaseException, verifier) -> AcsFailure | None:  # noqa: ANN001
+def _signature_failure(exc: BaseException, verifier: object) -> AcsFailure | None:
     refusal = getattr(verifier, "last_refusal", None)
     if isinstance(exc, SignatureRefused):
         return AcsFailure(exc.code, str(exc))
@@ -282,9 +295,9 @@ def verify_response(*, cfg: SamlSettings | None, slug: str, workspace_id: int, s
     assertion = _shape(root)
 
     # Issuer first: a response from another workspace's IdP is named for what it is.
-    issuers = {xmlsafe.text_of(assertion.find(_q("saml", "Issuer")))}
+    issuers = {_issuer_of(assertion)}
     if root.find(_q("saml", "Issuer")) is not None:
-        issuers.add(xmlsafe.text_of(root.find(_q("saml", "Issuer"))))
+        issuers.add(_issuer_of(root))
     if issuers != {cfg.idp_entity_id}:
         raise AcsFailure("issuer_mismatch", f"Issuer {sorted(issuers)[:2]}")
 

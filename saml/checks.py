@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from django.core.checks import Error, register
+from collections.abc import Sequence
+from typing import Any
+
+from django.apps import AppConfig
+from django.core.checks import CheckMessage, Error, register
 
 
 @register()
-def python_xmlsec_available(app_configs, **kwargs):  # noqa: ANN001, ANN201
+def python_xmlsec_available(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
     """The ACS verifies signatures in-process with python-xmlsec (saml/verifier.py)."""
     try:
         import xmlsec  # noqa: F401

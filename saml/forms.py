@@ -1,8 +1,14 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, cast
+
 from django import forms
 
 from workspaces.roles import Role
+
+if TYPE_CHECKING:
+    from workspaces.models import Team
 
 
 class SsoSettingsForm(forms.Form):
@@ -31,9 +37,9 @@ class GroupMappingForm(forms.Form):
     role = forms.ChoiceField(label="Org role", required=False, choices=[("", "— no role —"), *Role.choices])
     priority = forms.IntegerField(label="Priority", initial=0, help_text="Higher wins when several groups give a role.")
 
-    def __init__(self, *args, teams=(), **kwargs) -> None:
+    def __init__(self, *args: Any, teams: Iterable[Team] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["team"].choices = [("", "— no team —"), *[(t.pk, t.name) for t in teams]]  # type: ignore[attr-defined]  # a ChoiceField
+        cast(forms.ChoiceField, self.fields["team"]).choices = [("", "— no team —"), *[(t.pk, t.name) for t in teams]]
 
 
 class BreakGlassForm(forms.Form):

@@ -68,11 +68,6 @@ def cert_info(b64der: str) -> CertInfo:
     )
 
 
-def cert_to_pem(b64der: str) -> str:
-    body = "\n".join(b64der[i : i + 64] for i in range(0, len(b64der), 64))
-    return f"-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n"
-
-
 def parse_idp_metadata(xml: str | bytes) -> ParsedMetadata:
     """Entity ID, SSO URL(s) and at least one signing certificate must be there, or ``MetadataError``."""
     try:

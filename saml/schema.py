@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from importlib.resources import files
+from typing import Any
 
 import saml2.data.schemas as _schemas
 from lxml import etree
@@ -27,7 +28,7 @@ _LOCAL = {
 
 
 class _LocalResolver(etree.Resolver):
-    def resolve(self, url, pubid, context):  # noqa: ANN001, ANN201
+    def resolve(self, url: str, pubid: str | None, context: Any) -> Any:
         name = _LOCAL.get(url) or url.rsplit("/", 1)[-1]
         path = files(_schemas).joinpath(name)
         if path.is_file():

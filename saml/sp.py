@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 from xml.sax.saxutils import quoteattr
 
 from django.conf import settings
@@ -50,7 +51,7 @@ def idp_metadata_xml(cfg: SamlSettings) -> str:
 class _NoPopulation:
     """pysaml2 keeps every identity it sees in process memory; we keep nothing there."""
 
-    def add_information_about_person(self, session_info):  # noqa: ANN001, ANN201
+    def add_information_about_person(self, session_info: Any) -> None:
         return None
 
 

@@ -110,7 +110,8 @@ class InProcessVerifier(CryptoBackendXmlSec1):
         dig_ok = digest_alg in STRONG_DIGEST_ALGORITHMS or (self.allow_sha1 and digest_alg == DIGEST_SHA1)
         return sig_ok and dig_ok
 
-    def validate_signature(self, signedtext, cert_file, cert_type, node_name, node_id):  # noqa: ANN001, ANN201
+    def validate_signature(self, signedtext: bytes | str, cert_file: str, cert_type: str, node_name: str,
+                           node_id: str) -> bool:
         """Same contract as pysaml2's: True when valid; raise on anything else."""
         try:
             return self._validate(signedtext, cert_file, cert_type, node_name, node_id)
@@ -118,7 +119,8 @@ class InProcessVerifier(CryptoBackendXmlSec1):
             self.last_refusal = exc
             raise
 
-    def _validate(self, signedtext, cert_file, cert_type, node_name, node_id) -> bool:  # noqa: ANN001
+    def _validate(self, signedtext: bytes | str, cert_file: str, cert_type: str, node_name: str,
+                  node_id: str) -> bool:
         if not isinstance(signedtext, bytes):
             signedtext = signedtext.encode("utf-8")
         if not node_id:

@@ -12,20 +12,21 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from workspaces.access import GrantMethod, WorkspaceRequest, grant_workspace, workspace_view
 from workspaces.exceptions import ServiceError
 from workspaces.forms import LoginForm
-from workspaces.models import Team
+from workspaces.models import Team, User, Workspace
 from workspaces.roles import Cap
 
 from . import selectors, services
 from .acs import AcsFailure, verify_response
 from .forms import BreakGlassForm, GroupMappingForm, SsoSettingsForm
 from .metadata import cert_info
-from .models import AuthnRequestPurpose
+from .models import AuthnRequestPurpose, SamlSettings
 from .sp import acs_url, login_url, sp_entity_id, sp_metadata_xml
 
 AUTH_BACKEND = "workspaces.auth_backends.EmailBackend"
@@ -41,14 +42,10 @@ def _sp_info(slug: str) -> dict[str, str]:
             "metadata_url": reverse("saml_metadata", args=[slug])}
 
 
-def _no_store(response: HttpResponse) -> HttpResponse:
-    response["Cache-Control"] = "no-store"
-    return response
-
-
 # ----------------------------------------------------------------------------- settings pages (Owners)
 
 
+@never_cache  # the page may show break-glass codes once
 @workspace_view(need=Cap.SETTINGS_MANAGE)
 def sso_settings(request: WorkspaceRequest, slug: str) -> HttpResponse:
     workspace = request.access.workspace
@@ -104,11 +101,11 @@ def sso_settings(request: WorkspaceRequest, slug: str) -> HttpResponse:
                 messages.error(request, exc.message)
     cfg = selectors.saml_settings_for(workspace)
     certs = [cert_info(c) for c in cfg.certificates] if cfg else []
-    return _no_store(render(request, "saml/settings.html", _ctx(
+    return render(request, "saml/settings.html", _ctx(
         request, form=form, cfg=cfg, certs=certs, sp=_sp_info(slug), codes=codes,
         test_fresh=selectors.test_is_fresh(cfg), codes_left=selectors.break_glass_codes_left(workspace),
         domains=[d.domain for d in cfg.email_domains.all()] if cfg else [],
-    )))
+    ))
 
 
 @workspace_view(need=Cap.SETTINGS_MANAGE)
@@ -156,30 +153,41 @@ def group_sync(request: WorkspaceRequest, slug: str) -> HttpResponse:
 # ----------------------------------------------------------------------------- protocol endpoints
 
 
-def _error(request: HttpRequest, reason: str, status: int = 403, workspace=None) -> HttpResponse:  # noqa: ANN001
-    return _no_store(render(request, "saml/error.html", {
+def _error(request: HttpRequest, reason: str, workspace: Workspace, status: int = 403) -> HttpResponse:
+    return render(request, "saml/error.html", {
         "reason": reason, "support_reference": getattr(request, "request_id", ""), "sso_workspace": workspace,
-    }, status=status))
+    }, status=status)
 
 
-def _workspace_with_sso(slug: str):  # noqa: ANN202
+def _workspace_with_sso(slug: str) -> tuple[Workspace, SamlSettings]:
     workspace, cfg = selectors.saml_settings_by_slug(slug)
     if workspace is None or cfg is None:
         raise Http404("No single sign-on for this workspace")
     return workspace, cfg
 
 
+def _log_in(request: HttpRequest, user: User, workspace: Workspace, method: str,
+            expires_at: float | None = None) -> None:
+    """Log ``user`` in and grant this one workspace; another person's session is flushed first."""
+    if request.user.is_authenticated and request.user.pk != user.pk:
+        request.session.flush()  # another person's session: start clean, keep none of their grants
+    django_login(request, user, backend=AUTH_BACKEND)
+    grant_workspace(request, workspace, method, expires_at=expires_at)
+
+
+@never_cache
 def login(request: HttpRequest, slug: str) -> HttpResponse:
     """SP-initiated login: remember the AuthnRequest and the page wanted (local paths only), go to the IdP."""
     workspace, cfg = _workspace_with_sso(slug)
     target = services.authn_request_issue(
         workspace=workspace, cfg=cfg, next_url=request.GET.get("next", ""), purpose=AuthnRequestPurpose.LOGIN,
     )
-    return _no_store(redirect(target))
+    return redirect(target)
 
 
 @csrf_exempt  # the IdP's auto-submitted form cannot carry our CSRF token; the signed response is the proof
 @require_POST
+@never_cache
 def acs(request: HttpRequest, slug: str) -> HttpResponse:
     workspace, cfg = _workspace_with_sso(slug)
     saml_response = request.POST.get("SAMLResponse", "")
@@ -197,13 +205,9 @@ def acs(request: HttpRequest, slug: str) -> HttpResponse:
     except AcsFailure as failure:
         services.sso_login_failed_record(workspace=workspace, failure=failure, email=email)
         return _error(request, failure.public_reason, workspace=workspace)
-    user = outcome.membership.user  # type: ignore[union-attr]  # an accepted login has its membership
-    if request.user.is_authenticated and request.user.pk != user.pk:
-        request.session.flush()  # another person's session: start clean, keep none of their grants
-    django_login(request, user, backend=AUTH_BACKEND)
     expires = verified.session_not_on_or_after
-    grant_workspace(request, workspace, GrantMethod.SAML,
-                    expires_at=expires.astimezone(UTC).timestamp() if expires else None)
+    _log_in(request, outcome.membership.user, workspace, GrantMethod.SAML,
+            expires_at=expires.astimezone(UTC).timestamp() if expires else None)
     return redirect(outcome.next_url or reverse("workspace_home", args=[slug]))
 
 
@@ -234,6 +238,7 @@ def discover(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
+@never_cache
 def break_glass(request: HttpRequest, slug: str) -> HttpResponse:
     """An Owner's way in while SAML-only is enforced and the IdP is down: password + one-time code."""
     workspace, _cfg = selectors.saml_settings_by_slug(slug)
@@ -252,10 +257,7 @@ def break_glass(request: HttpRequest, slug: str) -> HttpResponse:
             services.break_glass_failed_record(workspace=workspace, email=data["email"], reason=exc.message)
             error = "Those details do not open this workspace. Recovery codes work once, for Owners only."
         else:
-            if request.user.is_authenticated and request.user.pk != user.pk:
-                request.session.flush()
-            django_login(request, user, backend=AUTH_BACKEND)
-            grant_workspace(request, workspace, GrantMethod.BREAK_GLASS)
+            _log_in(request, user, workspace, GrantMethod.BREAK_GLASS)
             messages.warning(request, "You used a break-glass recovery code. Every Owner can see this on the workspace home.")
             return redirect("workspace_home", slug)
-    return _no_store(render(request, "saml/break_glass.html", {"form": form, "error": error, "sso_workspace": workspace}))
+    return render(request, "saml/break_glass.html", {"form": form, "error": error, "sso_workspace": workspace})

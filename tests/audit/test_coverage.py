@@ -49,7 +49,6 @@ NOT_A_CHANGE: dict[str, str] = {
     "audit.validate_sink_url": "a check; no write",
     "workspaces.directory_may_grant_role": "a check; no write",
     "saml.safe_next": "returns the target if it is a local path, else ''; pure, no write",
-    "saml.saml_actor": "builds the system Actor for IdP-driven changes; no write",
     "saml.authn_request_issue": "writes only protocol state: a pending AuthnRequest row (expires after "
     "SAML_AUTHN_REQUEST_TTL, purged by purge_expired) for an unauthenticated GET; nothing a person sees changes, "
     "and what it leads to is audited (sso_login_complete, sso_test_complete, sso_login_failed_record)",

@@ -7,7 +7,7 @@ import re
 from django.test import Client
 
 from audit.models import AuditEvent
-from saml import services
+from saml import selectors, services
 from saml.models import SamlSettings
 from workspaces.access import SESSION_KEY
 from workspaces.services import actor_for_membership
@@ -77,7 +77,7 @@ def test_wrong_password_with_a_valid_code_is_refused(world, sso_a):
     client = Client()
     client.post(URL, {"email": "owner@alpha.test", "password": "wrong-password-123", "code": codes[0]})
     assert SESSION_KEY not in client.session
-    assert services.selectors.break_glass_codes_left(world.a) == 8
+    assert selectors.break_glass_codes_left(world.a) == 8
 
 
 def test_break_glass_page_does_not_exist_without_enforcement(world, sso_a):
@@ -90,3 +90,10 @@ def test_codes_are_stored_only_as_hashes(world, sso_a):
     codes = _enforce(world, sso_a)
     stored = set(BreakGlassCode.objects.values_list("code_hash", flat=True))
     assert not any(c in h or c.replace("-", "") in h for c in codes for h in stored)
+
+
+def test_the_break_glass_page_is_never_cached(world, sso_a):
+    _enforce(world, sso_a)
+    response = Client().get(URL)
+    assert response.status_code == 200
+    assert response["Cache-Control"] == "max-age=0, no-cache, no-store, must-revalidate, private"

@@ -124,6 +124,17 @@ def test_owner_mapping_is_refused_when_the_workspace_does_not_allow_it(world, ss
         services.group_mapping_create(workspace=world.a, actor=_owner(world), idp_group="admins", role="owner")
 
 
+def test_group_sync_grants_owner_when_the_workspace_lets_the_idp_grant_it(world, sso_a):
+    type(world.a).objects.filter(pk=world.a.pk).update(scim_may_grant_owner=True)
+    world.a.refresh_from_db()
+    services.group_mapping_create(workspace=world.a, actor=_owner(world), idp_group="admins", role="owner")
+    _enable(world, sso_a)
+    _login(sso_a, "member@alpha.test", ("admins",))
+    world.member_a.refresh_from_db()
+    assert world.member_a.role == "owner"
+    assert not AuditEvent.objects.filter(action="sso.group_sync_skipped").exists()
+
+
 def test_group_sync_in_b_never_touches_a_team_of_a(world, sso_a, sso_b):
     eng_a = TeamFactory(workspace=world.a, name="Engineering")
     services.group_mapping_create(workspace=world.a, actor=_owner(world), idp_group="eng", team=eng_a)

@@ -120,3 +120,12 @@ def test_response_with_an_xml_declaration_as_okta_sends_it_is_accepted(world, ss
     raw = sso_a.response(name_id="member@alpha.test", in_response_to=request_id, as_bytes=True)
     response = post_acs(client, "alpha", encode(b'<?xml version="1.0" encoding="UTF-8"?>\n' + raw))
     assert response.status_code == 302 and response["Location"] == "/w/alpha/"
+
+
+def test_the_login_redirect_and_a_refusal_page_are_never_cached(world, sso_a):
+    client = Client()
+    redirect = client.get("/saml/alpha/login/")
+    refused = post_acs(client, "alpha", "not base64 at all")
+    assert redirect.status_code == 302 and refused.status_code == 403
+    for response in (redirect, refused):
+        assert response["Cache-Control"] == "max-age=0, no-cache, no-store, must-revalidate, private"

@@ -66,3 +66,23 @@ def test_email_matches_the_member_case_insensitively(world, sso_a):
     _client, response = _login(sso_a, "Member@Alpha.TEST")
     assert response.status_code == 302
     assert AuditEvent.objects.get(action="sso.login_succeeded").target_id == str(world.member_a.pk)
+
+
+def _jit_with_default_owner(world, *, idp_may_grant_owner: bool) -> None:
+    type(world.a).objects.filter(pk=world.a.pk).update(
+        jit_provisioning=True, default_role="owner", scim_may_grant_owner=idp_may_grant_owner,
+    )
+
+
+def test_jit_falls_back_to_member_when_the_default_role_is_owner_and_the_idp_may_not_grant_it(world, sso_a):
+    _jit_with_default_owner(world, idp_may_grant_owner=False)
+    client, response = _login(sso_a, "newcomer@alpha.test")
+    assert response.status_code == 302
+    assert Membership.objects.get(workspace=world.a, user__email="newcomer@alpha.test").role == "member"
+
+
+def test_jit_gives_the_owner_default_role_when_the_workspace_lets_the_idp_grant_owner(world, sso_a):
+    _jit_with_default_owner(world, idp_may_grant_owner=True)
+    client, response = _login(sso_a, "newcomer@alpha.test")
+    assert response.status_code == 302
+    assert Membership.objects.get(workspace=world.a, user__email="newcomer@alpha.test").role == "owner"

@@ -18,6 +18,8 @@ from .conftest import IDP_A, post_acs
 from .idp import idp_metadata, make_key
 
 URL = "/w/alpha/settings/sso/"
+# What django.views.decorators.cache.never_cache sends: no shared or browser cache keeps the page.
+NEVER_CACHE = "max-age=0, no-cache, no-store, must-revalidate, private"
 
 
 def _metadata(key=None) -> str:
@@ -142,7 +144,7 @@ def test_enforcing_after_a_test_shows_one_time_recovery_codes(world, sso_a):
     world.a.refresh_from_db()
     assert world.a.saml_only is True
     page = response.content.decode()
-    assert 'id="break-glass-codes"' in page and response["Cache-Control"] == "no-store"
+    assert 'id="break-glass-codes"' in page and response["Cache-Control"] == NEVER_CACHE
     assert BreakGlassCode.objects.filter(workspace=world.a, used_at__isnull=True).count() == 8
     assert AuditEvent.objects.filter(action="sso.enforcement_changed", details__after__saml_only=True).exists()
     assert "no-store" in client.get(URL)["Cache-Control"] and 'id="break-glass-codes"' not in client.get(URL).content.decode()

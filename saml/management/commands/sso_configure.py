@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from argparse import BooleanOptionalAction
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from audit.record import Actor
 from workspaces.exceptions import ServiceError
@@ -18,7 +19,7 @@ from ...sp import acs_url, login_url, sp_entity_id
 class Command(BaseCommand):
     help = "Set a workspace's SAML IdP from a metadata file and print the values to give the IdP."
 
-    def add_arguments(self, parser) -> None:  # noqa: ANN001
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("slug")
         parser.add_argument("--metadata", required=True, help="Path to the IdP metadata XML file.")
         parser.add_argument("--email-domain", action="append", default=None, dest="email_domains",
@@ -29,7 +30,7 @@ class Command(BaseCommand):
                             help="Accept logins started at the IdP's dashboard.")
         parser.add_argument("--group-attribute", default=None, help="Attribute carrying group names (default: groups).")
 
-    def handle(self, *args, **opts) -> None:  # noqa: ANN002, ANN003
+    def handle(self, *args: Any, **opts: Any) -> None:
         workspace = Workspace.objects.filter(slug=opts["slug"]).first()
         if workspace is None:
             raise CommandError(f"No workspace with slug {opts['slug']!r}.")

@@ -1,0 +1,123 @@
+"""SAML-only enforcement and its break-glass recovery codes.
+
+Whether a password (or a break-glass grant) opens a workspace is decided at each request by
+``workspaces.access``; this module only switches enforcement and issues, spends and audits the codes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from audit.record import Actor, record_event
+from workspaces import services as ws
+from workspaces.exceptions import NotAllowed, ServiceError
+from workspaces.models import Membership, User, Workspace
+from workspaces.roles import Cap
+
+from .. import selectors
+from ..models import BreakGlassCode
+from ._audit import workspace_target
+
+logger = logging.getLogger(__name__)
+
+
+def _hash_code(code: str) -> str:
+    return hashlib.sha256(code.strip().replace("-", "").lower().encode()).hexdigest()
+
+
+def _revoke_unused_codes(workspace: Workspace) -> None:
+    BreakGlassCode.objects.filter(workspace=workspace, used_at__isnull=True, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+
+
+def _new_codes(workspace: Workspace, actor: Actor) -> list[str]:
+    """Revoke the unused codes and issue a fresh set (shown once, stored hashed)."""
+    user = actor.membership.user if actor.membership else None
+    _revoke_unused_codes(workspace)
+    codes = []
+    for _ in range(settings.SAML_BREAK_GLASS_CODES):
+        raw = secrets.token_hex(10)  # 80 random bits, shown once
+        code = "-".join(raw[i : i + 5] for i in range(0, 20, 5))
+        BreakGlassCode.objects.create(workspace=workspace, code_hash=_hash_code(code), created_by=user)
+        codes.append(code)
+    return codes
+
+
+@transaction.atomic
+def saml_only_set(*, workspace: Workspace, actor: Actor, enabled: bool) -> list[str]:
+    """Switch SAML-only on (only after a successful Test SSO in the last 24 h) or off.
+
+    Turning it on returns fresh one-time break-glass codes for Owners (shown once, stored hashed);
+    existing password sessions die at their next request (``workspaces.access.grant_problem``).
+    """
+    ws.require_capability(actor, workspace, Cap.SETTINGS_MANAGE)
+    workspace = Workspace.objects.select_for_update().get(pk=workspace.pk)
+    cfg = selectors.saml_settings_for(workspace)
+    if workspace.saml_only == enabled:
+        return []
+    codes: list[str] = []
+    if enabled:
+        if not selectors.test_is_fresh(cfg):
+            raise ServiceError("Run Test SSO successfully first (within the last 24 hours), then enforce SAML-only.")
+        codes = _new_codes(workspace, actor)
+    else:
+        _revoke_unused_codes(workspace)
+    workspace.saml_only = enabled
+    workspace.save(update_fields=["saml_only"])
+    record_event(actor=actor, action="sso.enforcement_changed", workspace=workspace, **workspace_target(workspace),
+                 details={"before": {"saml_only": not enabled}, "after": {"saml_only": enabled},
+                          "break_glass_codes_issued": len(codes)})
+    return codes
+
+
+@transaction.atomic
+def break_glass_codes_regenerate(*, workspace: Workspace, actor: Actor) -> list[str]:
+    """New recovery codes while SAML-only is enforced; the old unused ones stop working."""
+    ws.require_capability(actor, workspace, Cap.SETTINGS_MANAGE)
+    if not workspace.saml_only:
+        raise ServiceError("Break-glass codes exist only while SAML-only is enforced.")
+    codes = _new_codes(workspace, actor)
+    record_event(actor=actor, action="sso.break_glass_codes_regenerated", workspace=workspace,
+                 **workspace_target(workspace), details={"codes": len(codes)})
+    return codes
+
+
+@transaction.atomic
+def break_glass_use(*, workspace: Workspace, user: User, code: str) -> Membership:
+    """Spend one recovery code: only an active Owner of this workspace, only once, loudly audited."""
+    owner = selectors.active_owner_for_email(workspace, user.email)
+    row = (
+        BreakGlassCode.objects.select_for_update()
+        .filter(workspace=workspace, code_hash=_hash_code(code), used_at__isnull=True, revoked_at__isnull=True)
+        .first()
+    )
+    if owner is None or row is None or not workspace.saml_only:
+        raise NotAllowed("That recovery code is not valid for you in this workspace.")
+    row.used_at = timezone.now()
+    row.used_by = user
+    row.save(update_fields=["used_at", "used_by"])
+    left = selectors.break_glass_codes_left(workspace)
+    record_event(
+        actor=ws.actor_for_membership(owner, "break_glass"), action="sso.break_glass_used", workspace=workspace,
+        target_type="member", target_id=owner.pk, target_label=user.email,
+        details={"codes_left": left, "warning": "SAML-only was bypassed with a recovery code"},
+    )
+    slug, email = workspace.slug, user.email
+    transaction.on_commit(lambda: logger.warning("BREAK-GLASS: %s used a recovery code for workspace %s (%d left)",
+                                                 email, slug, left))
+    return owner
+
+
+@transaction.atomic
+def break_glass_failed_record(*, workspace: Workspace, email: str, reason: str) -> None:
+    """``sso.break_glass_failed``: a refused attempt, with why (never the code tried)."""
+    record_event(actor=Actor(kind="user", id="", label=email[:255], auth_method="break_glass"),
+                 action="sso.break_glass_failed", workspace=workspace, **workspace_target(workspace),
+                 details={"reason": reason})

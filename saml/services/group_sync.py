@@ -1,0 +1,125 @@
+"""Group sync: IdP groups -> teams and org roles, at each login, and the mappings Owners define.
+
+Which roles the IdP may give, and their order, come from ``workspaces.roles`` (``directory_may_grant``,
+``ROLE_RANK``); team and role changes go through ``workspaces.services`` and are audited there.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from audit.record import Actor, record_event
+from workspaces import services as ws
+from workspaces.exceptions import LastOwnerError, NotAllowed, ServiceError
+from workspaces.models import Membership, Team, TeamMembership, TeamSource, Workspace
+from workspaces.roles import ROLE_RANK, Cap, Role, directory_may_grant
+
+from ..models import GroupMapping, SamlMemberState, SamlSettings
+from ._audit import saml_actor, workspace_target
+
+
+@transaction.atomic
+def group_sync_apply(*, membership: Membership, groups: list[str], state: SamlMemberState, cfg: SamlSettings) -> None:
+    """Apply mappings for one login. Touches only teams that have a mapping; never demotes an Owner made
+    outside the IdP; makes an Owner only when the workspace allows the IdP to; every change is audited."""
+    workspace = membership.workspace
+    actor = saml_actor(f"SAML group sync ({cfg.idp_entity_id})")
+    asserted = set(groups)
+    mappings = list(GroupMapping.objects.filter(workspace=workspace).select_related("team"))
+    managed: dict[int, Team] = {m.team_id: m.team for m in mappings if m.team_id and m.team}
+    wanted = {m.team_id for m in mappings if m.team_id and m.idp_group in asserted}
+    current = set(
+        TeamMembership.objects.filter(membership=membership, team_id__in=managed).values_list("team_id", flat=True)
+    )
+    for team_id in sorted(wanted - current):
+        ws.team_add_members(team=managed[team_id], memberships=[membership], actor=actor, source=TeamSource.SAML)
+    for team_id in sorted((current - wanted) & set(managed)):
+        ws.team_remove_members(team=managed[team_id], memberships=[membership], actor=actor, source=TeamSource.SAML)
+
+    role_mappings = [m for m in mappings if m.role and m.idp_group in asserted]
+    refused = [m for m in role_mappings if not directory_may_grant(workspace, m.role)]
+    if refused:
+        record_event(actor=actor, action="sso.group_sync_skipped", workspace=workspace,
+                     target_type="member", target_id=membership.pk, target_label=membership.user.email,
+                     details={"reason": "the IdP may not grant Owner in this workspace", "group": refused[0].idp_group})
+        role_mappings = [m for m in role_mappings if m not in refused]
+    # Highest priority wins; on a tie the higher role.
+    role_mappings.sort(key=lambda m: (m.priority, ROLE_RANK.get(m.role, 0)), reverse=True)
+    target = role_mappings[0].role if role_mappings else None
+    if membership.role == Role.OWNER and not state.role_from_idp:
+        return  # an Owner made by a person stays an Owner whatever the IdP says (getsentry/sentry#56331)
+    if target is None:
+        if state.role_from_idp and membership.role != workspace.default_role:
+            target = workspace.default_role if workspace.default_role != Role.OWNER else Role.MEMBER
+        else:
+            return
+    if target == membership.role:
+        state.role_from_idp = bool(role_mappings)
+        return
+    try:
+        with transaction.atomic():
+            ws.membership_change_role(membership=membership, role=target, actor=actor)
+    except LastOwnerError:
+        record_event(actor=actor, action="sso.group_sync_skipped", workspace=workspace,
+                     target_type="member", target_id=membership.pk, target_label=membership.user.email,
+                     details={"reason": "last active Owner keeps the role", "wanted_role": target})
+        return
+    state.role_from_idp = bool(role_mappings)
+
+
+@transaction.atomic
+def group_mapping_create(
+    *, workspace: Workspace, actor: Actor, idp_group: str, team: Team | None = None, new_team_name: str = "",
+    role: str = "", priority: int = 0,
+) -> GroupMapping:
+    """Map an IdP group to a team (existing, or created now) and/or an org role."""
+    ws.require_capability(actor, workspace, Cap.SETTINGS_MANAGE)
+    idp_group = idp_group.strip()
+    if not idp_group:
+        raise ServiceError("Give the IdP group name exactly as the IdP sends it.", field="idp_group")
+    if role and role not in Role.values:
+        raise ServiceError(f"Unknown role {role!r}.", field="role")
+    if role and not directory_may_grant(workspace, role):
+        raise NotAllowed("This workspace does not let the IdP grant Owner (see workspace policy).", field="role")
+    if team is not None and team.workspace_id != workspace.pk:
+        raise ServiceError("That team belongs to another workspace.", field="team")
+    if new_team_name.strip():
+        if team is not None:
+            raise ServiceError("Choose an existing team or a new team name, not both.", field="new_team_name")
+        existing = Team.objects.filter(workspace=workspace, name__iexact=new_team_name.strip()).first()
+        team = existing or ws.team_create(workspace=workspace, name=new_team_name, actor=actor)
+    if team is None and not role:
+        raise ServiceError("A mapping needs a team, a role, or both.", field="team")
+    if GroupMapping.objects.filter(workspace=workspace, idp_group=idp_group, team=team).exists():
+        raise ServiceError("That mapping already exists.", field="idp_group")
+    mapping = GroupMapping.objects.create(workspace=workspace, idp_group=idp_group, team=team, role=role, priority=priority)
+    record_event(actor=actor, action="sso.group_mapping_created", workspace=workspace,
+                 target_type="group_mapping", target_id=mapping.pk, target_label=idp_group,
+                 details={"team": team.name if team else "", "role": role, "priority": priority})
+    return mapping
+
+
+@transaction.atomic
+def group_mapping_delete(*, mapping: GroupMapping, actor: Actor) -> None:
+    """Remove one mapping; teams and roles it gave stay until the member's next login."""
+    ws.require_capability(actor, mapping.workspace, Cap.SETTINGS_MANAGE)
+    record_event(actor=actor, action="sso.group_mapping_deleted", workspace=mapping.workspace,
+                 target_type="group_mapping", target_id=mapping.pk, target_label=mapping.idp_group,
+                 details={"team": mapping.team.name if mapping.team else "", "role": mapping.role})
+    mapping.delete()
+
+
+@transaction.atomic
+def group_sync_set(*, workspace: Workspace, actor: Actor, enabled: bool) -> SamlSettings:
+    """Turn group sync on or off for this workspace's SSO logins."""
+    ws.require_capability(actor, workspace, Cap.SETTINGS_MANAGE)
+    cfg = SamlSettings.objects.select_for_update().filter(workspace=workspace).first()
+    if cfg is None:
+        raise ServiceError("Set up single sign-on first.")
+    if cfg.group_sync_enabled == enabled:
+        return cfg
+    cfg.group_sync_enabled = enabled
+    cfg.save(update_fields=["group_sync_enabled"])
+    record_event(actor=actor, action="sso.group_sync_changed", workspace=workspace, **workspace_target(workspace),
+                 details={"before": {"enabled": not enabled}, "after": {"enabled": enabled}})
+    return cfg

@@ -1,0 +1,186 @@
+"""The SSO login flow: AuthnRequests out, verified assertions in, turned into a member of *this* workspace.
+
+``saml.acs.verify_response`` proves the response; this module writes: the once-only AuthnRequest and
+replay store, the member found by email or created just in time (JIT), group sync, the audit events.
+The caller (``saml.views.acs``) grants the session for this workspace only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from saml2 import BINDING_HTTP_REDIRECT
+
+from audit.record import Actor, record_event
+from workspaces import services as ws
+from workspaces.models import Membership, User, Workspace
+from workspaces.roles import Role, directory_may_grant
+
+from .. import selectors
+from ..acs import AcsFailure, VerifiedLogin
+from ..models import AuthnRequestPurpose, IssuedAuthnRequest, SamlMemberState, SamlSettings, UsedAssertion
+from ..sp import client_for, redirect_sso_url
+from ._audit import saml_actor, workspace_target
+from .group_sync import group_sync_apply
+
+
+def _is_local_path(target: str) -> bool:
+    """Only local, relative targets (``/w/x/``) are followed after login: no scheme, no host, no ``//``."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return False
+    if any(ord(c) < 33 for c in target) or "\\" in target:
+        return False
+    return url_has_allowed_host_and_scheme(target, allowed_hosts=set(), require_https=False)
+
+
+def safe_next(target: str | None) -> str:
+    """``target`` when it is a local path (an open redirect stopped), else ``""``."""
+    return target if target and _is_local_path(target) else ""
+
+
+@transaction.atomic
+def authn_request_issue(
+    *, workspace: Workspace, cfg: SamlSettings, next_url: str = "", purpose: str = AuthnRequestPurpose.LOGIN,
+    user: User | None = None,
+) -> str:
+    """Remember a new AuthnRequest (database: every web process can match it) and return the IdP redirect URL."""
+    client = client_for(cfg, workspace.slug)
+    destination = redirect_sso_url(cfg)
+    request_id, info = client.prepare_for_authenticate(
+        entityid=cfg.idp_entity_id, binding=BINDING_HTTP_REDIRECT, sso_url=destination if destination else None,
+        relay_state="",
+        # Test SSO asks the IdP to authenticate the Owner again rather than reuse an IdP session.
+        force_authn=purpose == AuthnRequestPurpose.TEST,
+    )
+    now = timezone.now()
+    IssuedAuthnRequest.objects.create(
+        workspace=workspace, request_id=request_id, purpose=purpose, next_url=safe_next(next_url),
+        user=user, expires_at=now + timedelta(seconds=settings.SAML_AUTHN_REQUEST_TTL),
+    )
+    return str(dict(info["headers"])["Location"])
+
+
+@dataclass
+class SsoOutcome:
+    membership: Membership
+    next_url: str
+    test: bool = False
+    created: bool = False
+
+
+def _consume(login: VerifiedLogin, workspace: Workspace, now: datetime) -> None:
+    """Close the AuthnRequest and remember the assertion ID: both are once-only, across every process."""
+    if login.authn_request is not None:
+        taken = IssuedAuthnRequest.objects.filter(
+            pk=login.authn_request.pk, consumed_at__isnull=True
+        ).update(consumed_at=now)
+        if taken != 1:
+            raise AcsFailure("replay", "the AuthnRequest was already answered")
+    try:
+        with transaction.atomic():
+            UsedAssertion.objects.create(
+                workspace=workspace, assertion_id=login.assertion_id[:256], expires_at=login.replay_expires_at
+            )
+    except IntegrityError:
+        raise AcsFailure("replay", f"assertion {login.assertion_id[:80]} already used") from None
+
+
+@transaction.atomic
+def sso_login_failed_record(*, workspace: Workspace, failure: AcsFailure, email: str = "") -> None:
+    """``sso.login_failed`` with the precise reason (never key material: codes and short details only)."""
+    record_event(
+        actor=Actor(kind="user", id="", label=(email or "unknown")[:255], auth_method="saml"),
+        action="sso.login_failed", workspace=workspace, **workspace_target(workspace),
+        details={"reason": failure.code, "detail": failure.detail},
+    )
+
+
+def _jit_role(workspace: Workspace) -> str:
+    """The role a just-in-time member gets: the default, or Member when the IdP may not grant that."""
+    role = workspace.default_role
+    return role if directory_may_grant(workspace, role) else Role.MEMBER
+
+
+@transaction.atomic
+def sso_login_complete(*, workspace: Workspace, cfg: SamlSettings, login: VerifiedLogin,
+                       relay_state: str = "") -> SsoOutcome:
+    """Finish a verified SAML login: replay store, member lookup or JIT, group sync, audit.
+
+    Raises ``AcsFailure`` (nothing is kept) when the response was replayed or the person may not enter.
+    The caller grants the session for *this* workspace only.
+    """
+    now = timezone.now()
+    request = login.authn_request
+    if request is not None and request.purpose == AuthnRequestPurpose.TEST:
+        raise AcsFailure("rejected", "a Test SSO response cannot log in")
+    _consume(login, workspace, now)
+    membership = (
+        Membership.objects.select_related("user", "workspace")
+        .filter(workspace=workspace, user__email__iexact=login.email).first()
+    )
+    created = False
+    if membership is None:
+        if not workspace.jit_provisioning:
+            raise AcsFailure("unknown_member", f"{login.email} is not a member and JIT provisioning is off")
+        membership = ws.membership_add(
+            workspace=workspace, email=login.email, actor=saml_actor(f"SAML JIT ({cfg.idp_entity_id})"),
+            role=_jit_role(workspace), full_name=" ".join(p for p in (login.first_name, login.last_name) if p),
+            source="saml_jit", given_name=login.first_name[:150], family_name=login.last_name[:150],
+        )
+        membership = Membership.objects.select_related("user", "workspace").get(pk=membership.pk)
+        created = True
+    if not membership.is_active or not membership.user.is_active:
+        raise AcsFailure("member_inactive", f"{login.email} is deactivated in this workspace")
+    state, _ = SamlMemberState.objects.get_or_create(membership=membership)
+    if cfg.group_sync_enabled:
+        group_sync_apply(membership=membership, groups=login.groups, state=state, cfg=cfg)
+    state.groups = login.groups[:200]
+    state.last_sso_at = now
+    state.save()
+    ws.membership_record_login(
+        membership=membership, actor=ws.actor_for_membership(membership, "saml"), action="sso.login_succeeded",
+    )
+    next_url = (request.next_url if request else "") or safe_next(relay_state)
+    return SsoOutcome(membership=membership, next_url=next_url, created=created)
+
+
+@transaction.atomic
+def sso_test_complete(*, workspace: Workspace, cfg: SamlSettings, login: VerifiedLogin) -> SsoOutcome:
+    """Finish a Test SSO run: the whole flow is verified, nobody's session or rights change.
+
+    It counts as successful only when the IdP asserted the Owner who started the test (so enforcing
+    SAML-only cannot lock that Owner out).
+    """
+    request = login.authn_request
+    if request is None or request.purpose != AuthnRequestPurpose.TEST or request.user is None:
+        raise AcsFailure("rejected", "not a Test SSO response")
+    now = timezone.now()
+    _consume(login, workspace, now)
+    starter = request.user
+    if login.email.lower() != starter.email.lower():
+        raise AcsFailure("test_identity_mismatch", f"IdP asserted {login.email}, the test was started by {starter.email}")
+    owner = selectors.active_owner_for_email(workspace, starter.email)
+    if owner is None:
+        raise AcsFailure("member_inactive", "the test was not started by an active Owner")
+    SamlSettings.objects.filter(pk=cfg.pk).update(last_test_succeeded_at=now, last_test_by=starter)
+    mappings = list(selectors.group_mappings_for(workspace))
+    would_get = sorted({m.team.name for m in mappings if m.team and m.idp_group in login.groups})
+    record_event(
+        actor=ws.actor_for_membership(owner, "saml"), action="sso.test_succeeded", workspace=workspace,
+        **workspace_target(workspace),
+        details={"email": login.email, "groups": login.groups[:50], "mapped_teams": would_get},
+    )
+    return SsoOutcome(membership=owner, next_url=f"/w/{workspace.slug}/settings/sso/", test=True)
+
+
+def purge_expired(*, now: datetime | None = None) -> dict[str, int]:
+    """Housekeeping (no audit: protocol bookkeeping, not a change anyone made)."""
+    now = now or timezone.now()
+    requests, _ = IssuedAuthnRequest.objects.filter(expires_at__lt=now - timedelta(days=1)).delete()
+    assertions, _ = UsedAssertion.objects.filter(expires_at__lt=now).delete()
+    return {"authn_requests": requests, "used_assertions": assertions}
