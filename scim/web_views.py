@@ -14,6 +14,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.cache import patch_cache_control
 
 from workspaces.access import workspace_view
 from workspaces.exceptions import ServiceError
@@ -25,12 +26,6 @@ from .models import CredentialKind
 from .oauth import workspace_scope
 from .request_log import recent_requests
 from .web_forms import CredentialForm
-
-
-def _no_store(response: HttpResponse) -> HttpResponse:
-    response["Cache-Control"] = "no-store"  # the page may carry a secret shown once
-    response["Pragma"] = "no-cache"
-    return response
 
 
 def _credential_or_404(request: HttpRequest) -> Any:
@@ -101,4 +96,8 @@ def provisioning(request: HttpRequest, slug: str) -> HttpResponse:
         "oauth_token_url": base + reverse("oauth2_provider:token"),
         "oauth_scope": workspace_scope(workspace.pk),
     })
-    return _no_store(response)
+    # The page may carry a secret shown once. Exactly ``no-store`` (what the page's tests assert), not
+    # ``never_cache``'s "max-age=0, no-cache, no-store, must-revalidate, private" plus Expires.
+    patch_cache_control(response, no_store=True)
+    response["Pragma"] = "no-cache"
+    return response

@@ -18,8 +18,8 @@ from scim2_filter_parser import ast as scim2ast
 from scim2_filter_parser.lexer import SCIMLexer
 from scim2_filter_parser.parser import SCIMParser
 
-from .errors import ScimError, bad_request
-from .schemas import CORE_USER, USER_ATTRS, USER_EXTENSIONS
+from ..errors import ScimError, bad_request
+from ..schemas import CORE_USER, USER_ATTRS, USER_EXTENSIONS
 
 # Read-only or envelope attributes a client may echo back; RFC 7644 §3.5.1 says to ignore them.
 IGNORED_USER_KEYS = {"schemas", "id", "meta", "groups"}
