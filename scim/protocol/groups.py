@@ -36,6 +36,7 @@ class GatehouseSCIMGroup(SCIMGroup):
 
     id_field = "pk"
     resource_type = "Group"
+    obj: Team  # None only until save() creates it
 
     def __init__(self, obj: Team | None, request: Any = None, *, workspace: Workspace, actor: Any,
                  base_url: str = "") -> None:

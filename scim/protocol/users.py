@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.db import transaction
 from django.http import HttpResponse
@@ -54,15 +54,16 @@ def _primary_email(doc: dict[str, Any]) -> str:
     for predicate in (lambda e: e.get("primary") is True, lambda e: str(e.get("type", "")).lower() == "work", bool):
         found = next((e for e in emails if predicate(e)), None)
         if found:
-            return found["value"].strip()
-    username = doc.get("userName", "")
+            value: str = found["value"]
+            return value.strip()
+    username: str = doc.get("userName", "")
     return username.strip() if "@" in username else ""
 
 
 def _requested_role(doc: dict[str, Any], original: dict[str, Any] | None) -> str | None:
     """The Gatehouse extension wins over Cloudinary's core ``role`` when both changed."""
-    ext_new = (doc.get(GATEHOUSE_USER) or {}).get("role")
-    core_new = doc.get("role")
+    ext_new: str | None = (doc.get(GATEHOUSE_USER) or {}).get("role")
+    core_new: str | None = doc.get("role")
     if original is not None:
         ext_old = (original.get(GATEHOUSE_USER) or {}).get("role")
         if ext_new != ext_old and ext_new is not None:
@@ -92,6 +93,7 @@ class GatehouseSCIMUser(SCIMUser):
 
     id_field = "pk"
     resource_type = "User"
+    obj: Membership  # None only until save() creates it
 
     def __init__(self, obj: Membership | None, request: Any = None, *, workspace: Workspace, actor: Any,
                  base_url: str = "", locked: bool = False) -> None:
@@ -360,11 +362,11 @@ def _users_list(ctx: Ctx) -> HttpResponse:
     wants_groups = wants("groups", attributes, excluded)
 
     def render(rows: list[Any]) -> list[dict[str, Any]]:
-        groups = None
+        groups: dict[int, list[tuple[int, str]]] | None = None
         if rows and wants_groups:
             on_rows = [selectors.groups_from_row(m) for m in rows]
             if all(g is not None for g in on_rows):
-                groups = {m.pk: g for m, g in zip(rows, on_rows, strict=True)}
+                groups = {m.pk: g for m, g in zip(rows, on_rows, strict=True) if g is not None}
             else:
                 groups = selectors.groups_of_members([m.pk for m in rows])
         return [
@@ -402,7 +404,7 @@ def _users_create(ctx: Ctx) -> HttpResponse:
     adapter.from_dict(body)
     adapter.save()
     member = selectors.scim_user(ctx.workspace, str(adapter.obj.pk))
-    adapter.obj = member
+    adapter.obj = cast(Membership, member)  # the row save() just wrote (or found, for a retried POST)
     return _render_user(ctx, adapter, status=201 if adapter.created else 200)
 
 
