@@ -143,6 +143,7 @@ class ScimQTranspiler(Transpiler):
 
     def _resolve(self, path: scim2ast.AttrPath, namespace: str | None = None) -> tuple[str, Attr]:
         uri = (path.uri or "").lower()
+        key: tuple[str, str | None]
         if uri and uri != self.core_uri:
             raise invalid_filter(f"Filtering on attributes of {path.uri} is not supported.")
         if namespace:
@@ -200,7 +201,7 @@ class ScimQTranspiler(Transpiler):
         name, attr = self._resolve(node.attr_path, namespace)
         op = node.value.lower()
         raw = node.comp_value.value if node.comp_value is not None else None
-        if attr.kind == "special":
+        if attr.kind == "special" and attr.build is not None:
             return attr.build(op, raw)
         if op == "pr":
             if attr.kind in ("boolean", "datetime", "id"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -16,7 +17,7 @@ from django.utils import timezone
 from audit.record import Actor, record_event
 from workspaces.credentials import hash_secret
 from workspaces.exceptions import ServiceError
-from workspaces.models import Workspace
+from workspaces.models import User, Workspace
 from workspaces.roles import Cap
 from workspaces.services import require_capability
 
@@ -35,11 +36,11 @@ class OAuthGrant:
     ]
 
 
-def _credential_target(credential: ScimCredential) -> dict:
+def _credential_target(credential: ScimCredential) -> dict[str, Any]:
     return {"target_type": "scim_credential", "target_id": credential.pk, "target_label": credential.name}
 
 
-def _creator(actor: Actor):  # noqa: ANN202 - a User or None
+def _creator(actor: Actor) -> User | None:
     return actor.membership.user if actor.kind == "user" and actor.membership is not None else None
 
 
@@ -174,7 +175,7 @@ def scim_credential_revoke(*, credential: ScimCredential, actor: Actor) -> ScimC
     if credential.revoked_at is None:
         credential.revoked_at = timezone.now()
         credential.save(update_fields=["revoked_at"])
-        details = {"kind": credential.kind, "key_id": credential.key_id}
+        details: dict[str, Any] = {"kind": credential.kind, "key_id": credential.key_id}
         if credential.kind == CredentialKind.OAUTH:
             details["oauth_tokens_revoked"] = _revoke_oauth_tokens(credential)
         record_event(

@@ -33,7 +33,7 @@ def _credential_or_404(request: HttpRequest) -> Any:
         credential_id = int(request.POST.get("credential", "") or 0)
     except ValueError:
         credential_id = 0
-    credential = credential_of(request.access.workspace, credential_id)
+    credential = credential_of(request.access.workspace, credential_id)  # type: ignore[attr-defined]
     if credential is None:
         raise Http404("No such credential")
     return credential
@@ -41,7 +41,7 @@ def _credential_or_404(request: HttpRequest) -> Any:
 
 @workspace_view(need=Cap.SETTINGS_MANAGE)
 def provisioning(request: HttpRequest, slug: str) -> HttpResponse:
-    access = request.access
+    access = request.access  # type: ignore[attr-defined]  # set by workspace_view
     workspace = access.workspace
     form = CredentialForm()
     new_secret: dict[str, Any] | None = None
