@@ -1,7 +1,8 @@
 """The SCIM 2.0 protocol layer (RFC 7643/7644) on django-scim2's adapters and schemas.
 
 Imports run one way: ``router`` -> ``users`` / ``groups`` / ``discovery`` -> ``writes`` /
-``paging`` / ``projection`` / ``documents`` -> ``context``. Nothing here imports ``router``.
+``paging`` -> ``projection`` / ``documents`` -> ``context``. Nothing here imports ``router``, and
+``scim.adapters`` (the dotted paths django-scim2's settings name) only re-exports ``users``/``groups``.
 
 - ``router``: the one entry point ``scim_endpoint`` (authenticate, route, map errors, log hook).
 - ``context``: ``Ctx`` (request, workspace, actor, base URL, JSON body) and ``json_response``.

@@ -26,7 +26,6 @@ class Ctx:
 
     def __init__(self, request: HttpRequest, principal: ScimPrincipal) -> None:
         self.request = request
-        self.principal = principal
         self.workspace: Workspace = principal.workspace
         self.actor = principal.actor
         self.base_url = request.build_absolute_uri(f"/scim/v2/{principal.workspace.slug}/")
