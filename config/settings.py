@@ -345,12 +345,12 @@ SCIM_REQUEST_LOG_MAX_AGE_DAYS = _positive_int("SCIM_REQUEST_LOG_MAX_AGE_DAYS", 3
 _SCIM_CLEAR_TOKENS_EVERY = 24 * 3600
 
 # ============================================================================================ SCIM resources
-# Gatehouse serves SCIM through its own entry point (scim/views.py) and django-scim2's adapters,
+# Gatehouse serves SCIM through its own entry point (scim/protocol/router.py) and django-scim2's adapters,
 # schemas and exception class; django_scim is not an installed app (it has no concrete models).
 SCIM_SERVICE_PROVIDER = {
-    "USER_ADAPTER": "scim.adapters.GatehouseSCIMUser",
-    "GROUP_ADAPTER": "scim.adapters.GatehouseSCIMGroup",
-    "USER_MODEL_GETTER": "scim.adapters.membership_model",
+    "USER_ADAPTER": "scim.protocol.users.GatehouseSCIMUser",
+    "GROUP_ADAPTER": "scim.protocol.groups.GatehouseSCIMGroup",
+    "USER_MODEL_GETTER": "scim.protocol.users.membership_model",
     "GROUP_MODEL": "workspaces.models.Team",
     "SERVICE_PROVIDER_CONFIG_MODEL": "scim.schemas.GatehouseServiceProviderConfig",
     "NETLOC": PUBLIC_BASE_URL.split("://", 1)[-1],

@@ -143,9 +143,9 @@ class ScimQTranspiler(Transpiler):
 
     def _resolve(self, path: scim2ast.AttrPath, namespace: str | None = None) -> tuple[str, Attr]:
         uri = (path.uri or "").lower()
+        key: tuple[str, str | None]
         if uri and uri != self.core_uri:
             raise invalid_filter(f"Filtering on attributes of {path.uri} is not supported.")
-        key: tuple[str, str | None]
         if namespace:
             key = (namespace.lower(), str(path.attr_name).lower())
         else:
@@ -201,8 +201,8 @@ class ScimQTranspiler(Transpiler):
         name, attr = self._resolve(node.attr_path, namespace)
         op = node.value.lower()
         raw = node.comp_value.value if node.comp_value is not None else None
-        if attr.kind == "special":
-            return attr.build(op, raw)  # type: ignore[misc]  # special attributes always have build
+        if attr.kind == "special" and attr.build is not None:
+            return attr.build(op, raw)
         if op == "pr":
             if attr.kind in ("boolean", "datetime", "id"):
                 return Q(**{f"{attr.field}__isnull": False})

@@ -1,10 +1,10 @@
 """Extension point called once after every SCIM request, whatever its outcome.
 
-``scim.views.scim_endpoint`` (the single SCIM entry point) calls ``after_scim_request`` with
-the request, the workspace slug from the URL, the authenticated principal (``None`` when
-authentication failed) and the finished response. The provisioning request log fills this
-in; it must not raise (exceptions are logged and swallowed by the caller) and must never
-record secrets (the Authorization header).
+``scim.protocol.router.scim_endpoint`` (the single SCIM entry point) calls
+``after_scim_request`` with the request, the workspace slug from the URL, the authenticated
+principal (``None`` when authentication failed) and the finished response. The provisioning
+request log fills this in; it must not raise (exceptions are logged and swallowed by the
+caller) and must never record secrets (the Authorization header).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from django.utils import timezone
 from audit.record import Actor, record_event
 from workspaces.credentials import hash_secret
 from workspaces.exceptions import ServiceError
-from workspaces.models import Workspace
+from workspaces.models import User, Workspace
 from workspaces.roles import Cap
 from workspaces.services import require_capability
 
@@ -36,11 +36,11 @@ class OAuthGrant:
     ]
 
 
-def _credential_target(credential: ScimCredential) -> dict:
+def _credential_target(credential: ScimCredential) -> dict[str, Any]:
     return {"target_type": "scim_credential", "target_id": credential.pk, "target_label": credential.name}
 
 
-def _creator(actor: Actor):  # noqa: ANN202 - a User or None
+def _creator(actor: Actor) -> User | None:
     return actor.membership.user if actor.kind == "user" and actor.membership is not None else None
 
 

@@ -2,10 +2,10 @@
 
 from django.urls import re_path
 
-from . import views
+from .protocol.router import scim_endpoint
 
 app_name = "scim"
 
 urlpatterns = [
-    re_path(r"^(?P<path>.*)$", views.scim_endpoint, name="endpoint"),
+    re_path(r"^(?P<path>.*)$", scim_endpoint, name="endpoint"),
 ]

@@ -189,15 +189,15 @@ def test_errors_do_not_leak_database_text(scim_a):
 
 
 def test_an_auth_refusal_with_retry_after_keeps_the_header(scim_a, monkeypatch):
-    from scim import views
     from scim.auth import ScimAuthError
+    from scim.protocol import router
 
     def refuse(request, slug):
         exc = ScimAuthError(429, "Too many failed attempts. Try again later.")
         exc.retry_after = 30
         raise exc
 
-    monkeypatch.setattr(views, "authenticate_scim_request", refuse)
+    monkeypatch.setattr(router, "authenticate_scim_request", refuse)
     r = scim_a.get("Users")
     assert_error(r, 429)
     assert r["Retry-After"] == "30"

@@ -8,7 +8,9 @@ switch SCIM on or off. ``--revoke KEY_ID``: revoke a credential. Both may be com
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from audit.record import Actor
 from workspaces.exceptions import ServiceError
@@ -21,7 +23,7 @@ from ...services import scim_credential_create, scim_credential_revoke, scim_set
 class Command(BaseCommand):
     help = "Create a SCIM credential for workspace SLUG and print its secret once; or switch SCIM on/off."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("slug")
         parser.add_argument("--kind", choices=["bearer", "basic"], help="Credential kind to create.")
         parser.add_argument("--name", help="Name of the new credential, e.g. 'Okta production'.")
@@ -30,8 +32,8 @@ class Command(BaseCommand):
         switch.add_argument("--disable", action="store_true", help="Switch SCIM provisioning off.")
         parser.add_argument("--revoke", metavar="KEY_ID", help="Revoke the credential with this key id.")
 
-    def handle(self, *args, slug: str, kind: str | None, name: str | None, enable: bool, disable: bool,
-               revoke: str | None, **options) -> None:
+    def handle(self, *args: Any, slug: str, kind: str | None, name: str | None, enable: bool, disable: bool,
+               revoke: str | None, **options: Any) -> None:
         workspace = Workspace.objects.filter(slug=slug).first()
         if workspace is None:
             raise CommandError(f"No workspace {slug!r}.")
@@ -53,7 +55,7 @@ class Command(BaseCommand):
                 scim_credential_revoke(credential=credential, actor=actor)
                 self.stderr.write(f"Credential {credential.name!r} ({revoke}) revoked.")
             if kind:
-                credential, secret = scim_credential_create(workspace=workspace, kind=kind, name=name, actor=actor)  # type: ignore[arg-type]  # --kind needs --name, checked above
+                credential, secret = scim_credential_create(workspace=workspace, kind=kind, name=name or "", actor=actor)
                 self.stderr.write(
                     f"Credential {credential.name!r} created (key id {credential.key_id}). "
                     "Copy it now: only its hash is stored."

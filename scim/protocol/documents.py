@@ -18,8 +18,8 @@ from scim2_filter_parser import ast as scim2ast
 from scim2_filter_parser.lexer import SCIMLexer
 from scim2_filter_parser.parser import SCIMParser
 
-from .errors import ScimError, bad_request
-from .schemas import CORE_USER, USER_ATTRS, USER_EXTENSIONS
+from ..errors import ScimError, bad_request
+from ..schemas import CORE_USER, USER_ATTRS, USER_EXTENSIONS
 
 # Read-only or envelope attributes a client may echo back; RFC 7644 §3.5.1 says to ignore them.
 IGNORED_USER_KEYS = {"schemas", "id", "meta", "groups"}
@@ -185,7 +185,8 @@ def _urn_of(uri: str | None) -> str | None:
     known = USER_EXTENSIONS.get(uri.lower())
     if known is None:
         raise bad_request(f"Unknown schema {uri!r} in the PATCH path.", "invalidPath")
-    return known[0]
+    urn: str = known[0]
+    return urn
 
 
 def matches(expr: Any, item: dict[str, Any]) -> bool:
@@ -243,7 +244,7 @@ def _attr_def(attrs: dict[str, dict[str, Any]], name: str, raw: str) -> dict[str
 
 def _sub_def(attr: dict[str, Any], sub: str, raw: str) -> dict[str, Any]:
     subs = {s["name"].lower(): s for s in attr.get("subAttributes", [])}
-    found = subs.get(sub.lower())
+    found: dict[str, Any] | None = subs.get(sub.lower())
     if found is None:
         raise bad_request(f"The path {raw!r} names no sub-attribute {sub!r}.", "invalidPath")
     return found
@@ -271,15 +272,16 @@ def apply_user_operation(doc: dict[str, Any], op: str, raw_path: str | None, val
         return
     path = parse_path(raw_path)
     container, attrs = _container(doc, path)
-    if not path.attr:  # the whole extension object
+    if not path.attr and path.urn:  # the whole extension object (parse_path's only attribute-less Path)
+        urn = path.urn
         if op == "remove":
-            doc.pop(path.urn, None)  # type: ignore[arg-type]  # an extension path has its urn
+            doc.pop(urn, None)
             return
         if not isinstance(value, dict):
             raise _type_error(raw_path, "an object", value)
-        normalized = normalize_user({path.urn: value}).get(path.urn, {})  # type: ignore[dict-item,arg-type]  # as above
+        normalized = normalize_user({urn: value}).get(urn, {})
         if op == "replace":
-            doc[path.urn] = normalized  # type: ignore[index]  # as above
+            doc[urn] = normalized
         else:
             container.update(normalized)
         return
