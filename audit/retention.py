@@ -18,6 +18,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from config.db import is_postgresql
+
 from .keys import sign_checkpoint
 from .models import AuditCheckpoint, AuditEvent, AuditOutbox, AuditVerification
 from .record import Actor, record_event
@@ -52,7 +54,7 @@ def audit_log_purge(
     if oldest is None:  # the events were purged since the line above (another purge run)
         return PurgeResult(0, None)
     last = events.filter(seq=min(newest_old, oldest + batch - 1)).only("pk", "seq", "hash").get()
-    if connection.vendor == "postgresql":
+    if is_postgresql(connection):
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL gatehouse.audit_purge = 'on'")
     table = AuditEvent._meta.db_table
@@ -61,7 +63,7 @@ def audit_log_purge(
         # By seq, not by time: the purge always removes a prefix, so the rest stays contiguous.
         cursor.execute(f"DELETE FROM {table} WHERE workspace_id = %s AND seq <= %s", [workspace.pk, last.seq])
         purged = cursor.rowcount
-    if connection.vendor == "postgresql":
+    if is_postgresql(connection):
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL gatehouse.audit_purge = 'off'")
     # Undelivered outbox rows of purged events can no longer be delivered; they are dropped

@@ -25,11 +25,13 @@ from urllib.parse import unquote_plus
 
 from django.conf import settings
 from django.db import connections, router
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from audit.middleware import client_ip
+from config.db import CompiledQuery, is_postgresql
 from workspaces.models import Workspace
 
 from .models import ScimRequestLog
@@ -159,18 +161,18 @@ def _insert(entry: ScimRequestLog) -> None:
     which is acceptable for a troubleshooting log (the audit log, not this, is the record of changes).
     Elsewhere (SQLite, or inside a caller's transaction, whose commit we must not weaken): the ORM."""
     connection = connections[router.db_for_write(ScimRequestLog)]
-    if connection.vendor != "postgresql" or connection.in_atomic_block:
+    if not is_postgresql(connection) or connection.in_atomic_block:
         entry.save(force_insert=True)
         return
     values = [getattr(entry, column) for column in _COLUMNS]
-    with connection.cursor() as cursor:
-        cursor.execute(_insert_sql(connection), values)
-        entry.pk = cursor.fetchone()[0]
+    row = _INSERT.fetchone(values, conn=connection)
+    assert row is not None  # INSERT ... RETURNING returns its row
+    entry.pk = row[0]
     entry._state.adding = False
     entry._state.db = connection.alias
 
 
-def _insert_sql(connection: Any) -> str:
+def _insert_sql(connection: BaseDatabaseWrapper) -> str:
     qn = connection.ops.quote_name
     columns = ", ".join(qn(c) for c in _COLUMNS)
     placeholders = ", ".join(["%s"] * len(_COLUMNS))
@@ -178,6 +180,9 @@ def _insert_sql(connection: Any) -> str:
         f"INSERT INTO {qn(ScimRequestLog._meta.db_table)} ({columns}) SELECT {placeholders} "
         f"WHERE set_config('synchronous_commit', 'off', true) IS NOT NULL RETURNING {qn('id')}"
     )
+
+
+_INSERT = CompiledQuery(_insert_sql)
 
 
 def prune_request_log(workspace_id: int) -> int:

@@ -13,13 +13,14 @@ ORM's insert compilation cost more than the round trip on the SCIM deactivate pa
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from audit.record import Actor, record_event
+from config.db import CompiledQuery, is_postgresql
 
 from ..models import DeprovisionJob, DeprovisionStatus, Membership
 from . import tasks
@@ -44,30 +45,32 @@ def deprovision_job_add(*, membership: Membership, cause: str) -> DeprovisionJob
     return job
 
 
+_JOB_FIELDS = [f for f in DeprovisionJob._meta.concrete_fields if not f.primary_key]
+
+
+def _build_job_insert(conn: BaseDatabaseWrapper) -> str:
+    qn = conn.ops.quote_name
+    return (
+        f"INSERT INTO {qn(DeprovisionJob._meta.db_table)} ({', '.join(qn(f.column) for f in _JOB_FIELDS)}) "
+        f"VALUES ({', '.join(['%s'] * len(_JOB_FIELDS))}) RETURNING {qn(DeprovisionJob._meta.pk.column)}"
+    )
+
+
+_JOB_INSERT = CompiledQuery(_build_job_insert)
+
+
 def _insert_job(job: DeprovisionJob) -> None:
     """INSERT the outbox row. On PostgreSQL one prebuilt ``INSERT ... RETURNING id`` (built once per
-    process from the model's columns): the ORM's insert compilation cost more than the round trip."""
-    if connection.vendor != "postgresql":
+    process from the model's columns): the ORM's insert compilation cost more than the round trip
+    (``bench/deprovision_bench.py``, web-worker CPU per deactivating PATCH)."""
+    if not is_postgresql(connection):
         job.save(force_insert=True)
         return
-    global _JOB_INSERT
-    if _JOB_INSERT is None:
-        qn = connection.ops.quote_name
-        fields = [f for f in DeprovisionJob._meta.concrete_fields if not f.primary_key]
-        _JOB_INSERT = (
-            f"INSERT INTO {qn(DeprovisionJob._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "
-            f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {qn(DeprovisionJob._meta.pk.column)}",
-            fields,
-        )
-    sql, fields = _JOB_INSERT
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [f.get_db_prep_save(f.pre_save(job, True), connection) for f in fields])
-        job.pk = cursor.fetchone()[0]
+    row = _JOB_INSERT.fetchone([f.get_db_prep_save(f.pre_save(job, True), connection) for f in _JOB_FIELDS])
+    assert row is not None  # INSERT ... RETURNING returns its row
+    job.pk = row[0]
     job._state.adding = False
     job._state.db = connection.alias
-
-
-_JOB_INSERT: tuple[str, list[Any]] | None = None
 
 
 @transaction.atomic
