@@ -1,6 +1,6 @@
 """The audit log: append-only events, hash-chained per workspace.
 
-``audit`` imports nothing of ours (STYLE.md): the workspace is a foreign key by string, with
+``audit`` imports nothing of ours (docs/architecture.md): the workspace is a foreign key by string, with
 no database constraint so that events outlive what they describe.
 """
 

@@ -1,6 +1,6 @@
 """Changes the audit app makes: SIEM sinks, export records, verification results.
 
-Same rules as every service (STYLE.md): keyword-only, atomic, an explicit actor, the audit
+Same rules as every service (docs/architecture.md): keyword-only, atomic, an explicit actor, the audit
 event in the same transaction. Rights are the caller's to check, because ``audit`` sits below every
 other app and knows no roles: the workspace's audit pages (``workspaces.views_audit``) let only
 people with ``settings.manage`` (Owners) reach the sink services and ``audit.view`` the export;

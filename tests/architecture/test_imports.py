@@ -1,6 +1,6 @@
 """The import graph of our apps has no cycles and no upward edges.
 
-Layers (STYLE.md): ``audit`` <- ``workspaces`` <- ``saml``, ``scim``; ``config`` wires them together.
+Layers (docs/architecture.md): ``audit`` <- ``workspaces`` <- ``saml``, ``scim``; ``config`` wires them together.
 Every module of every app (packages and subpackages, migrations included) is read with ``ast``, never
 imported. ``if TYPE_CHECKING:`` blocks are skipped (annotations only). Imports inside functions count:
 an import moved into a function to dodge a cycle at start-up is still a cycle between the modules (the
