@@ -8,7 +8,6 @@ In the running product several layers refuse the same request (deactivating a me
 
 from __future__ import annotations
 
-from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -258,13 +257,21 @@ def test_access_workspace_opens_for_a_live_grant(world, clock):
 
 
 def test_access_workspace_is_404_for_anonymous_and_outsiders(world, clock):
-    with pytest.raises(Http404):
+    with pytest.raises(Http404, match="^No such workspace$"):
         access.access_workspace(request_for(AnonymousUser(), {}), "alpha")
     # A grant for workspace B opens nothing in A, and an outsider learns nothing about A.
-    with pytest.raises(Http404):
+    with pytest.raises(Http404, match="^No such workspace$"):
         access.access_workspace(request_for(world.outsider_b.user, live(world.a)), "alpha")
-    with pytest.raises(Http404):
+    with pytest.raises(Http404, match="^No such workspace$"):
         access.access_workspace(request_for(world.member_a.user, live(world.a)), "no-such-workspace")
+
+
+def test_access_workspace_reads_member_workspace_and_account_in_one_query(world, clock,
+                                                                          django_assert_num_queries):
+    request = request_for(world.member_a.user, live(world.a))
+    with django_assert_num_queries(1):
+        result = access.access_workspace(request, "alpha")
+        assert result.workspace.slug == "alpha" and result.membership.user.is_active
 
 
 def test_access_workspace_refuses_a_grant_of_another_workspace(world, clock):
@@ -272,6 +279,7 @@ def test_access_workspace_refuses_a_grant_of_another_workspace(world, clock):
     with pytest.raises(access.NoGrant) as refused:
         access.access_workspace(request, "alpha")
     assert refused.value.reason == NO_GRANT
+    assert str(refused.value) == NO_GRANT
     assert refused.value.workspace == world.a
 
 
@@ -287,7 +295,7 @@ def test_access_workspace_drops_a_grant_that_no_longer_opens(world, clock):
 
 def test_access_workspace_refuses_a_role_without_the_capability(world, clock):
     request = request_for(world.member_a.user, live(world.a))
-    with pytest.raises(PermissionDenied) as refused:
+    with pytest.raises(PermissionDenied, match="^Your role in this workspace does not allow this page\\.$") as refused:
         access.access_workspace(request, "alpha", need=Cap.SETTINGS_MANAGE)
     assert not isinstance(refused.value, access.NoGrant)
     assert access.granted_workspace_ids(request) == {world.a.pk}  # the grant itself stays
