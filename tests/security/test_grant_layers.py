@@ -17,10 +17,10 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.test import RequestFactory
 
-from workspaces import access
+from workspaces import access, grants
 from workspaces.roles import Cap
 
-NOW = 1_900_000_000.0  # a fixed clock for the grant check (time.time() in workspaces.access)
+NOW = 1_900_000_000.0  # a fixed clock for the grant check and the grants it reads (time.time())
 
 DEACTIVATED = "Your membership in this workspace is deactivated."
 DISABLED = "Your account is disabled."
@@ -35,6 +35,7 @@ NEEDS_2FA = "This workspace now requires two-factor authentication. Sign in agai
 @pytest.fixture
 def clock(monkeypatch):
     monkeypatch.setattr(access, "time", SimpleNamespace(time=lambda: NOW))
+    monkeypatch.setattr(grants, "time", SimpleNamespace(time=lambda: NOW))
     return NOW
 
 
