@@ -186,20 +186,21 @@ def authenticate_scim_request(request: HttpRequest, slug: str) -> ScimPrincipal:
     ip = client_ip(request)
     cache_key = credential_cache.cache_key(presented.kind, presented.key_id) if presented.key_id else ""
     # One cache round trip: the failure counters and the cached credential together.
-    retry_after, cached = ratelimit.check(ip, slug, presented.key_id, also=[cache_key] if cache_key else None)
+    verdict = ratelimit.limiter.check(ratelimit.counters(ip, slug, presented.key_id), also=[cache_key] if cache_key else ())
+    retry_after = verdict.retry_after
     if retry_after is not None:
         raise ScimAuthError(429, f"Too many failed authentications. Retry after {retry_after} seconds.",
                             retry_after=retry_after)
     if not presented.kind:
-        ratelimit.record_failure(ip, slug)
+        ratelimit.limiter.hit(ratelimit.counters(ip, slug))
         raise ScimAuthError(401, "Missing or malformed credentials. Send 'Authorization: Bearer <token>' or HTTP Basic.")
     if presented.kind == CredentialKind.OAUTH:
         credential = _resolve_oauth_credential(presented.secret)
     else:
-        hit = cached.get(cache_key)
+        hit = verdict.values.get(cache_key)
         credential = _resolve_key_credential(presented, hit if isinstance(hit, ScimCredential) else None)
     if credential is None or not credential.is_live or credential.workspace.slug != slug:
-        ratelimit.record_failure(ip, slug, presented.key_id)
+        ratelimit.limiter.hit(ratelimit.counters(ip, slug, presented.key_id))
         raise ScimAuthError(401, _INVALID)
     if not credential.workspace.scim_enabled:
         raise ScimAuthError(403, "SCIM provisioning is switched off for this workspace. An Owner can enable it on the provisioning page.")

@@ -222,7 +222,7 @@ class ScimTokenView(TokenView):
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         ip, client_id = client_ip(request), _token_client_id(request)
         scope_key = f"oauth-token:{client_id}"
-        retry_after = ratelimit.blocked_for(ip, scope_key, client_id)
+        retry_after = ratelimit.limiter.retry_after(ratelimit.counters(ip, scope_key, client_id))
         if retry_after is not None:
             response = JsonResponse({
                 "error": "temporarily_unavailable",
@@ -233,5 +233,5 @@ class ScimTokenView(TokenView):
             return response
         response = super().post(request, *args, **kwargs)
         if response.status_code in (400, 401):
-            ratelimit.record_failure(ip, scope_key, client_id)
+            ratelimit.limiter.hit(ratelimit.counters(ip, scope_key, client_id))
         return response
