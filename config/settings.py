@@ -355,11 +355,9 @@ SCIM_SERVICE_PROVIDER = {
     "SERVICE_PROVIDER_CONFIG_MODEL": "scim.schemas.GatehouseServiceProviderConfig",
     "NETLOC": PUBLIC_BASE_URL.split("://", 1)[-1],
     "SCHEME": PUBLIC_BASE_URL.split("://", 1)[0],
-    "AUTHENTICATION_SCHEMES": [
-        {"type": "oauthbearertoken", "name": "Bearer token", "description": "Workspace SCIM token or OAuth 2 token"},
-        {"type": "httpbasic", "name": "HTTP Basic", "description": "Workspace SCIM key and secret"},
-    ],
-    "WWW_AUTHENTICATE_HEADER": 'Bearer realm="gatehouse-scim", Basic realm="gatehouse-scim"',
+    # django-scim2 requires the key; ServiceProviderConfig lists the schemes itself (scim/schemas.py). No
+    # WWW_AUTHENTICATE_HEADER: the 401 challenge comes from scim.auth (django-scim2's middleware is not used).
+    "AUTHENTICATION_SCHEMES": [],
 }
 # Largest page a SCIM list returns (advertised as filter.maxResults in ServiceProviderConfig).
 SCIM_MAX_RESULTS = env.int("SCIM_MAX_RESULTS", default=200)
