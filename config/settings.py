@@ -355,9 +355,17 @@ SCIM_SERVICE_PROVIDER = {
     "SERVICE_PROVIDER_CONFIG_MODEL": "scim.schemas.GatehouseServiceProviderConfig",
     "NETLOC": PUBLIC_BASE_URL.split("://", 1)[-1],
     "SCHEME": PUBLIC_BASE_URL.split("://", 1)[0],
-    # django-scim2 requires the key; ServiceProviderConfig lists the schemes itself (scim/schemas.py). No
-    # WWW_AUTHENTICATE_HEADER: the 401 challenge comes from scim.auth (django-scim2's middleware is not used).
-    "AUTHENTICATION_SCHEMES": [],
+    # What ServiceProviderConfig advertises. No WWW_AUTHENTICATE_HEADER: the 401 challenge comes from
+    # scim.auth (django-scim2's middleware, its only reader, is not used).
+    "AUTHENTICATION_SCHEMES": [
+        {
+            "type": "oauthbearertoken",
+            "name": "Bearer token",
+            "description": "A workspace SCIM token, or an OAuth 2 access token issued for SCIM.",
+            "primary": True,
+        },
+        {"type": "httpbasic", "name": "HTTP Basic", "description": "A workspace SCIM key and secret."},
+    ],
 }
 # Largest page a SCIM list returns (advertised as filter.maxResults in ServiceProviderConfig).
 SCIM_MAX_RESULTS = env.int("SCIM_MAX_RESULTS", default=200)
