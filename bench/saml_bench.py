@@ -237,7 +237,7 @@ def main() -> None:
     import django
 
     django.setup()
-    print("command:", " ".join([Path(sys.executable).name, *sys.argv]))
+    print("command: DEBUG=1 .venv/bin/python", " ".join(sys.argv))
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"machine: {os.cpu_count()} cores shared by the client, gunicorn and PostgreSQL, load average {load}: "
           "expect ±15-25% noise; compare the ratio to python3-saml\n")
