@@ -21,7 +21,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
 from audit.record import Actor
-from config.db import CompiledQuery, column_converters, default_connection
+from config.db import CompiledQuery, column_converters, default_connection, is_postgresql
 from workspaces.credentials import (
     authorization,
     challenge,
@@ -199,7 +199,7 @@ def resolve_api_key(raw: str, slug: str | None, *, repository: str | None = None
     decision_row: DecisionRow | Unread = UNREAD
     if prefix:
         conn = default_connection()  # not the proxy: the lookup reads nine of its attributes
-        with_decision = repository is not None and conn.vendor == "postgresql"
+        with_decision = repository is not None and is_postgresql(conn)
         key, row = _fetch_key(conn, prefix, repository if with_decision else None)
         if with_decision:
             decision_row = row
