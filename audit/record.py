@@ -5,7 +5,7 @@ change leaves no event and a committed change never lacks one (Zulip's ``acting_
 
 Hand-written SQL, on PostgreSQL: the append is one prepared statement with data-modifying CTEs
 (chain-head lock, link, event and outbox rows). bench/audit_bench.py justifies it: ``record_event``
-p50 0.56 ms against the 1 ms target with it, 1.41 ms with the ORM head lock and a separate insert,
+p50 about 0.5 ms against the 1 ms target with it, 1.41 ms with the ORM head lock and a separate insert,
 and 1.005 ms unprepared (docs/benchmarks.md, "Audit log"). SQLite takes the portable ORM path.
 """
 

@@ -1,19 +1,21 @@
 #!/usr/bin/env python3
 """Connector API benchmark: access-check and members/ against a bare one-SELECT DRF view, in one run.
 
-    /work/main/.venv/bin/python bench/api_bench.py [--seconds 5] [--rounds 2] [--concurrency 16]
+    .venv/bin/python bench/api_bench.py [--seconds 5] [--rounds 2] [--concurrency 16] [--no-write]
 
 What it does (bounded: about a minute and a half on the 2-core dev machine):
 1. (Re)creates the PostgreSQL database ``$BENCH_DATABASE_URL`` (default
    postgres://postgres@127.0.0.1:5432/gatehouse_api_bench), migrates it and seeds one workspace with
    1,000 members, 20 teams, 50 repositories and their grants, and two API keys (an Owner's, a Member's).
-2. Starts gunicorn (2 sync workers, like PERF-NOTES) on a free loopback port with ``bench.api_wsgi``, which
+2. Starts gunicorn (2 sync workers) on a free loopback port with ``bench.api_wsgi``, which
    serves the product URLs plus the floor view (bench/api_urls.py; never in production URLs).
 3. Drives each endpoint in interleaved rounds of fixed duration from ``--concurrency`` concurrent clients
    (processes x threads, new connection per request: gunicorn's sync worker closes it anyway) and prints
    req/s, p50, p99, the worker's CPU time per request (bench/middleware.py, steadier than wall time on a
    shared machine) and the ratios to the floor measured in the same run.
-4. Writes the figures to docs/benchmarks.md under ``## Connector API`` (``--no-write`` to skip).
+4. Replaces the figures block of docs/benchmarks.md's ``## Connector API`` section (between the
+   ``bench:api`` markers; bench/doc_figures.py) with the command and the table (``--no-write`` to skip).
+   The section's prose is not rewritten.
 
 It prints figures; it never fails on them (benchmarks do not decide whether anything passes).
 """
@@ -251,16 +253,10 @@ def full_roster_sync_ms(port: int, key: str) -> tuple[float, int]:
 # ----------------------------------------------------------------------------- report
 
 
-def write_report(text: str) -> None:
-    path = ROOT / "docs" / "benchmarks.md"
-    current = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"^## Connector API\n.*?(?=^## |\Z)", re.S | re.M)
-    section = text.rstrip() + "\n\n"
-    current = pattern.sub(lambda _: section, current) if pattern.search(current) else current.rstrip() + "\n\n" + section
-    path.write_text(current.rstrip() + "\n")
-
-
 def main() -> None:
+    sys.path.insert(0, str(ROOT))
+    from bench.doc_figures import load_average, replace_block
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=4.0, help="duration of one round of one endpoint")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per endpoint")
@@ -268,8 +264,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
     parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
     args = parser.parse_args()
-    command = "python bench/api_bench.py " + " ".join(sys.argv[1:])
     db_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
+    command = ("".join(f"{k}={os.environ[k]} " for k in ("BENCH_DATABASE_URL", "AUDIT_DECISION_SYNCHRONOUS_COMMIT")
+                       if k in os.environ)
+               + ".venv/bin/python bench/api_bench.py " + " ".join(sys.argv[1:]))
     env = bench_env(db_url)
     started = time.time()
     print(f"database {urlparse(db_url).path.lstrip('/')}: recreate, migrate, seed {MEMBERS} members ...", flush=True)
@@ -314,15 +312,10 @@ def main() -> None:
     names = list(specs)
     floor = merged[names[0]]
     lines = [
-        "## Connector API",
+        f"Command ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {time.time() - started:.0f} s wall time; "
+        f"load average {load_average()}):",
         "",
-        f"Command: `{command.strip()}` (from the repository root, with the project's venv). Run on "
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, wall time {time.time() - started:.0f} s.",
-        "",
-        f"gunicorn {args.workers} sync workers + PostgreSQL on loopback, {args.concurrency} concurrent clients "
-        f"(Python, new connection per request), {args.rounds} interleaved rounds of {args.seconds:g} s per endpoint; "
-        f"one workspace with {MEMBERS:,} members, 20 teams, 50 repositories. The machine has 2 cores shared by the "
-        "clients, gunicorn, PostgreSQL and other agents' work: noisy, read the ratios, not the absolutes.",
+        f"    {command.strip()}",
         "",
         "| endpoint | req/s | p50 ms | p99 ms | worker CPU ms/request (median) | p50 / floor | floor req/s / req/s | CPU / floor CPU |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
@@ -332,6 +325,7 @@ def main() -> None:
             f"| {name} | {m['rps']:.0f} | {m['p50']:.1f} | {m['p99']:.1f} | {m['cpu']:.2f} | {m['p50'] / floor['p50']:.2f}x | "
             f"{floor['rps'] / m['rps']:.2f}x | {m['cpu'] / floor['cpu']:.2f}x |"
         )
+    block = "\n".join(lines)
     ac = merged["access-check (decision + audit insert)"]
     lines += [
         "",
@@ -355,12 +349,17 @@ def main() -> None:
         f"- A full connector sync of all {sync_rows:,} members (`page_size=500`, sequential): {sync_ms:.0f} ms.",
         f"- Non-200 answers during the run: {sum(m['errors'] for m in merged.values())}.",
     ]
-    report = "\n".join(lines)
-    print()
-    print(report)
-    if not args.no_write:
-        write_report(report)
-        print("\nwritten to docs/benchmarks.md")
+    print(f"\ngunicorn {args.workers} sync workers + PostgreSQL on loopback, {args.concurrency} concurrent clients "
+          f"(new connection per request), {args.rounds} interleaved rounds of {args.seconds:g} s per endpoint; "
+          f"{MEMBERS:,} members, 20 teams, 50 repositories. Everything shares the machine's cores: read the "
+          "ratios, not the absolutes.\n")
+    print("\n".join(lines))
+    if args.no_write:
+        return
+    if replace_block("api", block):
+        print("\nfigures block written to docs/benchmarks.md (between the bench:api markers)")
+    else:
+        print("\ndocs/benchmarks.md has no bench:api markers: nothing written")
 
 
 if __name__ == "__main__":

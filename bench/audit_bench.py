@@ -1,7 +1,7 @@
 """Audit log benchmark on PostgreSQL: page latency at two sizes, deep pages, export throughput, record cost.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/gatehouse_audit_bench \\
-        /work/main/.venv/bin/python bench/audit_bench.py --sizes 1000000 5000000
+        .venv/bin/python bench/audit_bench.py --sizes 1000000 5000000
 
 Seeds one workspace with N events (plus 20% more spread over 4 other workspaces, 10 actors with
 skewed activity, 12 actions with skewed frequency, 5,000 events a day) by COPY through psycopg,
@@ -279,8 +279,9 @@ def main() -> None:
     from workspaces.models import Workspace
 
     call_command("migrate", verbosity=0)
-    print(f"command: DATABASE_URL={url} {sys.executable} bench/audit_bench.py {' '.join(sys.argv[1:])}")
-    print(f"PostgreSQL: {connection.cursor().connection.info.server_version}; machine shared (2 cores, other agents running)")
+    print(f"command: DATABASE_URL={url} .venv/bin/python bench/audit_bench.py {' '.join(sys.argv[1:])}")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"PostgreSQL: {connection.cursor().connection.info.server_version}; {os.cpu_count()} cores, load average {load}")
     rng = random.Random(42)
     main_ws = Workspace.objects.create(slug="bench-main", name="Bench main")
     others = [Workspace.objects.create(slug=f"bench-{i}", name=f"Bench {i}") for i in range(4)]

@@ -22,7 +22,7 @@ Set-up choices (say them when quoting a figure):
   its database only): on a shared machine the wall time says little, the CPU seconds say what it costs.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/gatehouse_bench \\
-        /work/main/.venv/bin/python bench/deprovision_bench.py [--members 1000] [--clients 8] [--web-workers 2] [--unlinked]
+        .venv/bin/python bench/deprovision_bench.py [--members 1000] [--clients 8] [--web-workers 2] [--unlinked]
 """
 
 from __future__ import annotations

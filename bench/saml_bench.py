@@ -1,6 +1,6 @@
 """SAML response processing, side by side on the same Okta-shaped signed response, plus end-to-end ACS logins/s.
 
-    DEBUG=1 /work/main/.venv/bin/python bench/saml_bench.py [--iterations 200] [--e2e-logins 300]
+    DEBUG=1 .venv/bin/python bench/saml_bench.py [--iterations 200] [--e2e-logins 300]
         [--database-url postgres://postgres@127.0.0.1:5432/gatehouse_saml_bench] [--workers 2] [--clients 8]
 
 Part 1 (one process, no database): the median time to accept one response (Response and Assertion both
@@ -237,8 +237,10 @@ def main() -> None:
     import django
 
     django.setup()
-    print("command:", " ".join([Path(sys.executable).name, *sys.argv]))
-    print("machine: 2 shared cores (client, gunicorn, PostgreSQL and other agents' work): expect ±15-25% noise\n")
+    print("command: DEBUG=1 .venv/bin/python", " ".join(sys.argv))
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"machine: {os.cpu_count()} cores shared by the client, gunicorn and PostgreSQL, load average {load}: "
+          "expect ±15-25% noise; compare the ratio to python3-saml\n")
     results = part1(args.iterations)
     width = max(len(k) for k in results)
     print("\n## SAML response processing, median per response")

@@ -5,7 +5,7 @@ refused request (401, counted by the rate limiter), ``log_scim_request``, and as
 indexed SELECT of the workspace by slug, all in the same run. Prints median and p95 in ms.
 
     DEBUG=1 DATABASE_URL=postgres://postgres@127.0.0.1:5432/gatehouse_bench REDIS_URL=redis://127.0.0.1:6379/12 \\
-        python bench/scim_auth_bench.py [--n 2000]
+        .venv/bin/python bench/scim_auth_bench.py [--n 2000]
 
 It creates (and reuses) a workspace ``bench-auth``; run ``manage.py migrate`` on that database first.
 The numbers never decide whether anything passes.
@@ -107,7 +107,7 @@ def main() -> None:
 
     vendor = django.db.connection.vendor
     print(f"# {vendor}, cache {cache.__class__.__name__}, n={n} per row")
-    print(f"# command: DEBUG=1 DATABASE_URL=... REDIS_URL=... python bench/scim_auth_bench.py --n {n}")
+    print(f"# command: DEBUG=1 DATABASE_URL=... REDIS_URL=... .venv/bin/python bench/scim_auth_bench.py --n {n}")
     print("| what | median ms | p95 ms |")
     print("|---|---:|---:|")
     for label, (median, p95) in rows:

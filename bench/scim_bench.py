@@ -1,7 +1,7 @@
 """SCIM throughput and latency on gunicorn + PostgreSQL, with a bare DRF floor measured in the same run.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/gatehouse_scimcore \
-        /work/main/.venv/bin/python bench/scim_bench.py --sizes 10000,100000 --duration 4 [--write-docs]
+        .venv/bin/python bench/scim_bench.py --sizes 10000,100000 --duration 4 [--write-docs]
 
 Seeds one workspace per size with bulk_create (idempotent: reruns reuse the rows), starts gunicorn
 (2 sync workers) on the bench settings (the portal plus ``/bench/floor/<id>/``), and for each size
@@ -11,8 +11,9 @@ deep list page (count=100), a cold deep page (a new startIndex each time: an anc
 plus an OFFSET below its stride), an import walk (startIndex 1, 101, 201, ... in order: pages that start at
 an anchor of the list index, scim/list_index.py), POST /Users and PATCH
 active=false. Prints req/s, p50, p99, the gunicorn worker's CPU per request and the ratios the issue
-asks for. The cache is Redis (BENCH_REDIS_URL, default db 3) unless --no-redis. Figures only:
-nothing here passes or fails.
+asks for. The cache is Redis (BENCH_REDIS_URL, default db 3) unless --no-redis. ``--write-docs`` replaces
+the figures block of docs/benchmarks.md's ``## SCIM`` section (between the ``bench:scim`` markers;
+bench/doc_figures.py); the section's prose is not rewritten. Figures only: nothing here passes or fails.
 """
 
 from __future__ import annotations
@@ -282,28 +283,26 @@ def main() -> None:
     report = render(results, sizes, args)
     print(report)
     if args.write_docs:
-        write_docs(report)
+        from bench.doc_figures import replace_block
+
+        if replace_block("scim", report):
+            print("figures block written to docs/benchmarks.md (between the bench:scim markers)")
+        else:
+            print("docs/benchmarks.md has no bench:scim markers: nothing written")
 
 
 def render(results: dict[int, dict[str, Result]], sizes: list[int], args: argparse.Namespace) -> str:
+    from bench.doc_figures import load_average
+
     floor_name = "floor (DRF, one indexed SELECT)"
     lines = [
-        "## SCIM",
+        f"Command ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
+        + ("in-process cache" if args.no_redis else "Redis cache")
+        + f"; load average {load_average()}):",
         "",
-        "Command (gunicorn, 2 sync workers, PostgreSQL 15, client threads on the same 2 shared cores, noisy):",
-        "",
-        "```",
-        f"DATABASE_URL={os.environ['DATABASE_URL']} python bench/scim_bench.py "
-        f"--sizes {','.join(map(str, sizes))} --duration {args.duration:g} --concurrency {args.concurrency}"
-        + (" --no-redis" if args.no_redis else f"  # cache: {os.environ.get('REDIS_URL')}"),
-        "```",
-        "",
-        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Each row ran {args.duration:g} s with "
-        f"{args.concurrency} client threads; the floor is a bare DRF view doing one primary-key SELECT, measured in "
-        "the same run. `vs floor` is throughput relative to the floor of the same size (target for reads: >= 0.50).",
-        "",
-        "`worker cpu` is the median CPU time the gunicorn worker spent per request (X-Bench-Cpu-Us; excludes "
-        "PostgreSQL's and Redis' own work and any wait): steadier than wall time on a loaded machine.",
+        f"    DATABASE_URL={os.environ['DATABASE_URL']} .venv/bin/python bench/scim_bench.py \\",
+        f"        --sizes {','.join(map(str, sizes))} --duration {args.duration:g} --concurrency {args.concurrency}"
+        + (" --no-redis" if args.no_redis else ""),
         "",
         "| members | request | req/s | p50 ms | p99 ms | worker cpu ms | errors | vs floor |",
         "|---:|---|---:|---:|---:|---:|---:|---:|",
@@ -316,23 +315,13 @@ def render(results: dict[int, dict[str, Result]], sizes: list[int], args: argpar
                          f"| {r.errors} | {ratio:.2f} |")
     if len(sizes) == 2:
         small, big = sizes
-        lines += ["", f"100k vs 10k: p50 latency ratio ({big:,} / {small:,}; target <= 1.2):", "",
+        lines += ["", f"{big:,} vs {small:,} members (target: p50 ratio <= 1.2):", "",
                   "| request | p50 ratio | req/s ratio | worker cpu ratio |", "|---|---:|---:|---:|"]
         for name in results[small]:
             a, b = results[small][name], results[big][name]
             lines.append(f"| {name} | {b.pct(50) / a.pct(50):.2f} | {a.rps / b.rps if b.rps else float('nan'):.2f} "
                          f"| {b.cpu_ms / a.cpu_ms if a.cpu_ms else float('nan'):.2f} |")
     return "\n".join(lines) + "\n"
-
-
-def write_docs(section: str) -> None:
-    path = ROOT / "docs" / "benchmarks.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    start = text.find("\n## SCIM")
-    if start != -1:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + ("\n" + text[end:] if end != -1 else "\n")
-    path.write_text(text.rstrip("\n") + "\n\n" + section)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,9 @@ Sections, in order: core; database; cache and Redis; Celery; sign-in and session
 static files, logging, checks; connector API and second factor; SCIM credentials and OAuth 2; SCIM
 resources; audit log and SIEM streaming; SAML; deprovisioning; the Celery beat schedule (built once,
 from the intervals of the sections above). Invalid values raise ImproperlyConfigured at start-up.
+
+Over 400 lines on purpose: Django reads one settings module, and one file with every variable in it is
+what an operator greps; each section is short and commented.
 """
 
 from __future__ import annotations
@@ -355,11 +358,17 @@ SCIM_SERVICE_PROVIDER = {
     "SERVICE_PROVIDER_CONFIG_MODEL": "scim.schemas.GatehouseServiceProviderConfig",
     "NETLOC": PUBLIC_BASE_URL.split("://", 1)[-1],
     "SCHEME": PUBLIC_BASE_URL.split("://", 1)[0],
+    # What ServiceProviderConfig advertises. No WWW_AUTHENTICATE_HEADER: the 401 challenge comes from
+    # scim.auth (django-scim2's middleware, its only reader, is not used).
     "AUTHENTICATION_SCHEMES": [
-        {"type": "oauthbearertoken", "name": "Bearer token", "description": "Workspace SCIM token or OAuth 2 token"},
-        {"type": "httpbasic", "name": "HTTP Basic", "description": "Workspace SCIM key and secret"},
+        {
+            "type": "oauthbearertoken",
+            "name": "Bearer token",
+            "description": "A workspace SCIM token, or an OAuth 2 access token issued for SCIM.",
+            "primary": True,
+        },
+        {"type": "httpbasic", "name": "HTTP Basic", "description": "A workspace SCIM key and secret."},
     ],
-    "WWW_AUTHENTICATE_HEADER": 'Bearer realm="gatehouse-scim", Basic realm="gatehouse-scim"',
 }
 # Largest page a SCIM list returns (advertised as filter.maxResults in ServiceProviderConfig).
 SCIM_MAX_RESULTS = env.int("SCIM_MAX_RESULTS", default=200)

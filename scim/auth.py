@@ -11,18 +11,22 @@ Repeated failures are rate limited (``scim.ratelimit``): 429 with ``retry_after`
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import hmac
 from dataclasses import dataclass
 
 from django.http import HttpRequest
-from django.utils import timezone
 
 from audit.middleware import client_ip
 from audit.record import Actor
-from workspaces.credentials import hash_secret
+from workspaces.credentials import (
+    authorization,
+    challenge,
+    decode_basic,
+    record_use,
+    secret_matches,
+    split_token,
+    www_authenticate,
+)
 from workspaces.models import Workspace
 
 from . import credential_cache, ratelimit
@@ -37,26 +41,8 @@ AUTH_METHOD = {
 # Hashing input is bounded: nobody's credential is longer, and a megabyte header costs nothing to refuse.
 _MAX_CREDENTIAL_LENGTH = 4096
 _INVALID = "Invalid, expired or revoked credentials."
-
-# For ServiceProviderConfig ``authenticationSchemes`` (RFC 7643 section 5): what this module accepts.
-AUTHENTICATION_SCHEMES = [
-    {
-        "type": "oauthbearertoken",
-        "name": "OAuth Bearer Token",
-        "description": "A bearer token from the workspace's provisioning page (gs_...), or an OAuth 2 access "
-                       "token from /oauth/token/ for a client of this workspace.",
-        "specUri": "https://www.rfc-editor.org/info/rfc6750",
-        "primary": True,
-    },
-    {
-        "type": "httpbasic",
-        "name": "HTTP Basic",
-        "description": "A key id and secret from the workspace's provisioning page.",
-        "specUri": "https://www.rfc-editor.org/info/rfc7617",
-        "primary": False,
-    },
-]
-
+# What a 401 offers: a bearer token (ours or an OAuth access token, RFC 6750) or HTTP Basic (RFC 7617).
+CHALLENGE = www_authenticate(challenge("Bearer", realm="SCIM"), challenge("Basic", realm="SCIM", charset="UTF-8"))
 
 class ScimAuthError(Exception):
     """``status`` 401 (no or bad credential), 403 (SCIM switched off for the workspace) or
@@ -76,7 +62,7 @@ class ScimAuthError(Exception):
         if self.status == 429 and self.retry_after is not None:
             return {"Retry-After": str(int(self.retry_after))}
         if self.status == 401:
-            return {"WWW-Authenticate": 'Bearer realm="SCIM", Basic realm="SCIM", charset="UTF-8"'}
+            return {"WWW-Authenticate": CHALLENGE}
         return {}
 
 
@@ -98,10 +84,7 @@ class ScimPrincipal:
 
 def split_bearer_token(token: str) -> tuple[str, str]:
     """``gs_<key_id>_<secret>`` -> (key_id, full token). Anything else -> ("", "")."""
-    if not token.startswith(BEARER_PREFIX):
-        return "", ""
-    key_id, sep, secret = token[len(BEARER_PREFIX):].partition("_")
-    return (key_id, token) if sep and key_id and secret else ("", "")
+    return split_token(token, BEARER_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -112,22 +95,17 @@ class _Presented:
 
 
 def _parse_header(header: str) -> _Presented:
-    scheme, _, value = header.strip().partition(" ")
-    value = value.strip()
+    scheme, value = authorization(header)
     if not value or len(value) > _MAX_CREDENTIAL_LENGTH:
         return _Presented("")
-    if scheme.lower() == "bearer":
+    if scheme == "bearer":
         if value.startswith(BEARER_PREFIX):
             key_id, token = split_bearer_token(value)
             return _Presented(CredentialKind.BEARER, key_id, token) if key_id else _Presented("")
         return _Presented(CredentialKind.OAUTH, "", value)
-    if scheme.lower() == "basic":
-        try:
-            decoded = base64.b64decode(value, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            return _Presented("")
-        key_id, sep, secret = decoded.partition(":")
-        return _Presented(CredentialKind.BASIC, key_id, secret) if sep and key_id and secret else _Presented("")
+    if scheme == "basic":
+        key_id, secret = decode_basic(value) or ("", "")
+        return _Presented(CredentialKind.BASIC, key_id, secret) if key_id and secret else _Presented("")
     return _Presented("")
 
 
@@ -146,10 +124,8 @@ def _resolve_key_credential(presented: _Presented, cached: ScimCredential | None
         )
         if credential is not None and credential.is_live:
             credential_cache.remember(credential)
-    # Hash even when nothing was found so timing does not reveal which key ids exist.
-    presented_hash = hash_secret(presented.secret)
-    expected = credential.secret_hash if credential is not None and credential.secret_hash else hash_secret("")
-    if credential is None or not credential.secret_hash or not hmac.compare_digest(presented_hash, expected):
+    # Hashed and compared even when nothing was found, so timing does not reveal which key ids exist.
+    if not secret_matches(presented.secret, credential.secret_hash if credential is not None else None):
         return None
     return credential
 
@@ -186,28 +162,24 @@ def authenticate_scim_request(request: HttpRequest, slug: str) -> ScimPrincipal:
     ip = client_ip(request)
     cache_key = credential_cache.cache_key(presented.kind, presented.key_id) if presented.key_id else ""
     # One cache round trip: the failure counters and the cached credential together.
-    retry_after, cached = ratelimit.check(ip, slug, presented.key_id, also=[cache_key] if cache_key else None)
+    verdict = ratelimit.limiter.check(ratelimit.counters(ip, slug, presented.key_id), also=[cache_key] if cache_key else ())
+    retry_after = verdict.retry_after
     if retry_after is not None:
         raise ScimAuthError(429, f"Too many failed authentications. Retry after {retry_after} seconds.",
                             retry_after=retry_after)
     if not presented.kind:
-        ratelimit.record_failure(ip, slug)
+        ratelimit.limiter.hit(ratelimit.counters(ip, slug))
         raise ScimAuthError(401, "Missing or malformed credentials. Send 'Authorization: Bearer <token>' or HTTP Basic.")
     if presented.kind == CredentialKind.OAUTH:
         credential = _resolve_oauth_credential(presented.secret)
     else:
-        hit = cached.get(cache_key)
+        hit = verdict.values.get(cache_key)
         credential = _resolve_key_credential(presented, hit if isinstance(hit, ScimCredential) else None)
     if credential is None or not credential.is_live or credential.workspace.slug != slug:
-        ratelimit.record_failure(ip, slug, presented.key_id)
+        ratelimit.limiter.hit(ratelimit.counters(ip, slug, presented.key_id))
         raise ScimAuthError(401, _INVALID)
     if not credential.workspace.scim_enabled:
         raise ScimAuthError(403, "SCIM provisioning is switched off for this workspace. An Owner can enable it on the provisioning page.")
-    now = timezone.now()
-    if credential.last_used_at is None or (now - credential.last_used_at).total_seconds() > 60:
-        # At most one write a minute per credential: last-used is for humans, not a hot-path write.
-        ScimCredential.objects.filter(pk=credential.pk).update(last_used_at=now)
-        if credential.kind != CredentialKind.OAUTH:
-            credential.last_used_at = now
-            credential_cache.remember(credential)
+    if record_use(credential) and credential.kind != CredentialKind.OAUTH:
+        credential_cache.remember(credential)
     return ScimPrincipal(workspace=credential.workspace, credential=credential, auth_method=AUTH_METHOD[credential.kind])  # type: ignore[index]  # kind is a CredentialKind value

@@ -15,8 +15,6 @@ add to DOT, at its extension points:
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from typing import Any
 from urllib.parse import unquote_plus
@@ -31,6 +29,7 @@ from oauth2_provider.views import AuthorizationView, TokenView
 from audit.middleware import client_ip
 from audit.record import record_event
 from workspaces.access import access_workspace
+from workspaces.credentials import authorization, decode_basic
 from workspaces.models import Membership
 from workspaces.roles import Cap, can
 
@@ -202,13 +201,11 @@ class ScimAuthorizationView(AuthorizationView):
 
 def _token_client_id(request: HttpRequest) -> str:
     """The client id a token request claims (HTTP Basic, else the form), for rate limiting only."""
-    scheme, _, value = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
-    if scheme.lower() == "basic" and value.strip():
-        try:
-            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            return ""
-        return unquote_plus(decoded.partition(":")[0])[:255]
+    scheme, value = authorization(request.META.get("HTTP_AUTHORIZATION", ""))
+    if scheme == "basic" and value:
+        # RFC 6749 section 2.3.1: the client id is form-encoded before it is put in Basic.
+        client_id, _ = decode_basic(value) or ("", "")
+        return unquote_plus(client_id)[:255]
     return (request.POST.get("client_id") or "")[:255]
 
 
@@ -222,7 +219,7 @@ class ScimTokenView(TokenView):
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         ip, client_id = client_ip(request), _token_client_id(request)
         scope_key = f"oauth-token:{client_id}"
-        retry_after = ratelimit.blocked_for(ip, scope_key, client_id)
+        retry_after = ratelimit.limiter.retry_after(ratelimit.counters(ip, scope_key, client_id))
         if retry_after is not None:
             response = JsonResponse({
                 "error": "temporarily_unavailable",
@@ -233,5 +230,5 @@ class ScimTokenView(TokenView):
             return response
         response = super().post(request, *args, **kwargs)
         if response.status_code in (400, 401):
-            ratelimit.record_failure(ip, scope_key, client_id)
+            ratelimit.limiter.hit(ratelimit.counters(ip, scope_key, client_id))
         return response

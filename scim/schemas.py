@@ -151,19 +151,6 @@ class GatehouseServiceProviderConfig(SCIMServiceProviderConfig):
                 "changePassword": {"supported": False},
                 "sort": {"supported": True},
                 "etag": {"supported": True},
-                "authenticationSchemes": [
-                    {
-                        "type": "oauthbearertoken",
-                        "name": "Bearer token",
-                        "description": "A workspace SCIM token, or an OAuth 2 access token issued for SCIM.",
-                        "primary": True,
-                    },
-                    {
-                        "type": "httpbasic",
-                        "name": "HTTP Basic",
-                        "description": "A workspace SCIM key and secret.",
-                    },
-                ],
             }
         )
         return doc

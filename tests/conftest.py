@@ -43,6 +43,9 @@ def world(db) -> World:
     )
 
 
+NEVER_CACHE = "max-age=0, no-cache, no-store, must-revalidate, private"  # what never_cache sends
+
+
 def login_client(membership: Membership, *workspaces: Workspace, method: str = GrantMethod.PASSWORD) -> Client:
     """A test client whose session is signed in as the member and holds grants for ``workspaces``
     (default: the membership's own workspace)."""

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.contrib.auth import authenticate, login
-from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils.crypto import constant_time_compare
@@ -16,6 +16,7 @@ from django_otp.models import Device
 
 from audit.middleware import client_ip
 from audit.record import Actor, record_event
+from config.ratelimit import Counter, FixedWindowLimiter
 
 from .grants import GrantMethod, grant_workspace
 from .models import Membership, User, Workspace
@@ -46,35 +47,25 @@ def _record_failure(email: str, reason: str) -> None:
             )
 
 
-def _throttle_keys(request: HttpRequest, email: str) -> list[str]:
-    return [f"login-fail:email:{email.strip().lower()}", f"login-fail:ip:{client_ip(request)}"]
+# Failed password logins per email and per client IP, in fixed windows of LOGIN_FAILURE_WINDOW seconds.
+_login_failures = FixedWindowLimiter("loginfail", window_setting="LOGIN_FAILURE_WINDOW", default_window=900)
 
 
-def _throttled(request: HttpRequest, email: str) -> bool:
-    """Too many recent failures for this email or this IP (counted in the shared cache)."""
-    limits = (settings.LOGIN_FAILURE_LIMIT, settings.LOGIN_FAILURE_LIMIT * 4)
-    counts = cache.get_many(_throttle_keys(request, email))
-    return any(counts.get(key, 0) >= limit for key, limit in zip(_throttle_keys(request, email), limits, strict=True))
-
-
-def _count_failure(request: HttpRequest, email: str) -> None:
-    for key in _throttle_keys(request, email):
-        cache.add(key, 0, timeout=settings.LOGIN_FAILURE_WINDOW)
-        try:
-            cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.set(key, 1, timeout=settings.LOGIN_FAILURE_WINDOW)
+def _login_counters(request: HttpRequest, email: str) -> list[Counter]:
+    limit = settings.LOGIN_FAILURE_LIMIT
+    return [Counter(f"email:{email.strip().lower()}", limit), Counter(f"ip:{client_ip(request)}", limit * 4)]
 
 
 def password_login(request: HttpRequest, email: str, password: str) -> LoginResult:
     """Authenticate with a password and grant the user's workspaces that do not enforce SAML-only."""
-    if _throttled(request, email):
+    retry_after = _login_failures.retry_after(_login_counters(request, email))
+    if retry_after is not None:
         _record_failure(email, "throttled: too many failed attempts")
-        minutes = max(1, settings.LOGIN_FAILURE_WINDOW // 60)
+        minutes = max(1, math.ceil(retry_after / 60))
         return LoginResult(False, f"Too many failed sign-in attempts. Wait {minutes} minutes and try again, or ask an Owner.")
     user: User | None = authenticate(request, email=email, password=password)
     if user is None:
-        _count_failure(request, email)
+        _login_failures.hit(_login_counters(request, email))
         _record_failure(email, "bad email or password")
         return LoginResult(False, "That email and password do not match. Check both and try again.")
     memberships = list(

@@ -16,6 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils.http import urlencode
+from django.views.decorators.cache import never_cache
 
 from audit import selectors, services
 from audit.chain import event_chain_status, latest_checkpoint
@@ -97,6 +98,7 @@ def audit_export(request: HttpRequest, slug: str, export_format: str) -> HttpRes
     return stream_export(access.workspace, form.cleaned_data, export_format)
 
 
+@never_cache  # the page may carry a sink's secret, shown once
 @workspace_view(need=Cap.SETTINGS_MANAGE)
 def audit_sinks(request: HttpRequest, slug: str) -> HttpResponse:
     access = _access(request)
@@ -127,9 +129,7 @@ def audit_sinks(request: HttpRequest, slug: str) -> HttpResponse:
                 return redirect("audit_sinks", slug)
         except AuditSettingRefused as exc:
             error = exc.message
-    response = render(request, "audit/sinks.html", _ctx(
+    return render(request, "audit/sinks.html", _ctx(
         request, statuses=sink_statuses(workspace), new_secret=new_secret, error=error,
         posted=request.POST if error else {},
     ))
-    response["Cache-Control"] = "no-store"  # may carry the secret shown once
-    return response

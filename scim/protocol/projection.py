@@ -76,12 +76,14 @@ def user_resource(m: Membership, *, base_url: str, location: str,
     out: dict[str, Any] = {"schemas": schemas, "id": str(m.pk)}
     out.update(doc)
     if groups is not None:
-        out["groups"] = [
-            {"value": str(tid), "display": name, "$ref": f"{base_url}Groups/{tid}", "type": "direct"}
-            for tid, name in groups
-        ]
+        out["groups"] = _references(groups, f"{base_url}Groups/", "direct")
     out["meta"] = resource_meta("User", m, location)
     return out
+
+
+def _references(items: list[tuple[int, str]], ref_base: str, kind: str) -> list[dict[str, str]]:
+    """Multi-valued references (a User's ``groups``, a Group's ``members``): value, display, $ref, type."""
+    return [{"value": str(pk), "display": display, "$ref": f"{ref_base}{pk}", "type": kind} for pk, display in items]
 
 
 # ----------------------------------------------------------------------------- Groups
@@ -94,10 +96,7 @@ def group_resource(team: Team, *, base_url: str, location: str,
     if team.external_id:
         out["externalId"] = team.external_id
     if members is not None:
-        out["members"] = [
-            {"value": str(mid), "display": display, "$ref": f"{base_url}Users/{mid}", "type": "User"}
-            for mid, display in members
-        ]
+        out["members"] = _references(members, f"{base_url}Users/", "User")
     out["meta"] = resource_meta("Group", team, location)
     return out
 

@@ -17,7 +17,7 @@ from audit.delivery import SIGNATURE_HEADER, deliver_sink, due_sink_ids
 from audit.exceptions import AuditSettingRefused
 from audit.models import AuditEvent, AuditOutbox, AuditSink
 from audit.services import audit_sink_create, audit_sink_delete, audit_sink_update
-from tests.conftest import login_client
+from tests.conftest import NEVER_CACHE, login_client
 
 from .helpers import as_actor, record
 
@@ -191,7 +191,7 @@ def test_owner_creates_a_sink_on_the_sinks_page_and_sees_its_secret_once(world):
     response = client.post("/w/alpha/audit/sinks/", {"action": "create", "name": "Splunk", "url": "https://splunk.example.com/hec"})
     body = response.content.decode()
     assert response.status_code == 200 and "whsec_" in body
-    assert response["Cache-Control"] == "no-store"
+    assert response["Cache-Control"] == NEVER_CACHE
     assert "whsec_" not in client.get("/w/alpha/audit/sinks/").content.decode()
     assert AuditEvent.objects.filter(action="audit.sink_created", actor_label="owner@alpha.test").exists()
 

@@ -7,7 +7,7 @@ from django.test import override_settings
 from scim.models import ScimCredential, ScimRequestLog
 from scim.services import scim_credential_create
 
-from ..conftest import login_client
+from ..conftest import NEVER_CACHE, login_client
 from .credential_helpers import owner_actor
 
 URL = "/w/alpha/settings/provisioning/"
@@ -20,7 +20,7 @@ def test_owner_sees_the_scim_base_url_and_oauth_endpoints(world):
     assert "https://gatehouse.example.com/scim/v2/alpha/" in response.content.decode()
     assert "https://gatehouse.example.com/oauth/token/" in response.content.decode()
     assert f"scim:{world.a.pk}" in response.content.decode()
-    assert response["Cache-Control"] == "no-store"
+    assert response["Cache-Control"] == NEVER_CACHE
 
 
 def test_manager_is_refused_the_page(world):
@@ -49,7 +49,7 @@ def test_owner_switches_scim_on_and_off(world):
 def test_new_bearer_token_is_shown_once_and_then_only_its_prefix(world):
     client = login_client(world.owner_a)
     response = client.post(URL, {"action": "create", "kind": "bearer", "name": "Okta"})
-    assert response.status_code == 200 and response["Cache-Control"] == "no-store"
+    assert response.status_code == 200 and response["Cache-Control"] == NEVER_CACHE
     credential = ScimCredential.objects.get(workspace=world.a)
     html = response.content.decode()
     start = html.index('data-testid="new-secret">') + len('data-testid="new-secret">')

@@ -22,7 +22,7 @@ def _mid_window(monkeypatch):
     clock to the middle of a window; each test still gets its own counters (the cache is emptied)."""
     window = LIMITS["SCIM_AUTH_FAILURE_WINDOW"]
     pinned = (int(time.time() // window) + 0.5) * window
-    monkeypatch.setattr("scim.ratelimit._now", lambda: pinned)
+    monkeypatch.setattr("config.ratelimit._now", lambda: pinned)
 
 
 def _fail(request, slug: str = "alpha") -> ScimAuthError:

@@ -26,7 +26,7 @@ from scim.oauth import workspace_scope
 from scim.services import OAuthGrant, scim_credential_create, scim_oauth_client_create
 from workspaces.api import authentication as api_auth
 from workspaces.api.permissions import KeyAllows
-from workspaces.credentials import hash_secret
+from workspaces.credentials import LAST_USED_EVERY, hash_secret
 from workspaces.models import ApiKey
 from workspaces.roles import ApiScope, Cap
 from workspaces.services import actor_for_membership, api_key_create
@@ -350,7 +350,7 @@ def test_api_key_last_used_is_written_at_most_once_a_minute(world):
     assert first is not None
     assert ApiKey.objects.get(pk=key.pk).last_used_at == first
     assert api_auth.resolve_api_key(plain, "alpha").api_key.last_used_at == first
-    old = first - api_auth.LAST_USED_EVERY
+    old = first - LAST_USED_EVERY
     ApiKey.objects.filter(pk=key.pk).update(last_used_at=old)
     assert api_auth.resolve_api_key(plain, "alpha").api_key.last_used_at > old
 

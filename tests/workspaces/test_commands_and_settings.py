@@ -6,6 +6,7 @@ import io
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -97,8 +98,10 @@ def test_passwords_are_hashed_with_argon2(world):
     assert world.member_a.user.password.startswith("argon2")
 
 
-def test_repeated_failed_logins_are_throttled_even_with_the_right_password(world, password, settings):
+def test_repeated_failed_logins_are_throttled_even_with_the_right_password(world, password, settings, monkeypatch):
     settings.LOGIN_FAILURE_LIMIT = 3
+    # Mid-window (config.ratelimit): a window boundary between the attempts would reset the counts.
+    monkeypatch.setattr("config.ratelimit._now", lambda: (int(time.time() // 900) + 0.5) * 900)
     client = Client()
     for _ in range(3):
         client.post("/login/", {"email": "member@alpha.test", "password": "wrong"})

@@ -47,3 +47,24 @@ def test_a_redis_restart_is_survived_by_the_reused_client(server):
     assert cache.get("before") is None
     cache.set("after", 2)
     assert cache.get("after") == 2
+
+
+def test_the_rate_limiter_counts_every_counter_in_one_round_trip_with_an_expiry(server, settings, monkeypatch):
+    from config.ratelimit import Counter, FixedWindowLimiter
+
+    settings.CACHES = {"default": {"BACKEND": "config.cache.ReusingRedisCache", "LOCATION": server.url}}
+    settings.TEST_LIMIT_WINDOW = 60
+    monkeypatch.setattr("config.ratelimit._now", lambda: 6030.0)  # 30 s into window 100
+    limiter = FixedWindowLimiter("test", window_setting="TEST_LIMIT_WINDOW", default_window=60)
+    counters = [Counter("ip:192.0.2.1", 2), Counter("email:a@example.test", 3)]
+    pipelines = []
+    real_pipeline = redis.Redis.pipeline
+    monkeypatch.setattr(redis.Redis, "pipeline", lambda self, *a, **k: pipelines.append(1) or real_pipeline(self, *a, **k))
+    limiter.hit(counters)
+    assert pipelines == [1]
+    assert limiter.check(counters).retry_after is None
+    limiter.hit(counters[:1])
+    assert limiter.check(counters).retry_after == 30
+    raw = redis.Redis.from_url(server.url)
+    ttls = [raw.ttl(k) for k in raw.keys("*gatehouse:test:100:*")]
+    assert len(ttls) == 2 and all(60 <= t <= 65 for t in ttls)

@@ -9,11 +9,10 @@ member or a disabled account, and keys issued before the member's credentials we
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Model
 from django.http import HttpRequest
 from django.utils import timezone
@@ -22,17 +21,21 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
 from audit.record import Actor
-from config.db import default_connection, prepared_cursor
-from workspaces.credentials import hash_secret
+from config.db import CompiledQuery, column_converters, default_connection
+from workspaces.credentials import (
+    authorization,
+    challenge,
+    record_use,
+    secret_matches,
+    split_token,
+)
 from workspaces.models import ApiKey, Membership, User, Workspace
 from workspaces.package_access import UNREAD, DecisionRow, Unread, decision_sql
 from workspaces.services import API_KEY_PREFIX, actor_for_membership
 
 AUTH_METHOD = "api_key"
 REALM = "gatehouse-api"
-LAST_USED_EVERY = timedelta(minutes=1)
 _REFUSED = "Invalid, expired or revoked API key."
-_NO_SUCH_HASH = hash_secret("")
 
 
 @dataclass(frozen=True)
@@ -87,9 +90,9 @@ def key_from_request(request: Request | HttpRequest) -> str | None:
     """The presented key: ``Authorization: Bearer <key>`` or ``X-Api-Key: <key>``. None when neither is sent."""
     header = request.META.get("HTTP_AUTHORIZATION", "")
     if header:
-        scheme, _, value = header.strip().partition(" ")
-        if scheme.lower() == "bearer":
-            return value.strip()
+        scheme, value = authorization(header)
+        if scheme == "bearer":
+            return value
     api_key = request.META.get("HTTP_X_API_KEY")
     if api_key is not None:
         return api_key.strip()
@@ -98,98 +101,91 @@ def key_from_request(request: Request | HttpRequest) -> str | None:
 
 def split_key(raw: str) -> str:
     """``gh_<prefix>_<secret>`` -> prefix, or "" for anything else."""
-    if not raw.startswith(API_KEY_PREFIX):
-        return ""
-    prefix, sep, secret = raw[len(API_KEY_PREFIX):].partition("_")
-    return prefix if sep and prefix and secret and len(prefix) <= 16 else ""
+    return split_token(raw, API_KEY_PREFIX, max_id_length=16).public_id
 
 
-class _KeyLookup:
-    """The key row with its workspace, member and account in one statement, compiled once per process.
+# The key row with its workspace, member and account in one statement, built once per process and database.
+#
+# Every API request runs this. Compiling the equivalent ``select_related("workspace", "membership__user")``
+# query took about 1.5 ms of CPU per request here, four times the cost of running it (bench/api_bench.py),
+# so the SQL is written from the models' metadata and the rows go through the ORM's own converters and
+# ``Model.from_db``: the instances are the ones the ORM would have built. Prepared once per connection on
+# PostgreSQL: planning the four-table join cost three times its execution (config.db).
+#
+# ``_LOOKUP_WITH_DECISION`` (PostgreSQL): the access check's decision row (``package_access.decision_sql`` for
+# the key's member and a named repository) is joined in LATERAL, so the check reads the key and its
+# decision's inputs in one round trip instead of two.
+_PARTS: list[tuple[Any, str]] = [(ApiKey, "k"), (Workspace, "w"), (Membership, "m"), (User, "u")]
+# Per model (typed Any: from_db builds ApiKey, Workspace, Membership and User rows in turn): its field
+# names and its columns' slice of the row.
+_LAYOUT: list[tuple[Any, list[str], int, int]] = []
+_EXPRESSIONS: list[Any] = []
+for _model, _alias in _PARTS:
+    _fields = _model._meta.concrete_fields
+    _LAYOUT.append((_model, [f.attname for f in _fields], len(_EXPRESSIONS), len(_EXPRESSIONS) + len(_fields)))
+    _EXPRESSIONS.extend(f.get_col(_alias) for f in _fields)
+_DECISION_AT = len(_EXPRESSIONS)
+# The database's and the fields' converters (JSON, datetimes on SQLite...) per database alias: they depend
+# on the alias's settings only, so one set serves every thread's connection of the alias.
+_converters: dict[str, list[tuple[int, Any]]] = {}
 
-    Every API request runs this. Compiling the equivalent ``select_related("workspace", "membership__user")``
-    query took about 1.5 ms of CPU per request here, four times the cost of running it (bench/api_bench.py),
-    so the SQL is built once from the models' metadata and the rows go through the ORM's own converters and
-    ``Model.from_db``: the instances are the ones the ORM would have built.
 
-    ``with_decision`` (PostgreSQL): the access check's decision row (``package_access.decision_sql`` for the
-    key's member and a named repository) is joined in LATERAL, so the check reads the key and its decision's
-    inputs in one round trip instead of two.
-    """
+def _lookup_sql(conn: BaseDatabaseWrapper, with_decision: bool) -> str:
+    qn = conn.ops.quote_name
 
-    _by_alias: dict[tuple[str, bool], _KeyLookup] = {}
+    def fk(model: type[Model], name: str) -> str:
+        return qn(model._meta.get_field(name).column)  # type: ignore[union-attr,arg-type]  # a concrete foreign key
 
-    def __init__(self, conn: Any, with_decision: bool = False) -> None:
-        qn = conn.ops.quote_name
-        spec = [(ApiKey, "k"), (Workspace, "w"), (Membership, "m"), (User, "u")]
-        columns: list[str] = []
-        expressions = []
-        # Model classes typed Any: from_db builds ApiKey, Workspace, Membership and User rows in turn.
-        self.parts: list[tuple[Any, list[str], int, int]] = []
-        for model, alias in spec:
-            start = len(columns)
-            for f in model._meta.concrete_fields:
-                columns.append(f"{alias}.{qn(f.column)}")
-                expressions.append(f.get_col(alias))
-            self.parts.append((model, [f.attname for f in model._meta.concrete_fields], start, len(columns)))
-        self.decision_at = len(columns) if with_decision else None
+    columns = [f"{alias}.{qn(f.column)}" for model, alias in _PARTS for f in model._meta.concrete_fields]
+    decision = ""
+    if with_decision:
+        columns.append("d.*")
+        inner = decision_sql(member=f"m.{qn('id')}", workspace=f"k.{fk(ApiKey, 'workspace')}", name="%s")
+        decision = f"LEFT OUTER JOIN LATERAL ({inner}) d ON TRUE "
+    return (
+        f"SELECT {', '.join(columns)} FROM {qn(ApiKey._meta.db_table)} k "
+        f"INNER JOIN {qn(Workspace._meta.db_table)} w ON w.{qn('id')} = k.{fk(ApiKey, 'workspace')} "
+        f"LEFT OUTER JOIN {qn(Membership._meta.db_table)} m ON m.{qn('id')} = k.{fk(ApiKey, 'membership')} "
+        f"LEFT OUTER JOIN {qn(User._meta.db_table)} u ON u.{qn('id')} = m.{fk(Membership, 'user')} "
+        f"{decision}WHERE k.{qn('prefix')} = %s"
+    )
 
-        def fk(model: type[Model], name: str) -> str:
-            return qn(model._meta.get_field(name).column)  # type: ignore[union-attr]  # a concrete foreign key
 
-        decision = ""
-        if with_decision:
-            columns.append("d.*")
-            inner = decision_sql(member=f"m.{qn('id')}", workspace=f"k.{fk(ApiKey, 'workspace')}", name="%s")
-            decision = f"LEFT OUTER JOIN LATERAL ({inner}) d ON TRUE "
-        self.sql = (
-            f"SELECT {', '.join(columns)} FROM {qn(ApiKey._meta.db_table)} k "
-            f"INNER JOIN {qn(Workspace._meta.db_table)} w ON w.{qn('id')} = k.{fk(ApiKey, 'workspace')} "
-            f"LEFT OUTER JOIN {qn(Membership._meta.db_table)} m ON m.{qn('id')} = k.{fk(ApiKey, 'membership')} "
-            f"LEFT OUTER JOIN {qn(User._meta.db_table)} u ON u.{qn('id')} = m.{fk(Membership, 'user')} "
-            f"{decision}WHERE k.{qn('prefix')} = %s"
-        )
-        # The database's and the fields' converters (JSON, datetimes on SQLite...), as the compiler finds them.
-        # They depend on the alias's settings only, so one set serves every thread's connection of the alias.
-        self.converters = list(
-            ApiKey.objects.none().query.get_compiler(connection=conn).get_converters(expressions).items()
-        )
+_LOOKUP = CompiledQuery(lambda conn: _lookup_sql(conn, False), prepare=True)
+_LOOKUP_WITH_DECISION = CompiledQuery(lambda conn: _lookup_sql(conn, True), prepare=True)
 
-    @classmethod
-    def for_connection(cls, conn: Any, with_decision: bool = False) -> _KeyLookup:
-        lookup = cls._by_alias.get((conn.alias, with_decision))
-        if lookup is None:
-            lookup = cls._by_alias[(conn.alias, with_decision)] = cls(conn, with_decision)
-        return lookup
 
-    def fetch(self, conn: Any, prefix: str, repository: str | None = None) -> tuple[ApiKey | None, DecisionRow]:
-        """The key (None: no such prefix) and, ``with_decision``, the decision row for ``repository``."""
-        # Prepared once per connection on PostgreSQL: planning the four-table join cost three times
-        # its execution (config.db).
-        with prepared_cursor(conn) as cursor:
-            # A decision lookup is always given its repository.
-            cursor.execute(self.sql, [prefix] if self.decision_at is None else [repository, prefix])  # type: ignore[list-item]
-            row = cursor.fetchone()
-        if row is None:
-            return None, None
-        values = list(row)
-        for position, (converters, expression) in self.converters:
-            for convert in converters:
-                values[position] = convert(values[position], expression, conn)
-        key, workspace, membership, user = (
-            model.from_db(conn.alias, names, values[start:end]) for model, names, start, end in self.parts
-        )
-        key.workspace = workspace
-        if membership.pk is None:
-            key.membership = None
-        else:
-            membership.user = user
-            membership.workspace = workspace
-            key.membership = membership
-        decision: DecisionRow = None
-        if self.decision_at is not None and values[self.decision_at] is not None:
-            decision = tuple(values[self.decision_at:])
-        return key, decision
+def _fetch_key(
+    conn: BaseDatabaseWrapper, prefix: str, repository: str | None = None
+) -> tuple[ApiKey | None, DecisionRow]:
+    """The key (None: no such prefix) and, with ``repository``, the decision row for it."""
+    if repository is None:
+        row = _LOOKUP.fetchone([prefix], conn=conn)
+    else:
+        row = _LOOKUP_WITH_DECISION.fetchone([repository, prefix], conn=conn)
+    if row is None:
+        return None, None
+    converters = _converters.get(conn.alias)
+    if converters is None:
+        converters = _converters[conn.alias] = column_converters(conn, _EXPRESSIONS)
+    values = list(row)
+    for position, (functions, expression) in converters:
+        for convert in functions:
+            values[position] = convert(values[position], expression, conn)
+    key, workspace, membership, user = (
+        model.from_db(conn.alias, names, values[start:end]) for model, names, start, end in _LAYOUT
+    )
+    key.workspace = workspace
+    if membership.pk is None:
+        key.membership = None
+    else:
+        membership.user = user
+        membership.workspace = workspace
+        key.membership = membership
+    decision: DecisionRow = None
+    if repository is not None and values[_DECISION_AT] is not None:
+        decision = tuple(values[_DECISION_AT:])
+    return key, decision
 
 
 def resolve_api_key(raw: str, slug: str | None, *, repository: str | None = None) -> ApiPrincipal:
@@ -204,12 +200,11 @@ def resolve_api_key(raw: str, slug: str | None, *, repository: str | None = None
     if prefix:
         conn = default_connection()  # not the proxy: the lookup reads nine of its attributes
         with_decision = repository is not None and conn.vendor == "postgresql"
-        key, row = _KeyLookup.for_connection(conn, with_decision).fetch(conn, prefix, repository)
+        key, row = _fetch_key(conn, prefix, repository if with_decision else None)
         if with_decision:
             decision_row = row
-    # Hash even when nothing matched, so timing does not tell which prefixes exist.
-    presented = hash_secret(raw)
-    if key is None or not hmac.compare_digest(presented, key.key_hash if key else _NO_SUCH_HASH):
+    # Hashed and compared even when nothing matched, so timing does not tell which prefixes exist.
+    if not secret_matches(raw, key.key_hash if key is not None else None) or key is None:
         raise exceptions.AuthenticationFailed(_REFUSED)
     now = timezone.now()
     if key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
@@ -227,10 +222,7 @@ def resolve_api_key(raw: str, slug: str | None, *, repository: str | None = None
         ):
             # Deprovisioning revokes keys in a background task; this refuses them before it runs.
             raise exceptions.AuthenticationFailed(_REFUSED)
-    if key.last_used_at is None or now - key.last_used_at >= LAST_USED_EVERY:
-        # At most one write a minute per key: last-used is for humans, not a hot-path write.
-        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
-        key.last_used_at = now
+    record_use(key, now)
     if membership is None or decision_row is UNREAD:
         return ApiPrincipal(api_key=key, workspace=key.workspace, membership=membership)
     return ApiPrincipal(
@@ -257,4 +249,4 @@ class ApiKeyAuthentication(BaseAuthentication):
         return resolve_api_key(raw, slug)
 
     def authenticate_header(self, request: Request) -> str:
-        return f'Bearer realm="{REALM}"'
+        return challenge("Bearer", realm=REALM)
