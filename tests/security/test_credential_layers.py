@@ -466,8 +466,6 @@ def test_permission_refusal_for_a_missing_scope_says_so(world):
     assert "AUDIT_READ" in permission.message or "audit:read" in permission.message
 
 
-@pytest.mark.xfail(strict=True, reason="the refusal shows the scope's Python name (ApiScope.AUDIT_READ), "
-                   "not the scope a key is issued with (audit:read)")
 def test_permission_refusal_names_the_scope_as_keys_are_issued_with_it(world):
     _, plain = service(world.a, [ApiScope.MEMBERS_READ])
     permission = KeyAllows()

@@ -7,7 +7,7 @@ from typing import Any
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
-from workspaces.roles import Cap, can
+from workspaces.roles import ApiScope, Cap, can
 
 from .authentication import ApiPrincipal
 
@@ -24,7 +24,7 @@ class KeyAllows(BasePermission):
             return False  # unauthenticated: DRF answers 401 with WWW-Authenticate
         scope = getattr(view, "required_scope", None)
         if scope is not None and not principal.has_scope(scope):
-            self.message = f"This API key lacks the {scope!r} scope."
+            self.message = f"This API key lacks the '{ApiScope(scope).value}' scope."
             return False
         if principal.membership is not None:
             return can(principal.membership, getattr(view, "required_cap", Cap.WORKSPACE_VIEW))
