@@ -230,6 +230,10 @@ def test_workspaces_of_a_user_are_its_own_memberships_only(twins):
     assert [m.pk for m in selectors.workspaces_of_user(twins.w.owner_a.user)] == [twins.w.owner_a.pk]
 
 
+def test_active_owner_count_of_a_counts_none_of_b_s_owners(twins):
+    assert selectors.active_owner_count(twins.w.a) == 1
+
+
 def test_deprovision_counts_of_a_count_a_s_jobs_only(twins):
     counts = selectors.deprovision_counts(twins.w.a)
     assert (counts["pending"], counts["done"]) == (1, 1)
