@@ -429,3 +429,55 @@ def test_recent_break_glass_uses_in_a_include_none_of_b(twins):
 
 def test_active_owner_for_an_email_in_a_is_not_b_s_owner(twins):
     assert saml_selectors.active_owner_for_email(twins.w.a, twins.w.outsider_b.user.email) is None
+
+
+# ----------------------------------------------------------------------------- the same reads return A's rows
+# (an emptied workspace filter would pass the tests above: these pin what A's reads do return)
+
+
+def _a_grants(t: Twins) -> set[int]:
+    return set(RepositoryGrant.objects.filter(repository=t.repo_a).values_list("pk", flat=True))
+
+
+def test_api_members_of_a_for_a_service_key_are_every_member_of_a_with_a_s_teams(twins):
+    rows = {m.pk: m for m in selectors.api_members(workspace=twins.w.a, viewer=None)}
+    assert set(rows) == set(Membership.objects.filter(workspace=twins.w.a).values_list("pk", flat=True))
+    assert [link.team_id for link in rows[twins.member_a.pk].visible_teams] == [twins.team_a.pk]
+
+
+@pytest.mark.parametrize("viewer", [None, "owner_a"])
+def test_api_teams_of_a_are_a_s_team_with_a_s_twin_member(twins, viewer):
+    rows = list(selectors.api_teams(workspace=twins.w.a, viewer=viewer and getattr(twins.w, viewer)))
+    assert [(t.pk, [link.membership_id for link in t.visible_members]) for t in rows] == [
+        (twins.team_a.pk, [twins.member_a.pk])
+    ]
+
+
+@pytest.mark.parametrize("viewer", [None, "owner_a"])
+def test_api_repositories_of_a_carry_every_grant_of_a_s_repository(twins, viewer):
+    rows = list(selectors.api_repositories(workspace=twins.w.a, viewer=viewer and getattr(twins.w, viewer)))
+    assert {g.pk for g in rows[0].visible_grants} == _a_grants(twins)
+
+
+@pytest.mark.parametrize("viewer", [None, "owner_a"])
+def test_repository_grants_visible_in_a_are_every_grant_of_a_s_repository(twins, viewer):
+    grants = selectors.repository_grants_visible_to(workspace=twins.w.a, viewer=viewer and getattr(twins.w, viewer))
+    assert {g.pk for g in grants} == _a_grants(twins)
+
+
+def test_repositories_visible_to_the_owner_of_a_carry_every_grant_of_a_s_repository(twins):
+    rows = list(selectors.repositories_visible_to(twins.w.owner_a))
+    assert {g.pk for g in rows[0].visible_grants} == _a_grants(twins)
+
+
+def test_repositories_visible_to_the_collaborator_of_a_carry_its_own_grant_only(twins):
+    rows = list(selectors.repositories_visible_to(twins.w.collaborator_a))
+    assert [g.membership_id for g in rows[0].visible_grants] == [twins.w.collaborator_a.pk]
+
+
+def test_open_deprovision_jobs_of_a_are_a_s_pending_job(twins):
+    assert [j.status for j in selectors.deprovision_jobs_open(twins.w.a)] == ["pending"]
+
+
+def test_finished_deprovision_jobs_of_a_are_a_s_done_job(twins):
+    assert [j.status for j in selectors.deprovision_jobs_recent_done(twins.w.a)] == ["done"]
