@@ -141,9 +141,9 @@ def api_repositories(*, workspace: Workspace, viewer: Membership | None) -> Quer
     A Member does not learn private members or other teams through grants; a Collaborator sees
     only repositories granted to it, and only its own grants.
     """
-    if viewer is None:
-        qs = Repository.objects.filter(workspace=workspace)
-    elif can(viewer, Cap.REPOSITORIES_LIST):
+    if viewer is not None and viewer.workspace_id != workspace.pk:
+        return Repository.objects.none()  # a viewer of another workspace sees nothing here (as api_members)
+    if viewer is None or can(viewer, Cap.REPOSITORIES_LIST):
         qs = Repository.objects.filter(workspace=workspace)
     else:
         qs = Repository.objects.filter(workspace=workspace, pk__in=RepositoryGrant.objects.filter(membership=viewer).values("repository_id"))
