@@ -234,3 +234,17 @@ def test_keys_are_loaded_once_per_certificate(pinned):
     first = verifier_module._load_key(pinned, "pem")
     assert verifier_module._load_key(pinned, "pem") is first
     assert len(verifier_module._key_cache) == 1
+
+
+def test_a_key_cached_for_one_certificate_never_verifies_for_another(tmp_path):
+    # Two workspaces, two pinned certificates, one process-wide cache: a response signed by workspace B's IdP
+    # must not verify against workspace A's certificate because B's key was loaded first.
+    verifier_module._key_cache.clear()
+    bravo, alpha = tmp_path / "bravo.pem", tmp_path / "alpha.pem"
+    bravo.write_bytes(make_key("idp-bravo").cert_pem)
+    alpha.write_bytes(make_key("idp-alpha").cert_pem)
+    xml = build_response(sp_entity_id="sp", acs_url="https://sp.test/acs", idp_entity_id="idp",
+                         key=make_key("idp-bravo"), name_id="a@b.test", as_bytes=True)
+    assert InProcessVerifier().validate_signature(xml, str(bravo), "pem", ASSERTION, ids(xml)[1]) is True
+    assert InProcessVerifier().validate_signature(xml, str(alpha), "pem", ASSERTION, ids(xml)[1]) is False
+    assert len(verifier_module._key_cache) == 2
