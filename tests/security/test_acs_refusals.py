@@ -357,7 +357,8 @@ def test_a_response_pysaml2_returns_without_checking_its_signature_is_refused(cf
     (VerificationError("wrong recipient"), ("recipient_mismatch", "pysaml2: recipient")),
     (VerificationError("something else"), ("rejected", "pysaml2: VerificationError")),
     (ValueError("wrong recipient"), ("rejected", "pysaml2: ValueError")),
-    (VerificationError("x" * 200 + "recipient"), ("rejected", "pysaml2: VerificationError")),
+    (VerificationError("x" * 192 + "recipient"), ("rejected", "pysaml2: VerificationError")),  # ends at 201
+    (VerificationError("x" * 191 + "recipient"), ("recipient_mismatch", "pysaml2: recipient")),
 ])
 def test_pysaml2_refusals_are_mapped_to_codes(exc, expected):
     failure = acs._classify(exc)
@@ -383,7 +384,7 @@ def test_signature_failures_keep_the_verifiers_reason():
 def test_signature_failures_without_a_recorded_reason(cfg):
     failure = acs._signature_failure(SigverError("Invalid document format " + "<x/>" * 10), _Verifier())
     assert (failure.code, failure.detail) == ("schema_invalid", "the signed element does not follow the SAML schema")
-    late = SigverError("x" * 196 + "Invalid document format")
+    late = SigverError("x" * 178 + "Invalid document format")  # the marker ends at character 201
     failure = acs._signature_failure(late, _Verifier())
     assert (failure.code, failure.detail) == ("signature_invalid", "SigverError")
     failure = acs._signature_failure(SignatureError("<Assertion>secret</Assertion>"), _Verifier())
@@ -394,6 +395,11 @@ def test_signature_failures_without_a_recorded_reason(cfg):
 def test_a_weak_algorithm_is_named_end_to_end(cfg, world):
     cfg.idp_initiated = True
     code, detail = refusal(verify, cfg, world, posted(sha1=True))
+    assert code == "weak_algorithm"
+    assert detail.startswith("signature algorithm not allowed: http://www.w3.org/2000/09/xmldsig#rsa-sha1")
+    # Only the assertion signed: pysaml2 wraps the verifier's exception in its own SignatureError, and the
+    # reason the verifier recorded is what the audit log gets.
+    code, detail = refusal(verify, cfg, world, posted(sha1=True, sign_response=False))
     assert code == "weak_algorithm"
     assert detail.startswith("signature algorithm not allowed: http://www.w3.org/2000/09/xmldsig#rsa-sha1")
 
