@@ -22,9 +22,8 @@ from saml.models import IssuedAuthnRequest
 from saml.sp import acs_url, sp_entity_id
 from tests.saml.conftest import IDP_A, configure
 from tests.saml.idp import SCM_SENDER_VOUCHES, build_response, make_key
+from tests.security.acs_helpers import NOW, SLUG, raw
 
-SLUG = "alpha"
-NOW = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
 SKEW = timedelta(seconds=120)  # DEFAULT_CLOCK_SKEW_SECONDS, asserted below
 
 
@@ -33,14 +32,6 @@ def cfg(world):
     return configure(world.a, world.owner_a, IDP_A, make_key("idp-alpha"), email_domains=["alpha.test"])
 
 
-def raw(**kw) -> bytes:
-    kw.setdefault("sp_entity_id", sp_entity_id(SLUG))
-    kw.setdefault("acs_url", acs_url(SLUG))
-    kw.setdefault("idp_entity_id", IDP_A)
-    kw.setdefault("key", make_key("idp-alpha"))
-    kw.setdefault("name_id", "member@alpha.test")
-    kw.setdefault("now", NOW)
-    return build_response(as_bytes=True, **kw)
 
 
 def policy(cfg, xml: bytes, *, now: datetime = NOW, in_response_to: str | None = None):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import logging
 from copy import deepcopy
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -22,13 +22,12 @@ from saml2.validate import ResponseLifetimeExceed, ToEarly
 
 from saml import acs, xmlsafe
 from saml.models import IssuedAuthnRequest
-from saml.sp import acs_url, sp_entity_id
+from saml.sp import sp_entity_id
 from saml.verifier import SignatureRefused
 from tests.saml.conftest import IDP_A, configure
-from tests.saml.idp import SCM_SENDER_VOUCHES, _sign, build_response, make_key
+from tests.saml.idp import SCM_SENDER_VOUCHES, _sign, make_key
+from tests.security.acs_helpers import NOW, SLUG, raw
 
-SLUG = "alpha"
-NOW = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
 DS = "http://www.w3.org/2000/09/xmldsig#"
 
 
@@ -41,14 +40,6 @@ def q(local: str, prefix: str = "saml") -> str:
     return xmlsafe.qname(prefix, local)
 
 
-def raw(**kw) -> bytes:
-    kw.setdefault("sp_entity_id", sp_entity_id(SLUG))
-    kw.setdefault("acs_url", acs_url(SLUG))
-    kw.setdefault("idp_entity_id", IDP_A)
-    kw.setdefault("key", make_key("idp-alpha"))
-    kw.setdefault("name_id", "member@alpha.test")
-    kw.setdefault("now", NOW)
-    return build_response(as_bytes=True, **kw)
 
 
 def posted(**kw) -> str:
