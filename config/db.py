@@ -74,13 +74,13 @@ class _PreparingCursor(psycopg.Cursor):
         return super().execute(query, params, prepare=prepare, binary=binary)
 
 
-def prepared_cursor(conn: BaseDatabaseWrapper | None = None) -> Any:
+def _prepared_cursor(conn: BaseDatabaseWrapper | None = None) -> Any:
     """A cursor whose statements are server-side prepared, on PostgreSQL; elsewhere Django's plain cursor.
 
     It is Django's cursor wrapper (error translation, ``execute_wrapper`` hooks, query logging)
     around a preparing psycopg cursor. Placeholders are psycopg's (``%s``, ``%(name)s``), bound on
     the server: write the SQL so that it is also valid for the other backends' client-side binding.
-    Prefer ``CompiledQuery(..., prepare=True)``, which calls this.
+    Only ``CompiledQuery(..., prepare=True)`` uses it: the one way to prepare a statement.
     """
     conn = conn or default_connection()
     if not is_postgresql(conn):
@@ -208,7 +208,7 @@ class CompiledQuery:
     # -- running
 
     def _cursor(self, conn: BaseDatabaseWrapper) -> Any:
-        return prepared_cursor(conn) if self._prepare else conn.cursor()
+        return _prepared_cursor(conn) if self._prepare else conn.cursor()
 
     def fetchall(self, params: Params = (), *, conn: BaseDatabaseWrapper | None = None) -> list[tuple[Any, ...]]:
         conn = conn or default_connection()
