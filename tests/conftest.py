@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import pytest
@@ -62,6 +63,23 @@ def login_client(membership: Membership, *workspaces: Workspace, method: str = G
         grant_workspace(req, ws, method)
     session.save()
     return client
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
+    """With GATEHOUSE_TEST_DB_PER_PROCESS set (scripts/mutation on PostgreSQL), each pytest process gets its own
+    test database: mutmut runs mutants in parallel forked processes, which would otherwise share one name.
+    GATEHOUSE_TEST_DB_TEMPLATE names an already migrated database to copy it from."""
+    if os.environ.get("GATEHOUSE_TEST_DB_PER_PROCESS"):
+        from django.conf import settings
+
+        db = settings.DATABASES["default"]
+        # Set, not appended: forked processes inherit the settings of the process that forked them.
+        db.setdefault("TEST", {})["NAME"] = f"test_{db['NAME']}_{os.getpid()}"
+        # A migrated template (triggers included) makes each process's database a file copy, not a migrate.
+        template = os.environ.get("GATEHOUSE_TEST_DB_TEMPLATE")
+        if template:
+            db["TEST"]["TEMPLATE"] = template
 
 
 @pytest.fixture(autouse=True)
