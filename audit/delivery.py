@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,6 +22,8 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Min
 from django.utils import timezone
+
+from config import outbound
 
 from .keys import decrypt_sink_secret, sign_body
 from .models import AuditEvent, AuditOutbox, AuditSink
@@ -54,26 +54,25 @@ def _post(sink: AuditSink, body: bytes, first_seq: int, last_seq: int) -> str:
         secret = decrypt_sink_secret(sink.secret_encrypted)
     except InvalidToken:
         return "cannot decrypt the signing secret (was AUDIT_SINK_KEY or SECRET_KEY changed?); recreate the sink"
-    request = urllib.request.Request(
-        sink.url, data=body, method="POST",
-        headers={
-            "Content-Type": "application/x-ndjson",
-            "User-Agent": "Gatehouse-Audit/1",
-            SIGNATURE_HEADER: sign_body(secret, body),
-            "X-Gatehouse-Sink": str(sink.pk),
-            "X-Gatehouse-Seq-Range": f"{first_seq}-{last_seq}",
-        },
-    )
+    headers = {
+        "Content-Type": "application/x-ndjson",
+        "User-Agent": "Gatehouse-Audit/1",
+        SIGNATURE_HEADER: sign_body(secret, body),
+        "X-Gatehouse-Sink": str(sink.pk),
+        "X-Gatehouse-Seq-Range": f"{first_seq}-{last_seq}",
+    }
     try:
-        with urllib.request.urlopen(request, timeout=getattr(settings, "AUDIT_SINK_TIMEOUT", 10)) as response:  # noqa: S310 (scheme checked at creation)
-            if 200 <= response.status < 300:
-                return ""
-            return f"HTTP {response.status}"
-    except urllib.error.HTTPError as exc:
-        return f"HTTP {exc.code}"
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return f"{type(exc).__name__}: {reason}"[:500]
+        # The guarded client: the sink's host must resolve to a public address (or an allowed network), and
+        # what an Owner sees of a failure never tells an open port from a closed one.
+        response = outbound.request(
+            "POST", sink.url, body=body, headers=headers,
+            timeout=getattr(settings, "AUDIT_SINK_TIMEOUT", 10), max_bytes=64 * 1024,
+        )
+    except outbound.OutboundError as exc:
+        return f"could not deliver: {exc.public}"
+    if 200 <= response.status < 300:
+        return ""
+    return f"could not deliver: the receiver answered HTTP {response.status}"
 
 
 def deliver_sink(sink_id: int, *, force: bool = False, max_batches: int = 20) -> DeliveryResult:

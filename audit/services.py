@@ -9,13 +9,14 @@ the verifier runs as the system. Refusals are ``AuditSettingRefused``.
 
 from __future__ import annotations
 
-import ipaddress
 import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.db import transaction
 from django.utils import timezone
+
+from config import outbound
 
 from .chain import ChainReport, chain_key
 from .exceptions import AuditSettingRefused
@@ -27,24 +28,19 @@ SINK_SECRET_PREFIX = "whsec_"
 EXPORT_FORMATS = ("csv", "jsonl")
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def validate_sink_url(url: str) -> str:
-    """HTTPS only; plain HTTP is allowed to loopback alone (a receiver on this machine, tests, dev)."""
+    """HTTPS (plain http only with OUTBOUND_ALLOW_HTTP), no credentials, not an internal address.
+
+    A name is resolved and checked again on every delivery (config.outbound); here only what needs no lookup.
+    """
     url = (url or "").strip()
     parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if not host or parts.scheme not in ("https", "http") or parts.username or parts.password:
+    if not parts.hostname or parts.scheme not in ("https", "http"):
         raise AuditSettingRefused("Give the receiver's full URL, for example https://siem.example.com/gatehouse.", field="url")
-    if parts.scheme == "http" and not _is_loopback(host):
-        raise AuditSettingRefused("Use https:// (events carry personal data); plain http is allowed only to loopback.", field="url")
+    try:
+        outbound.check_literal_host(url)
+    except outbound.OutboundError as exc:
+        raise AuditSettingRefused(f"{exc.public} Events carry personal data: use your SIEM's https:// address.", field="url") from None
     return url
 
 

@@ -16,6 +16,7 @@ what an operator greps; each section is short and commented.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Any
 
@@ -381,6 +382,20 @@ SCIM_MAX_PATCH_OPERATIONS = env.int("SCIM_MAX_PATCH_OPERATIONS", default=1000)
 SCIM_LIST_INDEX = env.bool("SCIM_LIST_INDEX", default=True)
 # Every how many members the list index keeps a page start (Okta and Entra page by 100 from 1, 101, ...).
 SCIM_LIST_ANCHOR_EVERY = _positive_int("SCIM_LIST_ANCHOR_EVERY", 100)
+
+# ======================================================================== outbound requests (config/outbound.py)
+# Every request to an address an Owner typed (SIEM sinks, IdP metadata URLs) goes through one guarded client:
+# https only, public addresses only. Plain http: a development setting. Networks listed here may be reached
+# although private (an on-premises SIEM, for example "10.20.0.0/16"); cloud metadata addresses never.
+OUTBOUND_ALLOW_HTTP = env.bool("OUTBOUND_ALLOW_HTTP", default=False)
+OUTBOUND_ALLOWED_NETWORKS = env.list("OUTBOUND_ALLOWED_NETWORKS", default=[])
+for _network in OUTBOUND_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"OUTBOUND_ALLOWED_NETWORKS: {_network!r} is not a network (example: 10.20.0.0/16)."
+        ) from None
 
 # ======================================================================== audit log & SIEM streaming
 # HMAC key for retention checkpoints; empty: derived from SECRET_KEY (set it so SECRET_KEY can rotate).

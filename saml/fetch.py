@@ -1,10 +1,9 @@
-"""Fetch IdP metadata from a URL: HTTPS only (HTTP only with DEBUG), bounded in time and size."""
+"""Fetch IdP metadata from a URL through the guarded outbound client (config.outbound): https only, public
+addresses only (the metadata URL is typed by an Owner), bounded in time and size."""
 
 from __future__ import annotations
 
-import urllib.request
-
-from django.conf import settings
+from config import outbound
 
 from .xmlsafe import MAX_XML_BYTES
 
@@ -14,18 +13,15 @@ class FetchError(Exception):
 
 
 def fetch_metadata_url(url: str, timeout: float = 10.0) -> bytes:
-    if not (url.startswith("https://") or (settings.DEBUG and url.startswith("http://"))):
-        raise FetchError("Metadata URLs must use https://.")
-    request = urllib.request.Request(url, headers={"Accept": "application/samlmetadata+xml, application/xml"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310 - scheme checked above
-            if resp.status != 200:
-                raise FetchError(f"The metadata URL answered HTTP {resp.status}.")
-            body = resp.read(MAX_XML_BYTES + 1)
-    except FetchError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - network errors of every kind are one message for the admin
-        raise FetchError(f"The metadata URL could not be fetched ({type(exc).__name__}).") from None
-    if len(body) > MAX_XML_BYTES:
-        raise FetchError("The metadata document is too large.")
-    return body
+        response = outbound.request(
+            "GET", url, headers={"Accept": "application/samlmetadata+xml, application/xml"},
+            timeout=timeout, max_bytes=MAX_XML_BYTES,
+        )
+    except outbound.OutboundError as exc:
+        if exc.public == "The answer was too large.":
+            raise FetchError("The metadata document is too large.") from None
+        raise FetchError(f"The metadata URL could not be fetched: {exc.public}") from None
+    if response.status != 200:
+        raise FetchError(f"The metadata URL answered HTTP {response.status}.")
+    return response.body

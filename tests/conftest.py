@@ -13,6 +13,8 @@ from workspaces.models import Membership, Workspace
 
 from .factories import TEST_PASSWORD, MembershipFactory, WorkspaceFactory
 
+pytest_plugins = ["tests.loopback"]  # loopback_server, outbound_to_loopback
+
 
 @dataclass
 class World:

@@ -30,7 +30,7 @@ def eager_celery():
     app.conf.task_always_eager = before
 
 
-def test_the_delivery_beat_job_sends_queued_events_to_a_listening_receiver(world, eager_celery):
+def test_the_delivery_beat_job_sends_queued_events_to_a_listening_receiver(world, eager_celery, outbound_to_loopback):
     from audit.tasks import deliver_due_audit_sinks
 
     receiver = Receiver()

@@ -72,7 +72,8 @@ class Receiver:
 
 
 @pytest.fixture
-def receiver():
+def receiver(outbound_to_loopback):
+    """A receiver on this machine, which the test allows the outbound client to reach (plain http, 127.0.0.0/8)."""
     r = Receiver()
     yield r
     r.down()
@@ -90,7 +91,7 @@ def test_receiver_down_for_a_while_then_up_gets_every_event_in_order_without_gap
     for i in range(5):
         record(world.a, "member.role_changed", target_label=f"m{i}")
     first = deliver_sink(sink.pk)
-    assert not first.ok and "URLError" in first.error
+    assert not first.ok and first.error == "could not deliver: Could not connect: connection failed."
     sink.refresh_from_db()
     assert sink.consecutive_failures == 1 and sink.next_attempt_at is not None
     assert deliver_sink(sink.pk).skipped  # backing off: no attempt before next_attempt_at
@@ -122,7 +123,7 @@ def test_a_receiver_error_keeps_the_batch_and_it_is_sent_again(world, receiver):
     sink, _ = _sink(world, receiver.url)
     record(world.a, "member.created")
     result = deliver_sink(sink.pk)
-    assert not result.ok and result.error == "HTTP 503"
+    assert not result.ok and result.error == "could not deliver: the receiver answered HTTP 503"
     assert AuditOutbox.objects.filter(sink=sink).count() == 2
     receiver.fail_with = None
     assert deliver_sink(sink.pk, force=True).delivered == 2
@@ -164,10 +165,18 @@ def test_due_sinks_are_those_with_queued_events_and_no_pending_backoff(world, re
     assert due_sink_ids() == []
 
 
-def test_sink_urls_must_be_https_except_loopback(world):
-    for url in ("http://siem.example.com/in", "ftp://siem.example.com/", "https://user:pw@siem.example.com/", "nonsense"):
+def test_sink_urls_must_be_https_and_not_internal(world):
+    for url in (
+        "http://siem.example.com/in", "ftp://siem.example.com/", "https://user:pw@siem.example.com/", "nonsense",
+        "http://[::1]:9/in", "https://127.0.0.1:8000/admin", "https://localhost/in", "https://10.0.0.5/in",
+        "https://169.254.169.254/latest/meta-data/", "https://[::ffff:127.0.0.1]/in",
+    ):
         with pytest.raises(AuditSettingRefused), transaction.atomic():
             audit_sink_create(workspace=world.a, name="x", url=url, actor=as_actor(world.owner_a))
+    assert not AuditSink.objects.exists()
+
+
+def test_plain_http_to_an_allowed_network_is_a_development_setting(world, outbound_to_loopback):
     sink, _ = _sink(world, "http://[::1]:9/in")
     assert sink.url == "http://[::1]:9/in"
 
@@ -201,7 +210,7 @@ def test_owner_sees_delivery_status_and_lag_on_the_audit_page(world, receiver):
     record(world.a, "member.created")
     deliver_sink(sink.pk)
     body = login_client(world.owner_a).get("/w/alpha/audit/").content.decode()
-    assert 'id="sink-status"' in body and "2 events" in body and "failing (1)" in body and "URLError" in body
+    assert 'id="sink-status"' in body and "2 events" in body and "failing (1)" in body and "could not deliver: Could not connect: connection failed." in body
 
 
 def test_managers_and_auditors_do_not_see_sinks(world):

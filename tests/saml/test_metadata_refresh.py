@@ -4,51 +4,32 @@ from __future__ import annotations
 
 import logging
 
+import pytest
+
 from audit.models import AuditEvent
-from saml import fetch, services, tasks
+from saml import services, tasks
 from saml.models import SamlSettings
 from workspaces.services import actor_for_membership
 
 from .conftest import IDP_A
 from .idp import idp_metadata, make_key
 
-METADATA_URL = "https://idp.test/alpha/metadata"
+
+@pytest.fixture
+def idp(loopback_server, outbound_to_loopback):
+    """The IdP's metadata URL: a real HTTP server on loopback (reachable because the test allows 127.0.0.0/8)."""
+    return loopback_server
 
 
-def _configure_by_url(world, monkeypatch, key):
-    monkeypatch.setattr(fetch.urllib.request, "urlopen", _fake_urlopen(idp_metadata(IDP_A, "https://idp.test/sso", key)))
+def _configure_by_url(world, idp, key):
+    idp.body = idp_metadata(IDP_A, "https://idp.test/sso", key).encode()
     return services.saml_settings_save(workspace=world.a, actor=actor_for_membership(world.owner_a, "password"),
-                                       metadata_url=METADATA_URL)
+                                       metadata_url=idp.url("/alpha/metadata"))
 
 
-class _Resp:
-    def __init__(self, body: bytes) -> None:
-        self.status, self._body = 200, body
-
-    def read(self, n: int) -> bytes:
-        return self._body[:n]
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
-def _fake_urlopen(body: str | Exception):
-    def urlopen(request, timeout):  # the IdP is the one thing that leaves the machine: faked here
-        assert request.full_url == METADATA_URL
-        if isinstance(body, Exception):
-            raise body
-        return _Resp(body.encode())
-
-    return urlopen
-
-
-def test_a_rotated_certificate_is_picked_up_and_audited(world, monkeypatch):
-    cfg = _configure_by_url(world, monkeypatch, make_key("idp-alpha"))
-    new = idp_metadata(IDP_A, "https://idp.test/sso", make_key("idp-alpha"), make_key("idp-alpha-next"))
-    monkeypatch.setattr(fetch.urllib.request, "urlopen", _fake_urlopen(new))
+def test_a_rotated_certificate_is_picked_up_and_audited(world, idp):
+    cfg = _configure_by_url(world, idp, make_key("idp-alpha"))
+    idp.body = idp_metadata(IDP_A, "https://idp.test/sso", make_key("idp-alpha"), make_key("idp-alpha-next")).encode()
     tasks.refresh_metadata.apply(args=[cfg.pk])
     cfg.refresh_from_db()
     assert len(cfg.certificates) == 2
@@ -56,10 +37,10 @@ def test_a_rotated_certificate_is_picked_up_and_audited(world, monkeypatch):
     assert "certificates" in event.details["changes"]
 
 
-def test_a_failing_refresh_keeps_the_last_good_metadata_and_warns(world, monkeypatch, caplog):
-    cfg = _configure_by_url(world, monkeypatch, make_key("idp-alpha"))
+def test_a_failing_refresh_keeps_the_last_good_metadata_and_warns(world, idp, caplog):
+    cfg = _configure_by_url(world, idp, make_key("idp-alpha"))
     before = list(cfg.certificates)
-    monkeypatch.setattr(fetch.urllib.request, "urlopen", _fake_urlopen(OSError("connection refused")))
+    idp.close()  # the IdP is down: connection refused
     with caplog.at_level(logging.WARNING, logger="saml.services"):
         tasks.refresh_metadata.apply(args=[cfg.pk])
     cfg = SamlSettings.objects.get(pk=cfg.pk)
@@ -68,16 +49,16 @@ def test_a_failing_refresh_keeps_the_last_good_metadata_and_warns(world, monkeyp
     assert "keeping the last good metadata" in caplog.text
 
 
-def test_refresh_with_invalid_metadata_keeps_the_last_good_one(world, monkeypatch):
-    cfg = _configure_by_url(world, monkeypatch, make_key("idp-alpha"))
-    monkeypatch.setattr(fetch.urllib.request, "urlopen", _fake_urlopen("<not-metadata/>"))
+def test_refresh_with_invalid_metadata_keeps_the_last_good_one(world, idp):
+    cfg = _configure_by_url(world, idp, make_key("idp-alpha"))
+    idp.body = b"<not-metadata/>"
     tasks.refresh_metadata.apply(args=[cfg.pk])
     cfg.refresh_from_db()
     assert cfg.idp_entity_id == IDP_A and cfg.metadata_refresh_error
 
 
-def test_an_unchanged_document_writes_no_event(world, monkeypatch):
-    cfg = _configure_by_url(world, monkeypatch, make_key("idp-alpha"))
+def test_an_unchanged_document_writes_no_event(world, idp):
+    cfg = _configure_by_url(world, idp, make_key("idp-alpha"))
     assert tasks.refresh_metadata.apply(args=[cfg.pk]).get() == "unchanged"
     assert not AuditEvent.objects.filter(action__startswith="sso.metadata_refresh").exists()
 
@@ -89,8 +70,8 @@ def test_the_beat_schedule_refreshes_daily():
     assert entry["task"] == "saml.tasks.refresh_all_metadata" and entry["schedule"] == 24 * 3600
 
 
-def test_the_daily_task_queues_one_refresh_per_workspace_with_a_metadata_url(world, sso_b, monkeypatch):
-    cfg = _configure_by_url(world, monkeypatch, make_key("idp-alpha"))
+def test_the_daily_task_queues_one_refresh_per_workspace_with_a_metadata_url(world, sso_b, idp, monkeypatch):
+    cfg = _configure_by_url(world, idp, make_key("idp-alpha"))
     queued = []
     monkeypatch.setattr(tasks.refresh_metadata, "delay", queued.append)
     assert tasks.refresh_all_metadata.apply().get() == 1
