@@ -19,6 +19,7 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -67,11 +68,14 @@ if not SECRET_KEY or (not DEBUG and SECRET_KEY == _DEV_SECRET_KEY):
 if not DEBUG and len(SECRET_KEY) < 32:
     raise ImproperlyConfigured("SECRET_KEY must be at least 32 characters when DEBUG is off.")
 
-# Host names this portal answers to (comma separated).
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
-
 # Public URL of the portal (scheme://host[:port]); the base of SAML entity IDs, ACS URLs and SCIM URLs.
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+# Host names this portal answers to (comma separated). Default: loopback with DEBUG, else PUBLIC_BASE_URL's host.
+_PUBLIC_HOST = urlsplit(PUBLIC_BASE_URL).hostname or ""
+ALLOWED_HOSTS = env.list(
+    "ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"] if DEBUG else [h for h in [_PUBLIC_HOST] if h]
+)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -110,6 +114,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.security_headers.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -224,6 +229,22 @@ X_FRAME_OPTIONS = "DENY"
 if env.bool("BEHIND_TLS_PROXY", default=False):
     # Only when a proxy that sets X-Forwarded-Proto sits in front.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# With an https PUBLIC_BASE_URL: plain http is redirected to https and browsers are told to use https only
+# (HSTS, a year, subdomains included). Behind a TLS proxy set BEHIND_TLS_PROXY too, or the redirect loops.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=_SECURE)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=365 * 24 * 3600 if _SECURE else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=_SECURE)
+# Asking browsers to preload the domain is the operator's decision (it is slow to undo), so off by default;
+# its deploy check (security.W021) is silenced below for that reason alone.
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# Sent on every response that has none of its own (config/security_headers.py): the portal has no inline
+# script or style and loads nothing from elsewhere.
+CONTENT_SECURITY_POLICY = env.str(
+    "CONTENT_SECURITY_POLICY",
+    default="default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+)
+CSRF_FAILURE_VIEW = "workspaces.errors.csrf_failure"
 # Trust X-Forwarded-For for the client IP recorded in the audit log (only behind a proxy you run).
 TRUST_X_FORWARDED_FOR = env.bool("TRUST_X_FORWARDED_FOR", default=False)
 
@@ -251,7 +272,8 @@ LOGGING: dict[str, Any] = {
 }
 
 # Email uniqueness is a case-insensitive functional constraint (user_email_ci_unique), which auth.W004 cannot see.
-SILENCED_SYSTEM_CHECKS = ["auth.W004"]
+# security.W021 (HSTS preload): see SECURE_HSTS_PRELOAD above.
+SILENCED_SYSTEM_CHECKS = ["auth.W004", "security.W021"]
 
 # ============================================================================ connector API & 2FA
 # REST API under /api/v1/ (workspaces/api/): API keys are the only credential. Only the schema class is

@@ -14,5 +14,7 @@ urlpatterns = [
     path("", include("saml.urls")),
 ]
 
+handler400 = errors.bad_request
 handler403 = errors.forbidden
 handler404 = errors.not_found
+handler500 = errors.server_error

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from workspaces.access import GrantMethod, WorkspaceRequest, grant_workspace, workspace_view
 from workspaces.exceptions import ServiceError
-from workspaces.forms import LoginForm
+from workspaces.forms import LoginForm, posted_id
 from workspaces.models import Team, User, Workspace
 from workspaces.roles import Cap
 
@@ -129,7 +129,7 @@ def group_sync(request: WorkspaceRequest, slug: str) -> HttpResponse:
                     messages.success(request, "Mapping added.")
                     return redirect("group_sync", slug)
             elif action == "delete":
-                mapping = selectors.group_mappings_for(workspace).filter(pk=int(request.POST.get("mapping") or 0)).first()
+                mapping = selectors.group_mappings_for(workspace).filter(pk=posted_id(request.POST, "mapping")).first()
                 if mapping is None:
                     raise Http404("No such mapping")
                 services.group_mapping_delete(mapping=mapping, actor=actor)

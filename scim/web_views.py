@@ -18,6 +18,7 @@ from django.views.decorators.cache import never_cache
 
 from workspaces.access import workspace_view
 from workspaces.exceptions import ServiceError
+from workspaces.forms import posted_id
 from workspaces.roles import Cap
 
 from . import services
@@ -29,10 +30,7 @@ from .web_forms import CredentialForm
 
 
 def _credential_or_404(request: HttpRequest) -> Any:
-    try:
-        credential_id = int(request.POST.get("credential", "") or 0)
-    except ValueError:
-        credential_id = 0
+    credential_id = posted_id(request.POST, "credential")
     credential = credential_of(request.access.workspace, credential_id)  # type: ignore[attr-defined]
     if credential is None:
         raise Http404("No such credential")

@@ -1,14 +1,21 @@
-"""Error pages that say what happened and what to do next."""
+"""Error pages that say what happened and what to do next; JSON under ``/api/`` (API clients parse the body)."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.template import loader
 
 from .access import NoGrant
 
 
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
 def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _is_api(request):
+        return JsonResponse({"detail": "You do not have permission to perform this action."}, status=403)
     if isinstance(exception, NoGrant):
         return render(request, "errors/no_grant.html",
                       {"workspace": exception.workspace, "reason": exception.reason}, status=403)
@@ -16,4 +23,27 @@ def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpR
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _is_api(request):
+        return JsonResponse({"detail": "Not found."}, status=404)
     return render(request, "errors/404.html", status=404)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _is_api(request):
+        return JsonResponse({"detail": "Bad request."}, status=400)
+    return HttpResponse(loader.render_to_string("errors/400.html", request=request), status=400)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """No template context processors or database here: whatever failed may fail again."""
+    if _is_api(request):
+        return JsonResponse({"detail": "Server error. The request was not completed; try again later."}, status=500)
+    return HttpResponse(loader.render_to_string("errors/500.html"), status=500)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """A refused form post: JSON under /api/, otherwise the page that says to reload and try again."""
+    if _is_api(request):
+        return JsonResponse({"detail": f"CSRF check failed: {reason}"}, status=403)
+    return render(request, "errors/403.html", {"reason": "The form expired or came from another site. "
+                                                          "Reload the page and try again."}, status=403)

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from django import forms
 
 from .models import Permission, Visibility
@@ -62,3 +65,12 @@ class ApiKeyForm(forms.Form):
         choices=ApiScope.choices, required=False, widget=forms.CheckboxSelectMultiple,
         help_text="Service keys only: what the key may do (at least one). Personal keys act with your role.",
     )
+
+
+def posted_id(data: Mapping[str, Any], name: str) -> int:
+    """The row id a form posted under ``name``; 0 (matches no row, so the caller answers "No such ...") when it is
+    missing or not a positive integer that fits the database's id column."""
+    raw = str(data.get(name, "") or "").strip()  # QueryDict or dict
+    if not raw.isdigit() or not raw.isascii() or len(raw) > 18:
+        return 0
+    return int(raw)

@@ -32,6 +32,7 @@ from .forms import (
     TeamForm,
     TeamMemberForm,
     VisibilityForm,
+    posted_id,
 )
 from .models import Membership, Team
 from .roles import Cap, may_manage_member
@@ -215,7 +216,7 @@ def team_detail(request: WorkspaceRequest, slug: str, team_id: int) -> HttpRespo
                 ok = _apply(request, add_form, services.team_add_member, "Member added to the team.",
                             team=team, membership=member)
         elif action == "remove":
-            member = _member_or_404(request, int(request.POST.get("member", 0) or 0))
+            member = _member_or_404(request, posted_id(request.POST, "member"))
             ok = _apply(request, add_form, services.team_remove_member, "Member removed from the team.",
                         team=team, membership=member)
         elif action == "rename":
@@ -266,7 +267,7 @@ def repository_detail(request: WorkspaceRequest, slug: str, repo_id: int) -> Htt
             raise Http404("No such action")
         ok = None
         if request.POST.get("action") == "revoke":
-            grant = repo.grants.filter(pk=int(request.POST.get("grant", 0) or 0)).first()
+            grant = repo.grants.filter(pk=posted_id(request.POST, "grant")).first()
             if grant is None:
                 raise Http404("No such grant")
             ok = _apply(request, form, services.repository_revoke_grant, "Grant removed.", grant=grant)
@@ -295,7 +296,7 @@ def api_keys(request: WorkspaceRequest, slug: str) -> HttpResponse:
     new_key = ""
     if request.method == "POST":
         if request.POST.get("action") == "revoke":
-            key = selectors.api_keys_for(me).filter(pk=int(request.POST.get("key", 0) or 0)).first()
+            key = selectors.api_keys_for(me).filter(pk=posted_id(request.POST, "key")).first()
             if key is None:
                 raise Http404("No such key")
             _apply(request, form, services.api_key_revoke, f"Key {key.name} revoked.", api_key=key)

@@ -26,6 +26,7 @@ from audit.export import stream_export
 from audit.models import AuditSink
 
 from .access import WorkspaceAccess, workspace_view
+from .forms import posted_id
 from .roles import Cap
 
 
@@ -115,7 +116,7 @@ def audit_sinks(request: HttpRequest, slug: str) -> HttpResponse:
                 )
                 messages.success(request, "Sink created. Copy its signing secret now: it will not be shown again.")
             else:
-                sink = AuditSink.objects.filter(workspace=workspace, pk=int(request.POST.get("sink", 0) or 0)).first()
+                sink = AuditSink.objects.filter(workspace=workspace, pk=posted_id(request.POST, "sink")).first()
                 if sink is None:
                     raise Http404("No such sink")
                 if action in ("pause", "resume"):

@@ -24,6 +24,7 @@ from . import services
 from .access import AuthenticatedRequest, WorkspaceRequest, mark_grants_second_factor, workspace_view
 from .authn import complete_second_factor, pending_second_factor_user
 from .exceptions import ServiceError
+from .forms import posted_id
 from .models import Membership
 from .roles import Cap
 
@@ -115,7 +116,7 @@ def two_factor_settings(request: AuthenticatedRequest) -> HttpResponse:
         code = form.cleaned_data["code"]
         try:
             if action == "confirm":
-                device_id = int(request.POST.get("device", "0") or 0)
+                device_id = posted_id(request.POST, "device")
                 codes = services.two_factor_enrol_confirm(user=user, device_id=device_id, token=code, actor=actor)
                 if codes:
                     mark_grants_second_factor(request)

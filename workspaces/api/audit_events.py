@@ -18,6 +18,8 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
@@ -30,6 +32,7 @@ from workspaces.roles import ApiScope, Cap
 
 from .authentication import ApiKeyAuthentication, ApiPrincipal
 from .permissions import KeyAllows
+from .serializers import AuditEventPageSerializer, ErrorSerializer
 
 
 class PortalSession(BaseAuthentication):
@@ -87,6 +90,32 @@ class AuditEventList(APIView):
     required_cap = Cap.AUDIT_VIEW
     access: WorkspaceAccess  # set by AuditReadAllowed for the session
 
+    @extend_schema(
+        tags=["audit"],
+        summary="Audit events, newest first (cursor) or in chain order (after_seq)",
+        parameters=[
+            OpenApiParameter("slug", OpenApiTypes.STR, OpenApiParameter.PATH, description="Workspace slug (the key's own)."),
+            OpenApiParameter("actor", OpenApiTypes.STR, description="Email or label of who acted, or their id."),
+            OpenApiParameter("action", OpenApiTypes.STR, description="An action (member.role_changed) or a family (member.*)."),
+            OpenApiParameter("target", OpenApiTypes.STR, description="type:id (member:42) or a label."),
+            OpenApiParameter("auth_method", OpenApiTypes.STR),
+            OpenApiParameter("ip", OpenApiTypes.STR),
+            OpenApiParameter("from", OpenApiTypes.STR, description="Date or date-time (UTC when no offset)."),
+            OpenApiParameter("to", OpenApiTypes.STR, description="Date (inclusive) or date-time."),
+            OpenApiParameter("q", OpenApiTypes.STR, description="Text in labels, action or details."),
+            OpenApiParameter("limit", OpenApiTypes.INT, description=f"Events per page, 1 to {selectors.MAX_PAGE_SIZE}.",
+                             default=selectors.PAGE_SIZE),
+            OpenApiParameter("cursor", OpenApiTypes.STR, description="next_cursor of the previous page."),
+            OpenApiParameter("after_seq", OpenApiTypes.INT, description="Events after this chain position, oldest first."),
+        ],
+        responses={
+            200: AuditEventPageSerializer,
+            400: OpenApiResponse(ErrorSerializer, description="Invalid filter, limit, cursor or after_seq."),
+            401: OpenApiResponse(ErrorSerializer, description="Missing, invalid, revoked or other-workspace key."),
+            403: OpenApiResponse(ErrorSerializer, description="The key's scopes or role do not allow reading the audit log."),
+            404: OpenApiResponse(ErrorSerializer, description="No such workspace for this session."),
+        },
+    )
     def get(self, request: Request, slug: str) -> Response:
         workspace = request.auth.workspace if isinstance(request.auth, ApiPrincipal) else self.access.workspace
         form = selectors.AuditFilterForm.from_params(request.query_params)
@@ -100,7 +129,7 @@ class AuditEventList(APIView):
         body: dict[str, Any]
         after_seq = request.query_params.get("after_seq") or ""
         if after_seq:
-            if not after_seq.isdigit():
+            if not (after_seq.isascii() and after_seq.isdigit()) or len(after_seq) > 18:
                 return Response({"detail": "after_seq must be a whole number."}, status=400)
             events = selectors.events_after_seq(workspace, qs, after_seq=int(after_seq), limit=limit)
             body = {"results": [selectors.event_as_dict(e) for e in events],

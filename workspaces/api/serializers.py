@@ -163,3 +163,44 @@ class AccessCheckResponseSerializer(serializers.Serializer):
     repository = serializers.CharField(allow_null=True, help_text="The repository's name, or null when none matched.")
     action = serializers.CharField()
     permission = serializers.CharField(allow_blank=True, help_text="The member's effective permission ('' when none).")
+
+
+class AuditActorSerializer(serializers.Serializer):
+    kind = serializers.CharField(help_text="member, system, scim, api_key, anonymous ...")
+    id = serializers.CharField(allow_null=True)
+    label = serializers.CharField()  # type: ignore[assignment]  # the event field, shadows Field.label; schema only
+    auth_method = serializers.CharField(help_text="How the actor signed in: password, saml, break_glass, scim, api_key ...")
+
+
+class AuditTargetSerializer(serializers.Serializer):
+    type = serializers.CharField()
+    id = serializers.CharField(allow_null=True)
+    label = serializers.CharField()  # type: ignore[assignment]  # the event field, shadows Field.label; schema only
+
+
+class AuditEventSerializer(serializers.Serializer):
+    """The public shape of an event (also the JSON Lines export and what SIEM sinks receive); docs/audit-events.md."""
+
+    id = serializers.IntegerField()
+    seq = serializers.IntegerField(help_text="Position in the workspace's hash chain (gapless, commit order).")
+    created_at = serializers.DateTimeField()
+    workspace_id = serializers.IntegerField()
+    action = serializers.CharField(help_text="For example member.role_changed; the catalogue is docs/audit-events.md.")
+    actor = AuditActorSerializer()
+    target = AuditTargetSerializer()
+    ip = serializers.CharField(allow_null=True)
+    user_agent = serializers.CharField()
+    request_id = serializers.CharField()
+    details = serializers.DictField()
+    prev_hash = serializers.CharField()
+    hash = serializers.CharField()
+
+
+class AuditEventPageSerializer(serializers.Serializer):
+    results = AuditEventSerializer(many=True)
+    next_cursor = serializers.CharField(
+        allow_null=True, required=False, help_text="With cursor paging: pass as cursor for the next (older) page; null at the end."
+    )
+    next_after_seq = serializers.IntegerField(
+        required=False, help_text="With after_seq paging: pass as after_seq for the next (newer) events."
+    )

@@ -96,6 +96,13 @@ class StableCursorPagination(CursorPagination):
             # A garbled cursor is the caller's mistake (400), not a missing page.
             raise exceptions.ValidationError({"cursor": ["Invalid cursor."]}) from exc
 
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        params = super().get_schema_operation_parameters(view)
+        for param in params:
+            if param["name"] == self.page_size_query_param:
+                param["schema"] = {"type": "integer", "minimum": 1, "maximum": self.max_page_size, "default": self.page_size}
+        return params
+
     def get_page_size(self, request: Request) -> int:
         raw = request.query_params.get(self.page_size_query_param)
         if raw is not None:
@@ -293,6 +300,8 @@ class _KeyAndDecisionAuthentication(ApiKeyAuthentication):
     parameters=[_SLUG],
     request=AccessCheckRequestSerializer,
     responses={200: AccessCheckResponseSerializer, **_ERRORS_404},
+    # The same API keys as every endpoint (its authentication is a subclass that also reads the decision).
+    auth=[{"bearerApiKey": []}, {"headerApiKey": []}],  # type: ignore[list-item]
 )
 class AccessCheck(ApiView, APIView):
     """May this member pull, push or delete in this repository? Every answer, yes or no, is written to the
