@@ -97,6 +97,18 @@ class FixedWindowLimiter:
         """Seconds until the window ends when any counter is at its limit; None when allowed."""
         return self.check(counters).retry_after
 
+    def first_in_window(self, name: str) -> bool:
+        """True the first time ``name`` is asked for in the current window, False after: to record one audit
+        event for a run of refused attempts instead of one per attempt. True when the cache is down (then
+        every attempt is recorded: more records, never fewer)."""
+        window = self.window()
+        key = self._key(Counter(f"first:{name}", 1), int(_now() // window))
+        try:
+            return bool(cache.add(key, 1, timeout=window + _GRACE_SECONDS))
+        except Exception:  # noqa: BLE001
+            log.warning("rate limit %s: cache unavailable; recording every refusal", self.namespace, exc_info=True)
+            return True
+
     def hit(self, counters: Sequence[Counter]) -> None:
         """Count one (a failure) on every counter of the current window."""
         window = self.window()

@@ -211,6 +211,10 @@ AUTH_PASSWORD_VALIDATORS = [
 # Password sign-in throttle: this many failures per email (4x per IP) within the window (seconds) blocks sign-in.
 LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
 LOGIN_FAILURE_WINDOW = env.int("LOGIN_FAILURE_WINDOW", default=900)
+# Break-glass (an Owner's password + recovery code while SAML-only is enforced): failures per workspace and
+# client address (4x per address across workspaces), refused before any password hashing.
+BREAK_GLASS_FAILURE_LIMIT = env.int("BREAK_GLASS_FAILURE_LIMIT", default=5)
+BREAK_GLASS_FAILURE_WINDOW = env.int("BREAK_GLASS_FAILURE_WINDOW", default=900)
 
 # Sessions live in the database so every web node sees a revocation at once.
 SESSION_ENGINE = "django.contrib.sessions.backends.db"

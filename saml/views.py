@@ -16,6 +16,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from audit.middleware import client_ip
 from workspaces.access import GrantMethod, WorkspaceRequest, grant_workspace, workspace_view
 from workspaces.exceptions import ServiceError
 from workspaces.forms import LoginForm, posted_id
@@ -248,13 +249,23 @@ def break_glass(request: HttpRequest, slug: str) -> HttpResponse:
     error = ""
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
+        ip = client_ip(request)
+        retry_after = services.break_glass_retry_after(workspace=workspace, ip=ip)
+        if retry_after is not None:
+            services.break_glass_failed_record(workspace=workspace, email=data["email"], ip=ip, throttled=True,
+                                               reason="throttled: too many failed attempts from this address")
+            minutes = max(1, -(-retry_after // 60))
+            error = (f"Too many failed attempts from your network. Wait {minutes} minutes and try again; "
+                     "another Owner can also generate new recovery codes.")
+            return render(request, "saml/break_glass.html",
+                          {"form": form, "error": error, "sso_workspace": workspace}, status=429)
         user = authenticate(request, email=data["email"], password=data["password"])
         try:
             if user is None:
                 raise ServiceError("bad email or password")
             services.break_glass_use(workspace=workspace, user=user, code=data["code"])
         except ServiceError as exc:
-            services.break_glass_failed_record(workspace=workspace, email=data["email"], reason=exc.message)
+            services.break_glass_failed_record(workspace=workspace, email=data["email"], reason=exc.message, ip=ip)
             error = "Those details do not open this workspace. Recovery codes work once, for Owners only."
         else:
             _log_in(request, user, workspace, GrantMethod.BREAK_GLASS)

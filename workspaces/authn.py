@@ -47,20 +47,27 @@ def _record_failure(email: str, reason: str) -> None:
             )
 
 
-# Failed password logins per email and per client IP, in fixed windows of LOGIN_FAILURE_WINDOW seconds.
+# Failed password logins per (email, client IP) and per client IP, in fixed windows of LOGIN_FAILURE_WINDOW
+# seconds. Never per email alone: a stranger hammering someone's email from elsewhere must not block that person
+# signing in from their own address (their failures count against their own source only).
 _login_failures = FixedWindowLimiter("loginfail", window_setting="LOGIN_FAILURE_WINDOW", default_window=900)
 
 
 def _login_counters(request: HttpRequest, email: str) -> list[Counter]:
     limit = settings.LOGIN_FAILURE_LIMIT
-    return [Counter(f"email:{email.strip().lower()}", limit), Counter(f"ip:{client_ip(request)}", limit * 4)]
+    ip = client_ip(request)
+    return [Counter(f"email-ip:{email.strip().lower()}|{ip}", limit), Counter(f"ip:{ip}", limit * 4)]
 
 
 def password_login(request: HttpRequest, email: str, password: str) -> LoginResult:
     """Authenticate with a password and grant the user's workspaces that do not enforce SAML-only."""
     retry_after = _login_failures.retry_after(_login_counters(request, email))
     if retry_after is not None:
-        _record_failure(email, "throttled: too many failed attempts")
+        # Refused before any hashing. One audit event per source and email per window, not one per attempt:
+        # a hammering stranger must not flood the workspaces' audit logs.
+        if _login_failures.first_in_window(f"throttled:{email.strip().lower()}|{client_ip(request)}"):
+            _record_failure(email, "throttled: too many failed attempts (further attempts from this address "
+                                   "in this window are refused without a record)")
         minutes = max(1, math.ceil(retry_after / 60))
         return LoginResult(False, f"Too many failed sign-in attempts. Wait {minutes} minutes and try again, or ask an Owner.")
     user: User | None = authenticate(request, email=email, password=password)

@@ -17,6 +17,7 @@ from ._audit import saml_actor
 from .enforcement import (
     break_glass_codes_regenerate,
     break_glass_failed_record,
+    break_glass_retry_after,
     break_glass_use,
     saml_only_set,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "authn_request_issue",
     "break_glass_codes_regenerate",
     "break_glass_failed_record",
+    "break_glass_retry_after",
     "break_glass_use",
     "group_mapping_create",
     "group_mapping_delete",

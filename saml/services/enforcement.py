@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.record import Actor, record_event
+from config.ratelimit import Counter, FixedWindowLimiter
 from workspaces import services as ws
 from workspaces.exceptions import NotAllowed, ServiceError
 from workspaces.models import Membership, User, Workspace
@@ -115,9 +116,36 @@ def break_glass_use(*, workspace: Workspace, user: User, code: str) -> Membershi
     return owner
 
 
+# Failed break-glass attempts per (workspace, client address) and per address across workspaces. Never per
+# workspace alone: a stranger's failures must not lock the real Owner out of their way back in.
+_break_glass_failures = FixedWindowLimiter(
+    "breakglass", window_setting="BREAK_GLASS_FAILURE_WINDOW", default_window=900
+)
+
+
+def _break_glass_counters(workspace: Workspace, ip: str) -> list[Counter]:
+    limit = int(getattr(settings, "BREAK_GLASS_FAILURE_LIMIT", 5))
+    return [Counter(f"ws-ip:{workspace.pk}|{ip}", limit), Counter(f"ip:{ip}", limit * 4)]
+
+
+def break_glass_retry_after(*, workspace: Workspace, ip: str) -> int | None:
+    """Seconds this address must wait before trying break-glass on this workspace again; None: it may try.
+
+    Asked before the password is hashed, so a refused attempt costs no hashing."""
+    return _break_glass_failures.retry_after(_break_glass_counters(workspace, ip))
+
+
 @transaction.atomic
-def break_glass_failed_record(*, workspace: Workspace, email: str, reason: str) -> None:
-    """``sso.break_glass_failed``: a refused attempt, with why (never the code tried)."""
+def break_glass_failed_record(
+    *, workspace: Workspace, email: str, reason: str, ip: str = "", throttled: bool = False
+) -> None:
+    """``sso.break_glass_failed``: a refused attempt, with why (never the code tried). A failure counts against
+    its address; a throttled attempt is recorded once per address and window, not once per attempt."""
+    if throttled:
+        if not _break_glass_failures.first_in_window(f"throttled:{workspace.pk}|{ip}"):
+            return
+    elif ip:
+        _break_glass_failures.hit(_break_glass_counters(workspace, ip))
     record_event(actor=Actor(kind="user", id="", label=email[:255], auth_method="break_glass"),
                  action="sso.break_glass_failed", workspace=workspace, **workspace_target(workspace),
                  details={"reason": reason})

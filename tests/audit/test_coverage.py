@@ -57,6 +57,7 @@ NOT_A_CHANGE: dict[str, str] = {
     "the assertion's last NotOnOrAfter plus skew, after which the ACS refuses it as expired anyway)",
     # connector API / 2FA (issue 5)
     "workspaces.user_actor": "builds an Actor; no write",
+    "saml.break_glass_retry_after": "a check of the failure counters; no write",
     "workspaces.normalise_recovery_code": "pure string normalisation; no write",
     "workspaces.hash_recovery_code": "a hash of a recovery code; no write",
     "workspaces.confirmed_totp_device": "a read (the user's confirmed TOTP device); no write",

@@ -97,3 +97,45 @@ def test_the_break_glass_page_is_never_cached(world, sso_a):
     response = Client().get(URL)
     assert response.status_code == 200
     assert response["Cache-Control"] == "max-age=0, no-cache, no-store, must-revalidate, private"
+
+
+class TestThrottling:
+    """Break-glass is throttled per workspace and address, refused before any hashing, and a stranger's failures
+    never lock the real Owner out."""
+
+    @staticmethod
+    def _pin_clock(monkeypatch):
+        import time
+
+        monkeypatch.setattr("config.ratelimit._now", lambda: (int(time.time() // 900) + 0.5) * 900)
+
+    def test_an_address_with_too_many_failures_is_refused_without_hashing_and_recorded_once(
+        self, world, sso_a, password, settings, monkeypatch
+    ):
+        self._pin_clock(monkeypatch)
+        settings.BREAK_GLASS_FAILURE_LIMIT = 3
+        codes = _enforce(world, sso_a)
+        stranger = Client(REMOTE_ADDR="198.51.100.7")
+        for _ in range(3):
+            assert stranger.post(URL, {"email": "owner@alpha.test", "password": "guess", "code": "x" * 10}).status_code == 200
+        hashed = []
+        monkeypatch.setattr("saml.views.authenticate", lambda *a, **k: hashed.append(1))
+        for _ in range(20):
+            response = stranger.post(URL, {"email": "owner@alpha.test", "password": password, "code": codes[0]})
+            assert response.status_code == 429 and "Too many failed attempts" in response.content.decode()
+        assert hashed == []
+        failed = AuditEvent.objects.filter(action="sso.break_glass_failed")
+        assert failed.count() == 4 and failed.filter(details__reason__startswith="throttled").count() == 1
+
+    def test_a_strangers_failures_do_not_lock_out_the_owner_at_another_address(
+        self, world, sso_a, password, settings, monkeypatch
+    ):
+        self._pin_clock(monkeypatch)
+        settings.BREAK_GLASS_FAILURE_LIMIT = 3
+        codes = _enforce(world, sso_a)
+        stranger = Client(REMOTE_ADDR="198.51.100.7")
+        for _ in range(10):
+            stranger.post(URL, {"email": "owner@alpha.test", "password": "guess", "code": "x" * 10})
+        owner = Client(REMOTE_ADDR="203.0.113.5")
+        response = owner.post(URL, {"email": "owner@alpha.test", "password": password, "code": codes[0]})
+        assert response.status_code == 302 and response["Location"] == "/w/alpha/"

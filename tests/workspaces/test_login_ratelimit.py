@@ -1,4 +1,5 @@
-"""Failed password logins are limited per email and per client IP, and an unreachable cache never breaks a login."""
+"""Failed password logins are limited per (email, client IP) and per client IP, never per email alone, and an
+unreachable cache never breaks a login."""
 
 from __future__ import annotations
 
@@ -76,3 +77,32 @@ def test_a_wrong_password_is_refused_as_such_when_the_cache_is_unreachable(world
     assert response.status_code == 200
     assert "That email and password do not match" in response.content.decode()
     assert AuditEvent.objects.filter(action="auth.login_failed", details__reason="bad email or password").exists()
+
+
+def test_a_stranger_hammering_an_email_does_not_block_its_owner_from_another_address(world, password, settings):
+    settings.LOGIN_FAILURE_LIMIT = 2
+    stranger = Client()
+    for _ in range(10):
+        _login(stranger, "member@alpha.test", "guess", ip="198.51.100.7")
+    assert "Too many failed sign-in attempts" in _login(stranger, "member@alpha.test", password, ip="198.51.100.7")
+    owner = Client()
+    _login(owner, "member@alpha.test", password, ip="203.0.113.50")
+    assert owner.get("/w/alpha/").status_code == 200
+
+
+def test_throttled_attempts_write_one_audit_event_per_source_and_window(world, settings):
+    settings.LOGIN_FAILURE_LIMIT = 2
+    client = Client()
+    for _ in range(50):
+        _login(client, "member@alpha.test", "guess", ip="198.51.100.7")
+    failed = AuditEvent.objects.filter(action="auth.login_failed", workspace=world.a)
+    assert failed.filter(details__reason="bad email or password").count() == 2
+    assert failed.filter(details__reason__startswith="throttled").count() == 1
+
+
+def test_one_address_is_limited_across_emails(world, settings):
+    settings.LOGIN_FAILURE_LIMIT = 2  # 8 failures per address, whatever the emails
+    client = Client()
+    for i in range(8):
+        _login(client, f"nobody{i}@example.test", "guess", ip="198.51.100.9")
+    assert "Too many failed sign-in attempts" in _login(client, "member@alpha.test", "guess", ip="198.51.100.9")
