@@ -371,6 +371,9 @@ _require_not_negative(SCIM_CREDENTIAL_CACHE_SECONDS=SCIM_CREDENTIAL_CACHE_SECOND
 # Provisioning log: newest rows kept per workspace, and the age after which rows go.
 SCIM_REQUEST_LOG_KEEP = _positive_int("SCIM_REQUEST_LOG_KEEP", 1000)
 SCIM_REQUEST_LOG_MAX_AGE_DAYS = _positive_int("SCIM_REQUEST_LOG_MAX_AGE_DAYS", 30)
+# Rows of requests that failed authentication are kept in a budget of their own (a flood of junk never pushes
+# the authenticated history out).
+SCIM_REQUEST_LOG_UNAUTHENTICATED_KEEP = _positive_int("SCIM_REQUEST_LOG_UNAUTHENTICATED_KEEP", 200)
 # DOT's expired tokens and used grants are deleted by beat, as `manage.py cleartokens` does (seconds).
 _SCIM_CLEAR_TOKENS_EVERY = 24 * 3600
 

@@ -186,13 +186,18 @@ _INSERT = CompiledQuery(_insert_sql)
 
 
 def prune_request_log(workspace_id: int) -> int:
-    """Keep the newest ``SCIM_REQUEST_LOG_KEEP`` rows of a workspace, none older than the max age."""
-    keep = settings.SCIM_REQUEST_LOG_KEEP
+    """Keep a workspace's newest ``SCIM_REQUEST_LOG_KEEP`` authenticated rows and, in a budget of their own,
+    its newest ``SCIM_REQUEST_LOG_UNAUTHENTICATED_KEEP`` rows of requests that failed authentication; none
+    older than the max age. Separate budgets: a stranger's junk requests never push the IdP's history out."""
     rows = ScimRequestLog.objects.filter(workspace_id=workspace_id)
-    cutoff = list(rows.order_by("-id").values_list("id", flat=True)[keep:keep + 1])
     deleted = 0
-    if cutoff:
-        deleted += rows.filter(id__lte=cutoff[0]).delete()[0]
+    for subset, keep in (
+        (rows.exclude(auth_method=""), settings.SCIM_REQUEST_LOG_KEEP),
+        (rows.filter(auth_method=""), settings.SCIM_REQUEST_LOG_UNAUTHENTICATED_KEEP),
+    ):
+        cutoff = list(subset.order_by("-id").values_list("id", flat=True)[keep:keep + 1])
+        if cutoff:
+            deleted += subset.filter(id__lte=cutoff[0]).delete()[0]
     too_old = timezone.now() - timedelta(days=settings.SCIM_REQUEST_LOG_MAX_AGE_DAYS)
     deleted += rows.filter(created_at__lt=too_old).delete()[0]
     return deleted

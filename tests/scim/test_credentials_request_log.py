@@ -111,9 +111,9 @@ def test_logging_never_raises_even_for_a_streaming_response(world):
 @override_settings(SCIM_REQUEST_LOG_KEEP=5)
 def test_pruning_keeps_only_the_newest_rows_of_the_workspace(world):
     for n in range(8):
-        ScimRequestLog.objects.create(workspace=world.a, method="GET", path=f"/a/{n}", status=200)
+        ScimRequestLog.objects.create(workspace=world.a, method="GET", path=f"/a/{n}", status=200, auth_method="bearer")
     for n in range(3):
-        ScimRequestLog.objects.create(workspace=world.b, method="GET", path=f"/b/{n}", status=200)
+        ScimRequestLog.objects.create(workspace=world.b, method="GET", path=f"/b/{n}", status=200, auth_method="bearer")
     assert prune_request_log(world.a.pk) == 3
     assert list(ScimRequestLog.objects.filter(workspace=world.a).values_list("path", flat=True)) == [
         "/a/7", "/a/6", "/a/5", "/a/4", "/a/3"]
@@ -129,10 +129,22 @@ def test_pruning_drops_rows_older_than_the_maximum_age(world):
     assert list(ScimRequestLog.objects.filter(workspace=world.a).values_list("path", flat=True)) == ["/new"]
 
 
-@override_settings(SCIM_REQUEST_LOG_KEEP=3)
+@override_settings(SCIM_REQUEST_LOG_KEEP=3, SCIM_REQUEST_LOG_UNAUTHENTICATED_KEEP=3)
 def test_the_write_path_prunes_every_fiftieth_row(world):
     request = RequestFactory().get("/scim/v2/alpha/Users")
     for _ in range(60):
         log_scim_request(request, "alpha", None, HttpResponse(status=200))
     # At least one id in any run of 50 consecutive ids is a multiple of 50: a prune ran.
     assert ScimRequestLog.objects.filter(workspace=world.a).count() < 60
+
+
+@override_settings(SCIM_REQUEST_LOG_KEEP=5, SCIM_REQUEST_LOG_UNAUTHENTICATED_KEEP=3)
+def test_a_flood_of_unauthenticated_requests_never_pushes_the_idps_history_out(world, token_a, client, monkeypatch):
+    monkeypatch.setattr("scim.request_log.PRUNE_EVERY", 5)
+    for _ in range(4):
+        assert client.get("/scim/v2/alpha/Users", HTTP_AUTHORIZATION=f"Bearer {token_a}").status_code == 200
+    for n in range(60):  # junk from many addresses: 401s, then 429s once an address is throttled
+        client.get("/scim/v2/alpha/Users", HTTP_AUTHORIZATION="Bearer gs_junk_x", REMOTE_ADDR=f"198.51.100.{n % 7}")
+    rows = ScimRequestLog.objects.filter(workspace=world.a)
+    assert rows.exclude(auth_method="").count() == 4  # every authenticated row is still there
+    assert rows.filter(auth_method="").count() < 3 + 5  # junk kept to its own budget (plus rows since the last prune)
