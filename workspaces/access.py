@@ -113,6 +113,10 @@ def grant_problem(grant: dict[str, Any] | None, workspace: Workspace, membership
     valid_after = membership.credentials_valid_after
     if valid_after is not None and grant.get("at", 0) < valid_after.timestamp():
         return "Your sign-in for this workspace was revoked."
+    if workspace.sessions_valid_after is not None and grant.get("at", 0) < workspace.sessions_valid_after.timestamp():
+        return "An Owner signed everyone out of this workspace. Sign in again."
+    if workspace.session_max_age is not None and grant.get("at", 0) + workspace.session_max_age <= time.time():
+        return "Your sign-in for this workspace has expired (its Owners limit how long a sign-in lasts)."
     if grant.get("at", 0) < membership.created_at.timestamp():
         # A grant from an earlier membership (removed, then added again) does not open the new one.
         return "Your sign-in for this workspace predates your current membership."

@@ -74,3 +74,10 @@ def posted_id(data: Mapping[str, Any], name: str) -> int:
     if not raw.isdigit() or not raw.isascii() or len(raw) > 18:
         return 0
     return int(raw)
+
+
+class SessionLifetimeForm(forms.Form):
+    hours = forms.IntegerField(
+        required=False, min_value=1, max_value=720, label="Sign-ins last at most (hours)",
+        help_text="Empty: the portal's default. A shorter lifetime also ends older sign-ins at their next request.",
+    )

@@ -98,6 +98,10 @@ class Workspace(models.Model):
     )
     require_2fa = models.BooleanField(default=False, help_text="Password logins need a second factor.")
     audit_retention_days = models.PositiveIntegerField(default=365)
+    # Sign-ins into this workspace last at most this long (seconds); None: SESSION_COOKIE_AGE.
+    session_max_age = models.PositiveIntegerField(null=True, blank=True)
+    # "Sign everyone out": grants issued before this no longer open the workspace.
+    sessions_valid_after = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_twofactor
+from . import views, views_sessions, views_twofactor
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -18,4 +18,5 @@ urlpatterns = [
     path("account/2fa/", views_twofactor.two_factor_settings, name="two_factor_settings"),
     path("w/<slug:slug>/settings/two-factor/", views_twofactor.workspace_two_factor, name="workspace_two_factor"),
     path("w/<slug:slug>/settings/deprovisioning/", views.deprovisioning, name="deprovisioning"),
+    path("w/<slug:slug>/settings/sessions/", views_sessions.workspace_sessions, name="workspace_sessions"),
 ]

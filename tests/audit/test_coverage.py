@@ -337,6 +337,12 @@ FIXTURES: dict[str, tuple[Callable[[Any], dict[str, Any]], str]] = {
     "workspaces.two_factor_recovery_codes_regenerate": (_enrolled, "2fa.recovery_codes_regenerated"),
     "workspaces.two_factor_verify": (_enrolled_with_recovery_code, "2fa.recovery_code_used"),
     "workspaces.workspace_set_require_2fa": (_owner_with_2fa, "workspace.2fa_requirement_changed"),
+    "workspaces.workspace_set_session_max_age": (
+        lambda w: {"workspace": w.a, "max_age": 3600, "actor": _owner(w)}, "workspace.session_lifetime_changed"
+    ),
+    "workspaces.workspace_sign_everyone_out": (
+        lambda w: {"workspace": w.a, "actor": _owner(w)}, "workspace.signed_everyone_out"
+    ),
     "workspaces.deprovision_job_requeue": (
         lambda w: {"job": _deprovision_job(w, status="failed", attempts=6, last_error="boom"),
                    "actor": Actor.system("support")},

@@ -61,6 +61,8 @@ from .workspaces import (
     user_get_or_create,
     workspace_create,
     workspace_set_require_2fa,
+    workspace_set_session_max_age,
+    workspace_sign_everyone_out,
     workspace_update_policy,
 )
 
@@ -114,5 +116,7 @@ __all__ = [
     "user_session_record",
     "workspace_create",
     "workspace_set_require_2fa",
+    "workspace_set_session_max_age",
+    "workspace_sign_everyone_out",
     "workspace_update_policy",
 ]

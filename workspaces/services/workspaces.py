@@ -1,10 +1,12 @@
-"""Workspaces: creating one, its policy flags and its 2FA requirement; the global account behind a member."""
+"""Workspaces: creating one, its policy flags, its 2FA requirement and its sign-ins' lifetime; the global account
+behind a member."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from audit.record import Actor, record_event
 
@@ -12,6 +14,10 @@ from ..exceptions import AlreadyExists, NotAllowed, ServiceError
 from ..models import Membership, User, Workspace
 from ..roles import Cap, Role
 from ._common import lock_workspace, member_target, require_capability
+
+# Bounds of a workspace's sign-in lifetime: long enough to finish a task, short of a month.
+MIN_SESSION_MAX_AGE = 15 * 60
+MAX_SESSION_MAX_AGE = 30 * 86400
 
 
 def user_get_or_create(*, email: str, full_name: str = "", password: str | None = None) -> tuple[User, bool]:
@@ -85,5 +91,47 @@ def workspace_set_require_2fa(*, workspace: Workspace, required: bool, actor: Ac
         actor=actor, action="workspace.2fa_requirement_changed", workspace=workspace,
         target_type="workspace", target_id=workspace.pk, target_label=workspace.slug,
         details={"before": {"require_2fa": not required}, "after": {"require_2fa": required}},
+    )
+    return workspace
+
+
+@transaction.atomic
+def workspace_set_session_max_age(*, workspace: Workspace, max_age: int | None, actor: Actor) -> Workspace:
+    """How long a sign-in into this workspace lasts (seconds; None: the portal's default, SESSION_COOKIE_AGE).
+
+    Applies at once to every session, including those already signed in: a shorter lifetime ends older
+    sign-ins on their next request."""
+    require_capability(actor, workspace, Cap.SETTINGS_MANAGE)
+    if max_age is not None and not MIN_SESSION_MAX_AGE <= max_age <= MAX_SESSION_MAX_AGE:
+        raise ServiceError(
+            f"A sign-in must last between {MIN_SESSION_MAX_AGE // 60} minutes and {MAX_SESSION_MAX_AGE // 86400} days.",
+            field="max_age",
+        )
+    workspace = lock_workspace(workspace)
+    if workspace.session_max_age == max_age:
+        return workspace
+    before = workspace.session_max_age
+    workspace.session_max_age = max_age
+    workspace.save(update_fields=["session_max_age"])
+    record_event(
+        actor=actor, action="workspace.session_lifetime_changed", workspace=workspace,
+        target_type="workspace", target_id=workspace.pk, target_label=workspace.slug,
+        details={"before_seconds": before, "after_seconds": max_age},
+    )
+    return workspace
+
+
+@transaction.atomic
+def workspace_sign_everyone_out(*, workspace: Workspace, actor: Actor) -> Workspace:
+    """End every sign-in into this workspace (web sessions; API keys and SCIM credentials are not sessions and
+    keep working). Everyone, the acting Owner included, signs in again; other workspaces' sign-ins are untouched."""
+    require_capability(actor, workspace, Cap.SETTINGS_MANAGE)
+    workspace = lock_workspace(workspace)
+    workspace.sessions_valid_after = timezone.now()
+    workspace.save(update_fields=["sessions_valid_after"])
+    record_event(
+        actor=actor, action="workspace.signed_everyone_out", workspace=workspace,
+        target_type="workspace", target_id=workspace.pk, target_label=workspace.slug,
+        details={"at": workspace.sessions_valid_after.isoformat()},
     )
     return workspace
