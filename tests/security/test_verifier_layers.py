@@ -34,6 +34,12 @@ def signed(**kw) -> bytes:
                           key=make_key("idp-alpha"), name_id="a@b.test", as_bytes=True, **kw)
 
 
+@pytest.fixture(autouse=True)
+def no_cached_keys():
+    # The key cache is process-wide: each test loads its certificates itself, whatever ran before it.
+    verifier_module._key_cache.clear()
+
+
 @pytest.fixture
 def pinned(tmp_path) -> str:
     path = tmp_path / "cert.pem"
@@ -142,6 +148,8 @@ def test_the_signature_must_reference_its_own_element_once(pinned):
 
 
 def algorithms(signature: str | None, digest: str | None):
+    """Set the assertion's SignatureMethod and DigestMethod algorithms; None removes the element, "" only its
+    Algorithm attribute."""
     def change(root):
         assertion = root.find(xmlsafe.qname("saml", "Assertion"))
         method = assertion.find(f".//{{{DS}}}SignatureMethod")
@@ -149,6 +157,8 @@ def algorithms(signature: str | None, digest: str | None):
         for element, value in ((method, signature), (digest_method, digest)):
             if value is None:
                 element.getparent().remove(element)
+            elif value == "":
+                del element.attrib["Algorithm"]
             else:
                 element.set("Algorithm", value)
     return change
@@ -160,6 +170,8 @@ def algorithms(signature: str | None, digest: str | None):
     ("http://www.w3.org/2000/09/xmldsig#hmac-sha1", DIGEST_SHA256),
     (None, DIGEST_SHA256),
     (SHA256, None),
+    ("", DIGEST_SHA256),
+    (SHA256, ""),
 ])
 def test_a_weak_or_missing_algorithm_is_refused_before_verification(pinned, signature, digest):
     xml = changed(signed(), algorithms(signature, digest))
