@@ -112,7 +112,8 @@ class InProcessVerifier(CryptoBackendXmlSec1):
 
     def validate_signature(self, signedtext: bytes | str, cert_file: str, cert_type: str, node_name: str,
                            node_id: str) -> bool:
-        """Same contract as pysaml2's: True when valid; raise on anything else."""
+        """Same contract as pysaml2's: True when the signature verifies with this certificate, False when it does
+        not (pysaml2 then tries the metadata's next certificate), and an exception for anything refused outright."""
         try:
             return self._validate(signedtext, cert_file, cert_type, node_name, node_id)
         except SignatureRefused as exc:
