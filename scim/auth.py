@@ -6,18 +6,21 @@ Three modes: ``Authorization: Bearer gs_<key id>_<secret>`` (a named bearer toke
 HTTP Basic ``<key id>:<secret>``, and ``Authorization: Bearer <OAuth access token>`` issued by
 django-oauth-toolkit to a client bound to the workspace (scope ``scim:<workspace id>``).
 Secrets are compared as SHA-256 hashes in constant time; empty secrets never match.
-Repeated failures are rate limited (``scim.ratelimit``): 429 with ``retry_after``.
+Repeated failures from one address are rate limited (``scim.ratelimit``): 429 with ``retry_after``; a valid
+credential is accepted whatever others failed from its address.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import NoReturn
 
 from django.http import HttpRequest
 
 from audit.middleware import client_ip
 from audit.record import Actor
+from config.ratelimit import Counter
 from workspaces.credentials import (
     authorization,
     challenge,
@@ -156,28 +159,36 @@ def _resolve_oauth_credential(token: str) -> ScimCredential | None:
     return credential
 
 
+def _refuse_failure(counters: list[Counter], retry_after: int | None, detail: str) -> NoReturn:
+    """A failed authentication: 429 when its address is already at its limit (not counted again), else 401
+    and one more failure counted against the address."""
+    if retry_after is not None:
+        raise ScimAuthError(429, f"Too many failed authentications. Retry after {retry_after} seconds.",
+                            retry_after=retry_after)
+    ratelimit.limiter.hit(counters)
+    raise ScimAuthError(401, detail)
+
+
 def authenticate_scim_request(request: HttpRequest, slug: str) -> ScimPrincipal:
     """Resolve the request's credential for workspace ``slug`` or raise ``ScimAuthError``."""
     presented = _parse_header(request.META.get("HTTP_AUTHORIZATION", ""))
     ip = client_ip(request)
     cache_key = credential_cache.cache_key(presented.kind, presented.key_id) if presented.key_id else ""
+    counters = ratelimit.counters(ip, slug)
     # One cache round trip: the failure counters and the cached credential together.
-    verdict = ratelimit.limiter.check(ratelimit.counters(ip, slug, presented.key_id), also=[cache_key] if cache_key else ())
-    retry_after = verdict.retry_after
-    if retry_after is not None:
-        raise ScimAuthError(429, f"Too many failed authentications. Retry after {retry_after} seconds.",
-                            retry_after=retry_after)
+    verdict = ratelimit.limiter.check(counters, also=[cache_key] if cache_key else ())
     if not presented.kind:
-        ratelimit.limiter.hit(ratelimit.counters(ip, slug))
-        raise ScimAuthError(401, "Missing or malformed credentials. Send 'Authorization: Bearer <token>' or HTTP Basic.")
+        _refuse_failure(counters, verdict.retry_after,
+                        "Missing or malformed credentials. Send 'Authorization: Bearer <token>' or HTTP Basic.")
     if presented.kind == CredentialKind.OAUTH:
         credential = _resolve_oauth_credential(presented.secret)
     else:
         hit = verdict.values.get(cache_key)
         credential = _resolve_key_credential(presented, hit if isinstance(hit, ScimCredential) else None)
     if credential is None or not credential.is_live or credential.workspace.slug != slug:
-        ratelimit.limiter.hit(ratelimit.counters(ip, slug, presented.key_id))
-        raise ScimAuthError(401, _INVALID)
+        _refuse_failure(counters, verdict.retry_after, _INVALID)
+    # A valid credential is accepted even from an address at its limit: the failures counted there may be a
+    # stranger's (the counters are per address, and an address can be shared).
     if not credential.workspace.scim_enabled:
         raise ScimAuthError(403, "SCIM provisioning is switched off for this workspace. An Owner can enable it on the provisioning page.")
     if record_use(credential) and credential.kind != CredentialKind.OAUTH:

@@ -213,13 +213,14 @@ class ScimTokenView(TokenView):
     """DOT's token endpoint, with failed requests rate limited like SCIM authentication.
 
     Every bad client secret costs an Argon2 verification, so repeated failures are refused before
-    DOT runs: per (client IP, client id), per client id, and per client IP (``scim.ratelimit``).
+    DOT runs: per (client IP, client id) and per client IP (``scim.ratelimit``), never per client id
+    alone, which would let a stranger who knows it lock the IdP out.
     """
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         ip, client_id = client_ip(request), _token_client_id(request)
-        scope_key = f"oauth-token:{client_id}"
-        retry_after = ratelimit.limiter.retry_after(ratelimit.counters(ip, scope_key, client_id))
+        counters = ratelimit.counters(ip, f"oauth-token:{client_id}")
+        retry_after = ratelimit.limiter.retry_after(counters)
         if retry_after is not None:
             response = JsonResponse({
                 "error": "temporarily_unavailable",
@@ -230,5 +231,5 @@ class ScimTokenView(TokenView):
             return response
         response = super().post(request, *args, **kwargs)
         if response.status_code in (400, 401):
-            ratelimit.limiter.hit(ratelimit.counters(ip, scope_key, client_id))
+            ratelimit.limiter.hit(counters)
         return response

@@ -48,11 +48,15 @@ def test_repeated_failures_from_one_ip_get_429_with_retry_after(world, bearer_a)
 
 
 @override_settings(**LIMITS)
-def test_a_blocked_ip_is_refused_even_with_a_valid_credential_until_the_window_ends(world, bearer_a):
+def test_a_blocked_ip_still_gets_429_for_bad_credentials_but_a_valid_credential_gets_in(world, bearer_a):
+    """The failures counted against an address may be a stranger's (addresses are shared): a valid credential
+    is never refused because of them."""
     _, token = bearer_a
     for _ in range(3):
         _fail(scim_request("Bearer wrong", ip="198.51.100.2"))
-    assert _fail(scim_request(f"Bearer {token}", ip="198.51.100.2")).status == 429
+    assert _fail(scim_request("Bearer wrong", ip="198.51.100.2")).status == 429
+    assert _fail(scim_request("", ip="198.51.100.2")).status == 429
+    assert authenticate_scim_request(scim_request(f"Bearer {token}", ip="198.51.100.2"), "alpha").workspace == world.a
 
 
 @override_settings(**LIMITS)
@@ -83,15 +87,22 @@ def test_one_ip_failing_across_many_workspaces_is_limited_too(world, bearer_a):
 
 
 @override_settings(**LIMITS)
-def test_repeated_wrong_secrets_for_one_key_id_are_limited_across_ips(world, bearer_a):
+def test_a_stranger_failing_with_the_idps_key_id_never_locks_the_idp_out(world, bearer_a):
+    """Key ids are visible (a bearer token's prefix, a Basic user name): failures are counted per address,
+    never per key id, so a stranger replaying the IdP's key id with guesses from many addresses changes nothing
+    for the IdP."""
     enable_scim(world.a)
     _, key_and_secret = scim_credential_create(
         workspace=world.a, kind="basic", name="Basic", actor=owner_actor(world.owner_a)
     )
     key_id = key_and_secret.split(":")[0]
-    for n in range(3):
-        _fail(scim_request(basic(f"{key_id}:guess{n}"), ip=f"192.0.2.{n + 1}"))
-    assert _fail(scim_request(basic(f"{key_id}:guess9"), ip="192.0.2.50")).status == 429
+    _, token = bearer_a
+    bearer_key_id = token.split("_")[1]
+    for n in range(30):
+        _fail(scim_request(basic(f"{key_id}:guess{n}"), ip=f"192.0.2.{n % 10 + 1}"))
+        _fail(scim_request(f"Bearer gs_{bearer_key_id}_guess{n}", ip=f"192.0.2.{n % 10 + 1}"))
+    assert authenticate_scim_request(scim_request(basic(key_and_secret), ip="203.0.113.9"), "alpha").workspace == world.a
+    assert authenticate_scim_request(scim_request(f"Bearer {token}", ip="203.0.113.9"), "alpha").workspace == world.a
 
 
 @override_settings(**LIMITS)

@@ -258,3 +258,26 @@ def test_repeated_wrong_client_secrets_get_429_with_retry_after_at_the_token_end
     assert blocked.status_code == 429
     assert 1 <= int(blocked.headers["Retry-After"]) <= 120
     assert blocked.json()["error"] == "temporarily_unavailable"
+
+
+@override_settings(SCIM_AUTH_FAILURE_LIMIT=3, SCIM_AUTH_FAILURE_IP_LIMIT=10, SCIM_AUTH_FAILURE_WINDOW=120)
+def test_a_stranger_failing_with_the_client_id_elsewhere_never_locks_the_idp_out_of_the_token_endpoint(
+    world, entra_client_a, monkeypatch
+):
+    """Client ids are not secret: failures count per (address, client id) and per address, never per client id."""
+    import base64
+    import time
+
+    monkeypatch.setattr("config.ratelimit._now", lambda: (int(time.time() // 120) + 0.5) * 120)
+    credential, secret = entra_client_a
+
+    def basic_for(client_secret: str) -> str:
+        return "Basic " + base64.b64encode(f"{credential.key_id}:{client_secret}".encode()).decode()
+
+    client = Client()
+    for n in range(12):
+        client.post("/oauth/token/", {"grant_type": "client_credentials"},
+                    HTTP_AUTHORIZATION=basic_for("wrong"), REMOTE_ADDR=f"198.51.100.{n % 4 + 1}")
+    response = client.post("/oauth/token/", {"grant_type": "client_credentials"},
+                           HTTP_AUTHORIZATION=basic_for(secret), REMOTE_ADDR="203.0.113.20")
+    assert response.status_code == 200, response.content
