@@ -106,6 +106,12 @@ def _summary(request: HttpRequest) -> str:
     return ("attributes: " + ", ".join(keys))[:255]
 
 
+def _printable(text: str) -> str:
+    """What the page shows of caller-sent text: U+0000 (which PostgreSQL text cannot hold, so the row would be
+    lost) as U+FFFD."""
+    return text.replace("\x00", "\ufffd")
+
+
 def _path(request: HttpRequest) -> str:
     # Decoded, so an Owner reads `filter=userName eq "jane@x.test"` as Okta sent it.
     query = unquote_plus(request.META.get("QUERY_STRING", ""))
@@ -136,9 +142,9 @@ def log_scim_request(
         detail, scim_type = _error_fields(response)
         entry = ScimRequestLog(
             workspace_id=workspace_id, credential=credential, auth_method=auth_method,
-            method=(request.method or "")[:8], path=_path(request), status=response.status_code,
-            scim_type=scim_type, error_detail=detail, summary=_summary(request),
-            request_id=str(getattr(request, "request_id", "") or "")[:128], ip=client_ip(request),
+            method=_printable((request.method or "")[:8]), path=_printable(_path(request)), status=response.status_code,
+            scim_type=_printable(scim_type), error_detail=_printable(detail), summary=_printable(_summary(request)),
+            request_id=_printable(str(getattr(request, "request_id", "") or "")[:128]), ip=client_ip(request),
             duration_ms=duration_ms, created_at=timezone.now(),
         )
         _insert(entry)

@@ -47,9 +47,28 @@ class Ctx:
         if not raw.strip():
             raise bad_request("The request body is empty.", "invalidSyntax")
         try:
-            return json.loads(raw.decode("utf-8"))
+            doc = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise bad_request(f"The body is not valid JSON: {str(exc)[:120]}", "invalidSyntax") from exc
+        except ValueError as exc:  # an integer of more digits than Python converts (sys.set_int_max_str_digits)
+            raise bad_request(f"The body holds a number too large to read: {str(exc)[:120]}", "invalidValue") from exc
+        if _holds_nul(doc):
+            # No identity attribute ever contains U+0000, and PostgreSQL text cannot store it.
+            raise bad_request("The body contains a NUL character (\\u0000); remove it.", "invalidValue")
+        return doc
+
+
+def _holds_nul(value: Any, depth: int = 0) -> bool:
+    """Whether any string (value or key) in a parsed JSON document contains U+0000."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if depth > 64:
+        return False  # json.loads already bounds nesting by recursion; this only bounds the walk
+    if isinstance(value, dict):
+        return any(_holds_nul(k, depth + 1) or _holds_nul(v, depth + 1) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v, depth + 1) for v in value)
+    return False
 
 
 def params(request: HttpRequest) -> Any:

@@ -12,6 +12,7 @@ on the parsed tree against the few values of one attribute.
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 from scim2_filter_parser import ast as scim2ast
@@ -26,6 +27,10 @@ IGNORED_USER_KEYS = {"schemas", "id", "meta", "groups"}
 # Never stored: SCIM-created accounts have no password (Okta's "sync password" must stay off).
 WRITE_ONLY_DROPPED = {"password"}
 LIST_OF_NAMES = {"product_environments", "allowedenvironments"}
+
+
+# C0 controls except tab, line feed and carriage return (an address may span lines), and DEL.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def _type_error(path: str, expected: str, value: Any) -> ScimError:
@@ -71,6 +76,9 @@ def coerce_value(value: Any, attr: dict[str, Any], path: str, *, single: bool = 
             raise _type_error(path, "a string", value)
         if len(value) > 2048:
             raise bad_request(f"{path!r} is longer than 2048 characters.")
+        if _CONTROL.search(value):
+            raise bad_request(f"{path!r} contains a control character; only tab and line breaks are allowed.",
+                              "invalidValue")
         return value
     if kind == "integer":
         if isinstance(value, bool) or not isinstance(value, int):

@@ -80,6 +80,11 @@ def _auth_error(exc: ScimAuthError) -> ScimError:
 
 
 def _route(request: HttpRequest, principal: ScimPrincipal, path: str) -> HttpResponse:
+    if "\x00" in path:
+        raise ScimError(404, "No such SCIM endpoint.")
+    if any("\x00" in value for _, values in request.GET.lists() for value in values):
+        # PostgreSQL text cannot hold U+0000, and no filter or attribute name contains it.
+        raise ScimError(400, "A query parameter contains a NUL character (%00); remove it.", scim_type="invalidFilter")
     if path.strip("/") == ".search":
         # RFC 7644 §3.4.3 lets a server decline root searches across resource types: 501.
         raise ScimError(501, "Searching several resource types at once is not supported. Use /Users/.search or /Groups/.search.")

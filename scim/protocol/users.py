@@ -19,6 +19,8 @@ import re
 from datetime import timedelta
 from typing import Any, cast
 
+from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator
 from django.db import transaction
 from django.http import HttpResponse
 from django.utils import timezone
@@ -58,6 +60,28 @@ def _primary_email(doc: dict[str, Any]) -> str:
             return value.strip()
     username: str = doc.get("userName", "")
     return username.strip() if "@" in username else ""
+
+
+def _check_login_email(email: str) -> None:
+    """The address that becomes the person's login must be one: Django's email syntax check and RFC 5321's
+    254-character limit. Syntax only (no DNS), and reserved domains pass: Okta's own test users are
+    ``@okta.local``. Other email values are kept as the IdP sent them."""
+    problem = ""
+    if len(email) > 254:
+        problem = "it is longer than 254 characters"
+    else:
+        try:
+            _EMAIL_SYNTAX(email)
+        except ValidationError:
+            problem = "it is not of the form name@domain"
+    if problem:
+        raise bad_request(
+            f"{email[:80]!r} (the primary email, or the userName when no email is sent) is not an email address: "
+            f"{problem}.", "invalidValue",
+        )
+
+
+_EMAIL_SYNTAX = EmailValidator()
 
 
 def _requested_role(doc: dict[str, Any], original: dict[str, Any] | None) -> str | None:
@@ -215,6 +239,7 @@ class GatehouseSCIMUser(SCIMUser):
         email = _primary_email(doc)
         if not email:
             raise bad_request("A user needs an email: send emails with a value, or an email as userName.")
+        _check_login_email(email)
         adopt = selectors.membership_by_email(self.workspace, email)
         if adopt is not None:
             if adopt.scim_username:
