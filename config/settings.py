@@ -103,6 +103,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /healthz and /readyz, answered before host validation, the https redirect, sessions and the audit log.
+    "config.health.HealthMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "audit.middleware.RequestContextMiddleware",
@@ -260,6 +262,10 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+
+# Seconds /readyz waits for its checks (database, Redis) in all before answering 503 (config/health.py).
+READYZ_TIMEOUT = env.float("READYZ_TIMEOUT", default=2.0)
+_require_positive(READYZ_TIMEOUT=READYZ_TIMEOUT)
 
 LOGGING: dict[str, Any] = {
     "version": 1,
