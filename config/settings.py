@@ -503,23 +503,28 @@ _require_positive(
 )
 
 # ============================================================================= Celery beat schedule
-# Run ONE beat process. Task names are the registered names; the intervals come from the sections above.
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+# Periodic jobs: the registered task each runs and how often (seconds); the intervals come from the sections above.
+# Any number of beat processes may run (docs/deploy.md): each entry sends config.tasks.run_periodic(<job>),
+# and the worker that receives it runs the job only when no other beat's copy already ran that slot.
+PERIODIC_JOBS: dict[str, dict[str, Any]] = {
     "deprovision-sweep": {
         "task": "workspaces.tasks.sweep_deprovision_jobs",
-        "schedule": DEPROVISION_SWEEP_INTERVAL,
+        "every": DEPROVISION_SWEEP_INTERVAL,
         "options": {"expires": DEPROVISION_SWEEP_INTERVAL},  # a backlog of sweeps is pointless
     },
-    "scim-clear-expired-oauth-tokens": {
-        "task": "scim.tasks.clear_expired_oauth_tokens",
-        "schedule": _SCIM_CLEAR_TOKENS_EVERY,
-    },
-    "audit-deliver-sinks": {"task": "audit.tasks.deliver_due_audit_sinks", "schedule": float(AUDIT_SINK_POLL_SECONDS)},
-    "audit-verify-chains": {"task": "audit.tasks.verify_audit_chains", "schedule": float(AUDIT_VERIFY_EVERY_SECONDS)},
-    "audit-retention": {
-        "task": "audit.tasks.purge_expired_audit_events",
-        "schedule": float(AUDIT_RETENTION_EVERY_SECONDS),
-    },
-    "saml-refresh-metadata": {"task": "saml.tasks.refresh_all_metadata", "schedule": _SAML_METADATA_REFRESH_EVERY},
-    "saml-purge-expired": {"task": "saml.tasks.purge_expired_saml_state", "schedule": _SAML_PURGE_EVERY},
+    "scim-clear-expired-oauth-tokens": {"task": "scim.tasks.clear_expired_oauth_tokens", "every": _SCIM_CLEAR_TOKENS_EVERY},
+    "audit-deliver-sinks": {"task": "audit.tasks.deliver_due_audit_sinks", "every": AUDIT_SINK_POLL_SECONDS},
+    "audit-verify-chains": {"task": "audit.tasks.verify_audit_chains", "every": AUDIT_VERIFY_EVERY_SECONDS},
+    "audit-retention": {"task": "audit.tasks.purge_expired_audit_events", "every": AUDIT_RETENTION_EVERY_SECONDS},
+    "saml-refresh-metadata": {"task": "saml.tasks.refresh_all_metadata", "every": _SAML_METADATA_REFRESH_EVERY},
+    "saml-purge-expired": {"task": "saml.tasks.purge_expired_saml_state", "every": _SAML_PURGE_EVERY},
+}
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    name: {
+        "task": "config.tasks.run_periodic",
+        "schedule": float(job["every"]),
+        "args": (name,),
+        "options": job.get("options", {}),
+    }
+    for name, job in PERIODIC_JOBS.items()
 }

@@ -15,7 +15,7 @@ def refresh_metadata(settings_id: int) -> str:
 
 @shared_task
 def refresh_all_metadata() -> int:
-    """Daily (CELERY_BEAT_SCHEDULE): one task per workspace that gave a metadata URL."""
+    """Daily (PERIODIC_JOBS): one task per workspace that gave a metadata URL."""
     ids = list(SamlSettings.objects.exclude(metadata_url="").values_list("pk", flat=True))
     for pk in ids:
         refresh_metadata.delay(pk)

@@ -16,7 +16,7 @@ from .test_sinks import Receiver
 
 def test_every_audit_beat_entry_names_a_registered_task():
     app.loader.import_default_modules()
-    names = {entry["task"] for key, entry in settings.CELERY_BEAT_SCHEDULE.items() if key.startswith("audit-")}
+    names = {job["task"] for key, job in settings.PERIODIC_JOBS.items() if key.startswith("audit-")}
     assert names == {"audit.tasks.deliver_due_audit_sinks", "audit.tasks.verify_audit_chains",
                      "audit.tasks.purge_expired_audit_events"}
     assert names <= set(app.tasks)

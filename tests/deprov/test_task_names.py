@@ -15,6 +15,10 @@ def test_deprovisioning_tasks_keep_the_names_messages_already_carry():
 
 def test_every_task_the_beat_schedule_names_is_registered():
     app.loader.import_default_modules()  # what a worker does at start: autodiscovery
-    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    scheduled = {job["task"] for job in settings.PERIODIC_JOBS.values()}
     assert "workspaces.tasks.sweep_deprovision_jobs" in scheduled
     assert scheduled <= set(app.tasks)
+    # What beat sends: the one claiming task, with the job's name.
+    sent = {(entry["task"], entry["args"]) for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert sent == {("config.tasks.run_periodic", (name,)) for name in settings.PERIODIC_JOBS}
+    assert "config.tasks.run_periodic" in app.tasks

@@ -66,8 +66,9 @@ def test_an_unchanged_document_writes_no_event(world, idp):
 def test_the_beat_schedule_refreshes_daily():
     from django.conf import settings
 
-    entry = settings.CELERY_BEAT_SCHEDULE["saml-refresh-metadata"]
-    assert entry["task"] == "saml.tasks.refresh_all_metadata" and entry["schedule"] == 24 * 3600
+    job = settings.PERIODIC_JOBS["saml-refresh-metadata"]
+    assert job["task"] == "saml.tasks.refresh_all_metadata" and job["every"] == 24 * 3600
+    assert settings.CELERY_BEAT_SCHEDULE["saml-refresh-metadata"]["schedule"] == 24 * 3600
 
 
 def test_the_daily_task_queues_one_refresh_per_workspace_with_a_metadata_url(world, sso_b, idp, monkeypatch):

@@ -116,8 +116,8 @@ def test_beat_clears_expired_oauth_tokens_daily(world):
 
     from scim.tasks import clear_expired_oauth_tokens
 
-    entry = settings.CELERY_BEAT_SCHEDULE["scim-clear-expired-oauth-tokens"]
-    assert entry["task"] == "scim.tasks.clear_expired_oauth_tokens" and entry["schedule"] == 24 * 3600
+    job = settings.PERIODIC_JOBS["scim-clear-expired-oauth-tokens"]
+    assert job["task"] == "scim.tasks.clear_expired_oauth_tokens" and job["every"] == 24 * 3600
     app = get_application_model().objects.create(
         name="t", client_type="confidential", authorization_grant_type="client-credentials", algorithm=""
     )
