@@ -267,10 +267,23 @@ STORAGES = {
 READYZ_TIMEOUT = env.float("READYZ_TIMEOUT", default=2.0)
 _require_positive(READYZ_TIMEOUT=READYZ_TIMEOUT)
 
+# Log lines: "json" (one object per line with the request id; the default with DEBUG off) or "text" (development).
+# Either way credentials are masked (audit/logs.py).
+LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or text (got {LOG_FORMAT!r}).")
 LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_id": {"()": "audit.logs.RequestIdFilter"}},
+    "formatters": {
+        "json": {"()": "audit.logs.JsonFormatter"},
+        "text": {
+            "()": "audit.logs.MaskingFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
+        },
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}},
     # Root log level.
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
@@ -278,8 +291,12 @@ LOGGING: dict[str, Any] = {
         "xmlschema": {"level": "WARNING"},
         # pysaml2 logs every NameID and attribute at INFO: keep personal data (and the time it costs) out.
         "saml2": {"level": env.str("SAML2_LOG_LEVEL", default="WARNING")},
+        # oauthlib logs issued tokens and request bodies at DEBUG: never below WARNING, whatever LOG_LEVEL says.
+        "oauthlib": {"level": "WARNING"},
     },
 }
+# Celery workers and beat log through LOGGING above (same format, same request ids) instead of their own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # Email uniqueness is a case-insensitive functional constraint (user_email_ci_unique), which auth.W004 cannot see.
 # security.W021 (HSTS preload): see SECURE_HSTS_PRELOAD above.

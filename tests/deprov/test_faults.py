@@ -7,17 +7,14 @@ worker process can open: PostgreSQL. Every wait polls with a deadline; each test
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 from django.core.management import call_command
-from django.db import connection, transaction
-from django.db.models import Count
+from django.db import transaction
 from django.test import override_settings
 
 from audit.record import Actor
@@ -27,14 +24,11 @@ from workspaces.deprovisioning.tasks import enqueue_deprovision_jobs, run_deprov
 from workspaces.models import DeprovisionJob, DeprovisionStatus, Membership, Workspace
 
 from .harness import (
-    CeleryProcess,
-    RedisServer,
     assert_every_revocation_done_once,
     celery_publishing_to,
     free_port,
     make_leavers,
     wait_until,
-    workdir,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -43,46 +37,6 @@ SCIM_JSON = "application/scim+json"
 DEACTIVATE = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
               "Operations": [{"op": "replace", "value": {"active": False}}]}
 SCIM_ACTOR = Actor(kind="scim_client", id="fault-test", label="Okta", auth_method="scim_bearer")
-
-
-@pytest.fixture
-def rig():
-    """A redis-server of our own, and a factory for worker/beat processes on it; all stopped afterwards."""
-    if connection.vendor != "postgresql":
-        pytest.skip(
-            "needs PostgreSQL: the Celery worker runs in another process and must open the test database "
-            "(run with DATABASE_URL=postgres://...)"
-        )
-    with workdir() as wd:
-        redis_server = RedisServer(wd)
-        redis_server.start()
-        procs: list[CeleryProcess] = []
-
-        class Rig:
-            redis = redis_server
-
-            @staticmethod
-            def start(kind: str) -> CeleryProcess:
-                proc = CeleryProcess(kind, redis_server.url, wd)
-                procs.append(proc)
-                proc.start()
-                return proc
-
-        try:
-            with celery_publishing_to(redis_server.url):
-                yield Rig
-        finally:
-            for proc in procs:
-                proc.kill()
-                # Shown by pytest only when the test fails.
-                print(f"----- celery {proc.kind} log (tail) -----\n{proc.output()[-4000:]}")
-                keep = os.environ.get("DEPROV_FAULT_LOGS")  # a directory: keep whole logs for diagnosis
-                if keep:
-                    shutil.copy(proc.log, keep)
-            print("jobs by status:", dict(
-                DeprovisionJob.objects.values_list("status").annotate(n=Count("pk")).order_by()
-            ))
-            redis_server.stop()
 
 
 def _done() -> int:
