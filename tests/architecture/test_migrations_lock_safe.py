@@ -42,9 +42,8 @@ RULES: list[tuple[str, re.Pattern[str]]] = [
 # (app, migration) -> why it is allowed and what an operator does about it.
 ALLOWED: dict[tuple[str, str], str] = {
     ("audit", "0004_auditor_tools"): (
-        "shipped before this check: two indexes on audit_auditevent built under a write lock. An installation with a "
-        "large audit log that has not applied it yet builds them first with CREATE INDEX CONCURRENTLY (docs/deploy.md, "
-        "'Upgrading'), then migrates"
+        "shipped before this check: two indexes on audit_auditevent built under a write lock. An installation that "
+        "has not applied it yet and holds a large audit log applies it in a maintenance window (docs/deploy.md)"
     ),
 }
 
