@@ -106,6 +106,18 @@ def _summary(request: HttpRequest) -> str:
     return ("attributes: " + ", ".join(keys))[:255]
 
 
+def _with_ignored(summary: str) -> str:
+    """The attributes the request carried that Gatehouse ignored (names only; first, so they survive the cut),
+    then the summary."""
+    from .protocol.documents import ignored_attributes
+
+    ignored = ignored_attributes()
+    if not ignored:
+        return summary
+    tail = "ignored: " + ", ".join(ignored)
+    return redact(f"{tail}; {summary}" if summary else tail)[:255]
+
+
 def _printable(text: str) -> str:
     """What the page shows of caller-sent text: U+0000 (which PostgreSQL text cannot hold, so the row would be
     lost) as U+FFFD."""
@@ -143,7 +155,8 @@ def log_scim_request(
         entry = ScimRequestLog(
             workspace_id=workspace_id, credential=credential, auth_method=auth_method,
             method=_printable((request.method or "")[:8]), path=_printable(_path(request)), status=response.status_code,
-            scim_type=_printable(scim_type), error_detail=_printable(detail), summary=_printable(_summary(request)),
+            scim_type=_printable(scim_type), error_detail=_printable(detail),
+            summary=_printable(_with_ignored(_summary(request))),
             request_id=_printable(str(getattr(request, "request_id", "") or "")[:128]), ip=client_ip(request),
             duration_ms=duration_ms, created_at=timezone.now(),
         )

@@ -2,7 +2,10 @@
 
 Attribute names are case-insensitive (RFC 7643 §2.1) and are normalised to their schema case.
 Types are checked against the schema definitions that ``/Schemas`` serves; Entra's booleans
-as strings (``"False"``) are coerced. Unknown attributes are a 400, never ignored silently.
+as strings (``"False"``) are coerced. Lenient on what does not apply, strict on what is used: an attribute,
+sub-attribute or extension schema Gatehouse does not know (an extra attribute mapped in Okta, a custom Entra
+extension, ``addresses[].primary``) and ``password`` are ignored, never stored, and named in the provisioning
+log ("ignored: ..."); every attribute Gatehouse reads is validated and refused with a 400.
 
 PATCH operations (RFC 7644 §3.5.2) are applied to a copy of the resource's document; paths
 are parsed by scim2-filter-parser, and value filters (``emails[type eq "work"]``) are evaluated
@@ -11,8 +14,11 @@ on the parsed tree against the few values of one attribute.
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from scim2_filter_parser import ast as scim2ast
@@ -27,6 +33,38 @@ IGNORED_USER_KEYS = {"schemas", "id", "meta", "groups"}
 # Never stored: SCIM-created accounts have no password (Okta's "sync password" must stay off).
 WRITE_ONLY_DROPPED = {"password"}
 LIST_OF_NAMES = {"product_environments", "allowedenvironments"}
+
+
+# Names ignored by the current request (for the provisioning log); None outside a SCIM request.
+_ignored: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("scim_ignored", default=None)
+_MAX_IGNORED = 20
+
+
+@contextmanager
+def collecting_ignored() -> Iterator[list[str]]:
+    """Collect the names this request's documents ignored (``scim.protocol.router`` wraps each request)."""
+    names: list[str] = []
+    token = _ignored.set(names)
+    try:
+        yield names
+    finally:
+        _ignored.reset(token)
+
+
+def ignored_attributes() -> list[str]:
+    """The names the current request ignored so far, in order, without repeats."""
+    return list(_ignored.get() or [])
+
+
+def _ignore(name: str) -> None:
+    names = _ignored.get()
+    name = _CONTROL.sub("", str(name))[:80]
+    if names is not None and name not in names and len(names) < _MAX_IGNORED:
+        names.append(name)
+
+
+class UnknownTarget(ScimError):
+    """A PATCH path naming an attribute or schema Gatehouse does not know: ignored by add, replace and remove."""
 
 
 # C0 controls except tab, line feed and carriage return (an address may span lines), and DEL.
@@ -60,7 +98,8 @@ def coerce_value(value: Any, attr: dict[str, Any], path: str, *, single: bool = 
         for key, sub_value in value.items():
             sub = subs.get(str(key).lower())
             if sub is None:
-                raise bad_request(f"Unknown sub-attribute {key!r} of {path!r}.")
+                _ignore(f"{path}.{key}")
+                continue
             coerced = coerce_value(sub_value, sub, f"{path}.{sub['name']}")
             if coerced is not None:
                 out[sub["name"]] = coerced
@@ -105,7 +144,10 @@ def normalize_user(body: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(key, str):
             raise bad_request("Attribute names must be strings.", "invalidSyntax")
         lower = key.lower()
-        if lower in IGNORED_USER_KEYS or lower in WRITE_ONLY_DROPPED:
+        if lower in IGNORED_USER_KEYS:
+            continue
+        if lower in WRITE_ONLY_DROPPED:
+            _ignore(key)
             continue
         if lower in USER_EXTENSIONS:
             urn, attrs = USER_EXTENSIONS[lower]
@@ -115,9 +157,12 @@ def normalize_user(body: dict[str, Any]) -> dict[str, Any]:
                 raise _type_error(urn, "an object", value)
             ext = doc.setdefault(urn, {})
             for sub_key, sub_value in value.items():
+                if str(sub_key).lower() == "schemas":
+                    continue  # some clients repeat the extension's URN inside its value
                 attr = attrs.get(str(sub_key).lower())
                 if attr is None:
-                    raise bad_request(f"Unknown attribute {sub_key!r} in {urn}.")
+                    _ignore(f"{urn}:{sub_key}")
+                    continue
                 coerced = coerce_value(sub_value, attr, f"{urn}:{attr['name']}")
                 if coerced is not None:
                     ext[attr["name"]] = coerced
@@ -127,7 +172,8 @@ def normalize_user(body: dict[str, Any]) -> dict[str, Any]:
             urn, name = split
             attr = USER_EXTENSIONS[urn.lower()][1].get(name.lower())
             if attr is None:
-                raise bad_request(f"Unknown attribute {key!r}.")
+                _ignore(key)
+                continue
             coerced = coerce_value(value, attr, key)
             if coerced is not None:
                 doc.setdefault(urn, {})[attr["name"]] = coerced
@@ -136,8 +182,11 @@ def normalize_user(body: dict[str, Any]) -> dict[str, Any]:
             lower = lower[len(CORE_USER) + 1:]
         attr = USER_ATTRS.get(lower)
         if attr is None:
-            raise bad_request(f"Unknown attribute {key!r}. See the Schemas endpoint for what a User accepts.")
+            # An extra core attribute, or an extension schema Gatehouse does not know (whole or one attribute).
+            _ignore(key)
+            continue
         if attr["name"] in WRITE_ONLY_DROPPED:
+            _ignore(key)
             continue
         coerced = coerce_value(value, attr, attr["name"])
         if coerced is not None:
@@ -192,7 +241,7 @@ def _urn_of(uri: str | None) -> str | None:
         return None
     known = USER_EXTENSIONS.get(uri.lower())
     if known is None:
-        raise bad_request(f"Unknown schema {uri!r} in the PATCH path.", "invalidPath")
+        raise UnknownTarget(400, f"Unknown schema {uri!r} in the PATCH path.", "invalidPath")
     urn: str = known[0]
     return urn
 
@@ -245,7 +294,9 @@ def _container(doc: dict[str, Any], path: Path) -> tuple[dict[str, Any], dict[st
 
 def _attr_def(attrs: dict[str, dict[str, Any]], name: str, raw: str) -> dict[str, Any]:
     attr = attrs.get(name.lower())
-    if attr is None or attr["name"] in WRITE_ONLY_DROPPED or attr.get("mutability") == "readOnly":
+    if attr is None or attr["name"] in WRITE_ONLY_DROPPED:
+        raise UnknownTarget(400, f"The path {raw!r} names no attribute Gatehouse keeps.", "invalidPath")
+    if attr.get("mutability") == "readOnly":
         raise bad_request(f"The path {raw!r} names no writable attribute.", "invalidPath")
     return attr
 
@@ -254,7 +305,7 @@ def _sub_def(attr: dict[str, Any], sub: str, raw: str) -> dict[str, Any]:
     subs = {s["name"].lower(): s for s in attr.get("subAttributes", [])}
     found: dict[str, Any] | None = subs.get(sub.lower())
     if found is None:
-        raise bad_request(f"The path {raw!r} names no sub-attribute {sub!r}.", "invalidPath")
+        raise UnknownTarget(400, f"The path {raw!r} names no sub-attribute {sub!r}.", "invalidPath")
     return found
 
 
@@ -265,7 +316,17 @@ def _same_value(a: Any, b: Any) -> bool:
 
 
 def apply_user_operation(doc: dict[str, Any], op: str, raw_path: str | None, value: Any) -> None:
-    """Apply one PATCH operation to ``doc`` in place (validated; raises a SCIM 400 on anything odd)."""
+    """Apply one PATCH operation to ``doc`` in place (validated; raises a SCIM 400 on anything odd).
+
+    An operation on an attribute or schema Gatehouse does not know is ignored (and named in the provisioning log).
+    """
+    try:
+        _apply_user_operation(doc, op, raw_path, value)
+    except UnknownTarget:
+        _ignore(str(raw_path))
+
+
+def _apply_user_operation(doc: dict[str, Any], op: str, raw_path: str | None, value: Any) -> None:
     if raw_path is None or raw_path == "":
         if op == "remove":
             raise bad_request("A remove operation needs a path.", "noTarget")
@@ -275,6 +336,7 @@ def apply_user_operation(doc: dict[str, Any], op: str, raw_path: str | None, val
             if str(key).lower() in IGNORED_USER_KEYS:
                 continue
             if str(key).lower() in WRITE_ONLY_DROPPED:
+                _ignore(str(key))
                 continue
             apply_user_operation(doc, op, str(key), sub_value)
         return
@@ -364,7 +426,9 @@ def apply_user_operation(doc: dict[str, Any], op: str, raw_path: str | None, val
             if not any(_same_value(item, x) for x in current):
                 current.append(item)
         return
-    if op == "add" and attr["type"] == "complex" and isinstance(container.get(name), dict):
+    if attr["type"] == "complex" and not attr.get("multiValued") and isinstance(container.get(name), dict):
+        # RFC 7644 §3.5.2.1 and §3.5.2.3: add and replace of a complex attribute set the sub-attributes given
+        # and leave the others as they are ({"name": {"givenName": "Ali"}} keeps familyName).
         container[name].update(coerced)
         return
     container[name] = coerced

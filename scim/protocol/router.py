@@ -27,6 +27,7 @@ from ..auth import ScimAuthError, ScimPrincipal, authenticate_scim_request
 from ..errors import ScimError, error_response
 from .context import Ctx
 from .discovery import resource_types_view, schemas_view, service_provider_config
+from .documents import collecting_ignored
 from .groups import groups
 from .users import users
 
@@ -50,21 +51,22 @@ def scim_endpoint(request: HttpRequest, slug: str, path: str = "") -> HttpRespon
     """The one entry point for every SCIM request of workspace ``slug``."""
     request.scim_started_at = time.monotonic()  # type: ignore[attr-defined]  # for the provisioning log
     principal: ScimPrincipal | None = None
-    try:
+    with collecting_ignored():  # what the documents ignore is named in the provisioning log
         try:
-            principal = authenticate_scim_request(request, slug)
-        except ScimAuthError as exc:
-            raise _auth_error(exc) from exc
-        response = _route(request, principal, path)
-    except ScimError as exc:
-        response = error_response(exc)
-    except Exception:
-        logger.exception("SCIM request failed: %s %s", request.method, request.path)
-        response = error_response(ScimError(500, "The request could not be completed. It has been logged."))
-    try:
-        hooks.after_scim_request(request, slug, principal, response)
-    except Exception:  # the log must never turn a good answer into an error
-        logger.exception("after_scim_request hook failed")
+            try:
+                principal = authenticate_scim_request(request, slug)
+            except ScimAuthError as exc:
+                raise _auth_error(exc) from exc
+            response = _route(request, principal, path)
+        except ScimError as exc:
+            response = error_response(exc)
+        except Exception:
+            logger.exception("SCIM request failed: %s %s", request.method, request.path)
+            response = error_response(ScimError(500, "The request could not be completed. It has been logged."))
+        try:
+            hooks.after_scim_request(request, slug, principal, response)
+        except Exception:  # the log must never turn a good answer into an error
+            logger.exception("after_scim_request hook failed")
     return response
 
 
