@@ -21,7 +21,7 @@ from typing import Any, cast
 
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 from django.utils import timezone
 from django_scim.adapters import SCIMUser
@@ -204,15 +204,32 @@ class GatehouseSCIMUser(SCIMUser):
         return lowered
 
     def save(self) -> None:
+        creating = self.obj is None or self.obj.pk is None
         try:
-            # In the caller's transaction (``locked``) no savepoint: any error fails the whole request.
-            with transaction.atomic(savepoint=not self.locked):
-                if self.obj is None or self.obj.pk is None:
-                    self._create()
-                else:
-                    self._update()
+            try:
+                self._save_once(creating)
+            except IntegrityError:
+                if not creating:
+                    raise
+                # A concurrent POST of the same person committed between our lookup and our insert (Okta
+                # retrying a create whose answer it lost). Its row is visible now: look again, so this request
+                # answers as a retry (200) or a conflict (409), never 500.
+                self.obj, self.created = None, False  # type: ignore[assignment]  # None until _create sets it, as at __init__
+                try:
+                    self._save_once(creating)
+                except IntegrityError as exc:
+                    raise ScimError(409, "A concurrent request created this user; read it, then retry.",
+                                    "uniqueness") from exc
         except ServiceError as exc:
             raise from_service_error(exc) from exc
+
+    def _save_once(self, creating: bool) -> None:
+        # In the caller's transaction (``locked``) no savepoint: any error fails the whole request.
+        with transaction.atomic(savepoint=not self.locked):
+            if creating:
+                self._create()
+            else:
+                self._update()
 
     def _locked_member(self) -> Membership:
         """The member row, locked until commit: the caller's when it locked it, else read and locked now."""

@@ -39,3 +39,37 @@ def test_concurrent_member_patches_on_one_group_keep_every_member(world, live_se
         t.join()
     assert set(statuses) == {204}
     assert Team.objects.get(pk=gid).members.count() == 40
+
+
+def test_concurrent_duplicate_user_posts_answer_201_or_409_and_each_is_logged(world, live_server):
+    """Okta retries a create whose answer it lost while the first is still running: one 201, the rest 409."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: SQLite serialises writers with a file lock, so nothing runs concurrently")
+    from scim.models import ScimRequestLog
+    from workspaces.models import Membership
+
+    from .conftest import okta_user
+
+    cred = make_cred(world.owner_a, "bearer")
+    url = f"{live_server.url}/scim/v2/{world.a.slug}/Users"
+    headers = {**cred.requests_auth, "Content-Type": SCIM_JSON}
+    logged_before = ScimRequestLog.objects.filter(workspace=world.a).count()
+    statuses: list[int] = []
+    rounds, parallel = 15, 4
+    for n in range(rounds):
+        barrier = threading.Barrier(parallel)
+        body = okta_user(f"dup{n}@corp.test", external_id=f"00udup{n}")
+
+        def post(body=body, barrier=barrier):
+            barrier.wait()
+            statuses.append(requests.post(url, json=body, headers=headers, timeout=30).status_code)
+
+        threads = [threading.Thread(target=post) for _ in range(parallel)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert set(statuses) <= {201, 200, 409}, statuses
+    assert statuses.count(201) == rounds
+    assert Membership.objects.filter(workspace=world.a, user__email__startswith="dup").count() == rounds
+    assert ScimRequestLog.objects.filter(workspace=world.a).count() - logged_before == rounds * parallel
