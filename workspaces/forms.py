@@ -81,3 +81,10 @@ class SessionLifetimeForm(forms.Form):
         required=False, min_value=1, max_value=720, label="Sign-ins last at most (hours)",
         help_text="Empty: the portal's default. A shorter lifetime also ends older sign-ins at their next request.",
     )
+
+
+class RoleMappingForm(forms.Form):
+    value = forms.CharField(max_length=100, label="Value the IdP sends",
+                            help_text="As in your IdP's SCIM role attribute, for example media_library_user. "
+                                      "Matched without regard to case.")
+    role = forms.ChoiceField(choices=Role.choices, label="Gatehouse role")

@@ -84,6 +84,13 @@ slug_validator = RegexValidator(
 )
 
 
+class UnknownIdpRole(models.TextChoices):
+    """What a role value from the IdP that no mapping names does (workspaces.services.role_map)."""
+
+    REJECT = "reject", "Refuse it, naming the accepted values"
+    DEFAULT = "default", "Give the workspace's default role"
+
+
 class Workspace(models.Model):
     """A customer organisation. Its slug is in every URL."""
 
@@ -102,6 +109,8 @@ class Workspace(models.Model):
     session_max_age = models.PositiveIntegerField(null=True, blank=True)
     # "Sign everyone out": grants issued before this no longer open the workspace.
     sessions_valid_after = models.DateTimeField(null=True, blank=True)
+    # A role value from the IdP (SCIM ``role``) that neither a RoleMapping nor a Gatehouse role name matches.
+    unknown_idp_role = models.CharField(max_length=8, choices=UnknownIdpRole.choices, default=UnknownIdpRole.REJECT)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -400,3 +409,23 @@ class UserSession(models.Model):
 
     def __str__(self) -> str:
         return f"session of user {self.user_id}"
+
+
+class RoleMapping(models.Model):
+    """One role value the workspace's IdP sends (Cloudinary's ``admin``, a customer's ``Engineering Lead``) ->
+    a Gatehouse role. Several values may map to one role; values match case-insensitively."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="role_mappings")
+    value = models.CharField(max_length=100, help_text="As the IdP sends it.")
+    value_key = models.CharField(max_length=100, editable=False, help_text="The value case-folded: what is matched.")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["value_key"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "value_key"], name="role_mapping_value_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.value} -> {self.role}"

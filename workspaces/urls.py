@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_sessions, views_twofactor
+from . import views, views_role_map, views_sessions, views_twofactor
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -19,4 +19,5 @@ urlpatterns = [
     path("w/<slug:slug>/settings/two-factor/", views_twofactor.workspace_two_factor, name="workspace_two_factor"),
     path("w/<slug:slug>/settings/deprovisioning/", views.deprovisioning, name="deprovisioning"),
     path("w/<slug:slug>/settings/sessions/", views_sessions.workspace_sessions, name="workspace_sessions"),
+    path("w/<slug:slug>/settings/role-mapping/", views_role_map.role_map, name="role_map"),
 ]

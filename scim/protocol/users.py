@@ -30,7 +30,6 @@ from django_scim.utils import get_user_adapter
 from workspaces import services
 from workspaces.exceptions import ServiceError
 from workspaces.models import Membership, Workspace
-from workspaces.roles import Role
 
 from .. import list_index, selectors
 from ..errors import ScimError, bad_request, from_service_error, not_found
@@ -96,6 +95,13 @@ def _requested_role(doc: dict[str, Any], original: dict[str, Any] | None) -> str
             return core_new
         return None
     return ext_new if ext_new is not None else core_new
+
+
+def _role_removed(doc: dict[str, Any], original: dict[str, Any]) -> bool:
+    """A PATCH removed the role: the member had one and neither the core ``role`` nor the extension's remains."""
+    had = original.get("role") is not None or (original.get(GATEHOUSE_USER) or {}).get("role") is not None
+    has = doc.get("role") is not None or (doc.get(GATEHOUSE_USER) or {}).get("role") is not None
+    return had and not has
 
 
 def _requested_environments(doc: dict[str, Any], original: dict[str, Any] | None) -> list[str] | None:
@@ -194,14 +200,14 @@ class GatehouseSCIMUser(SCIMUser):
             "profile": profile,
         }
 
-    @staticmethod
-    def _check_role(role: str | None) -> str | None:
+    def _check_role(self, role: str | None) -> str | None:
+        """The Gatehouse role for the IdP's value, through the workspace's role mapping (400 when refused)."""
         if role is None:
             return None
-        lowered = role.strip().lower()
-        if lowered not in Role.values:
-            raise bad_request(f"Unknown role {role!r}. Use one of: {', '.join(Role.values)}.")
-        return lowered
+        try:
+            return services.resolve_idp_role(workspace=self.workspace, value=role)
+        except ServiceError as exc:
+            raise bad_request(exc.message, "invalidValue") from exc
 
     def save(self) -> None:
         creating = self.obj is None or self.obj.pk is None
@@ -307,6 +313,8 @@ class GatehouseSCIMUser(SCIMUser):
                     doc[key] = original[key]
         fields = self._profile_fields(doc)
         role = self._check_role(_requested_role(doc, original))
+        if role is None and _role_removed(doc, original):
+            role = self.workspace.default_role  # PATCH remove of role: back to the documented default
         environments = _requested_environments(doc, original)
         if role is not None and role != membership.role:
             services.directory_may_grant_role(workspace=self.workspace, role=role)

@@ -35,6 +35,16 @@ from .memberships import (
 )
 from .packages import package_access_check
 from .repositories import repository_create, repository_grant, repository_revoke_grant
+from .role_map import (
+    ROLE_MAP_PRESETS,
+    accepted_role_values,
+    resolve_idp_role,
+    role_map,
+    role_map_apply_preset,
+    role_map_remove,
+    role_map_set,
+    role_map_set_unknown,
+)
 from .teams import (
     team_add_member,
     team_add_members,
@@ -70,6 +80,14 @@ __all__ = [
     "API_KEY_PREFIX",
     "PROFILE_FIELDS",
     "RECOVERY_CODE_COUNT",
+    "ROLE_MAP_PRESETS",
+    "accepted_role_values",
+    "resolve_idp_role",
+    "role_map",
+    "role_map_apply_preset",
+    "role_map_remove",
+    "role_map_set",
+    "role_map_set_unknown",
     "actor_for_membership",
     "api_key_create",
     "api_key_revoke",
