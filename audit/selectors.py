@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -232,7 +231,3 @@ CSV_COLUMNS = [
     "target_type", "target_id", "target_label", "ip", "user_agent", "request_id", "details", "prev_hash", "hash",
 ]
 
-
-def iter_export_rows(qs: QuerySet[AuditEvent], chunk_size: int = 2000) -> Iterator[AuditEvent]:
-    """Server-side cursor on PostgreSQL: memory stays flat whatever the size."""
-    return qs.iterator(chunk_size=chunk_size)

@@ -57,6 +57,10 @@ NOT_A_CHANGE: dict[str, str] = {
     "the assertion's last NotOnOrAfter plus skew, after which the ACS refuses it as expired anyway)",
     # connector API / 2FA (issue 5)
     "workspaces.user_actor": "builds an Actor; no write",
+    "workspaces.role_map": "a read of the workspace's role mapping; no write",
+    "workspaces.accepted_role_values": "a read of the values the role mapping accepts; no write",
+    "workspaces.resolve_idp_role": "a lookup of the role an IdP value gives; no write",
+    "workspaces.role_map_key": "normalises a value; pure, no write",
     "saml.break_glass_retry_after": "a check of the failure counters; no write",
     "workspaces.normalise_recovery_code": "pure string normalisation; no write",
     "workspaces.hash_recovery_code": "a hash of a recovery code; no write",
@@ -271,6 +275,13 @@ def _login_failure(w):
 
 
 # qualified name -> (kwargs builder, expected action)
+def _with_role_mapping(w) -> dict[str, Any]:
+    from workspaces.models import RoleMapping
+
+    RoleMapping.objects.create(workspace=w.a, value="admin", value_key="admin", role="manager")
+    return {"workspace": w.a, "values": ["admin"], "actor": _owner(w)}
+
+
 FIXTURES: dict[str, tuple[Callable[[Any], dict[str, Any]], str]] = {
     "workspaces.workspace_create": (
         lambda w: {"slug": "gamma", "name": "Gamma", "owner": w.owner_a.user, "actor": Actor.system("cli")},
@@ -339,6 +350,16 @@ FIXTURES: dict[str, tuple[Callable[[Any], dict[str, Any]], str]] = {
     "workspaces.workspace_set_require_2fa": (_owner_with_2fa, "workspace.2fa_requirement_changed"),
     "workspaces.workspace_set_session_max_age": (
         lambda w: {"workspace": w.a, "max_age": 3600, "actor": _owner(w)}, "workspace.session_lifetime_changed"
+    ),
+    "workspaces.role_map_set": (
+        lambda w: {"workspace": w.a, "mappings": {"admin": "manager"}, "actor": _owner(w)}, "workspace.role_map_changed"
+    ),
+    "workspaces.role_map_remove": (_with_role_mapping, "workspace.role_map_changed"),
+    "workspaces.role_map_set_unknown": (
+        lambda w: {"workspace": w.a, "policy": "default", "actor": _owner(w)}, "workspace.role_map_changed"
+    ),
+    "workspaces.role_map_apply_preset": (
+        lambda w: {"workspace": w.a, "preset": "cloudinary", "actor": _owner(w)}, "workspace.role_map_changed"
     ),
     "workspaces.workspace_sign_everyone_out": (
         lambda w: {"workspace": w.a, "actor": _owner(w)}, "workspace.signed_everyone_out"

@@ -156,6 +156,7 @@ def role_map_set_unknown(*, workspace: Workspace, policy: str, actor: Actor) -> 
     return workspace
 
 
+@transaction.atomic
 def role_map_apply_preset(*, workspace: Workspace, preset: str, actor: Actor) -> dict[str, str]:
     """Add a preset's mappings (existing mappings of other values stay); returns the whole map."""
     mappings = ROLE_MAP_PRESETS.get(preset)
