@@ -21,6 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.db import CompiledQuery, default_connection, is_postgresql
+from config.metrics import AUDIT_APPEND_SECONDS
 
 from .chain import chain_key
 from .context import get_request_context
@@ -143,14 +144,15 @@ def _event_fields() -> tuple[Any, ...]:
 def _append(event: AuditEvent, *, flush_later: bool = False) -> None:
     """``flush_later`` (PostgreSQL, outside a transaction only): the statement's own commit does not
     wait for the WAL flush (``record_decision``)."""
-    digest = event.content_digest()
-    key = chain_key(event.workspace_id)
-    conn = default_connection()
-    # No savepoint: we are inside the caller's transaction already, and a failure here must fail it.
-    if is_postgresql(conn):
-        _append_postgresql(conn, event, key, digest, flush_later=flush_later)
-    else:
-        _append_portable(event, key, digest)
+    with AUDIT_APPEND_SECONDS.time():  # /metrics: gatehouse_audit_append_duration_seconds
+        digest = event.content_digest()
+        key = chain_key(event.workspace_id)
+        conn = default_connection()
+        # No savepoint: we are inside the caller's transaction already, and a failure here must fail it.
+        if is_postgresql(conn):
+            _append_postgresql(conn, event, key, digest, flush_later=flush_later)
+        else:
+            _append_portable(event, key, digest)
 
 
 # Columns written by the append statement besides seq/prev_hash/hash, which come from the head.

@@ -103,7 +103,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # /healthz and /readyz, answered before host validation, the https redirect, sessions and the audit log.
+    # /metrics (and the time of every request), then /healthz and /readyz: answered before host validation, the
+    # https redirect, sessions and the audit log.
+    "config.metrics.MetricsMiddleware",
     "config.health.HealthMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -262,6 +264,11 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+
+# /metrics wants "Authorization: Bearer <METRICS_TOKEN>" when set (set it in production; docs/deploy.md).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# SIEM lag: undelivered events are counted up to this many at each scrape (a scrape stays cheap).
+METRICS_SIEM_COUNT_CAP = _positive_int("METRICS_SIEM_COUNT_CAP", 1_000_000)
 
 # Seconds /readyz waits for its checks (database, Redis) in all before answering 503 (config/health.py).
 READYZ_TIMEOUT = env.float("READYZ_TIMEOUT", default=2.0)

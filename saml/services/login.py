@@ -17,6 +17,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from saml2 import BINDING_HTTP_REDIRECT
 
 from audit.record import Actor, record_event
+from config.metrics import saml_login_counted
 from workspaces import services as ws
 from workspaces.models import Membership, User, Workspace
 from workspaces.roles import Role, directory_may_grant
@@ -93,6 +94,7 @@ def _consume(login: VerifiedLogin, workspace: Workspace, now: datetime) -> None:
 @transaction.atomic
 def sso_login_failed_record(*, workspace: Workspace, failure: AcsFailure, email: str = "") -> None:
     """``sso.login_failed`` with the precise reason (never key material: codes and short details only)."""
+    saml_login_counted("refused", failure.code)
     record_event(
         actor=Actor(kind="user", id="", label=(email or "unknown")[:255], auth_method="saml"),
         action="sso.login_failed", workspace=workspace, **workspace_target(workspace),
@@ -146,6 +148,7 @@ def sso_login_complete(*, workspace: Workspace, cfg: SamlSettings, login: Verifi
         membership=membership, actor=ws.actor_for_membership(membership, "saml"), action="sso.login_succeeded",
     )
     next_url = (request.next_url if request else "") or safe_next(relay_state)
+    saml_login_counted("accepted")
     return SsoOutcome(membership=membership, next_url=next_url, created=created)
 
 
