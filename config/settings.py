@@ -159,7 +159,15 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # PostgreSQL (config/db.py: planning them cost more than running them). Set false behind a
 # transaction-pooling proxy that cannot keep prepared statements (PgBouncer before 1.21).
 # AUDIT_PREPARED_STATEMENTS is its earlier name, still read.
-DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=env.bool("AUDIT_PREPARED_STATEMENTS", default=True))
+# Behind a connection pooler in transaction mode (PgBouncer pool_mode=transaction): consecutive statements of one
+# connection may reach different server connections, so no server-side cursors (Django's iterator()) and, by
+# default, no prepared statements. docs/deploy.md, "The multi-node topology".
+DB_TRANSACTION_POOLING = env.bool("DB_TRANSACTION_POOLING", default=False)
+if DB_TRANSACTION_POOLING:
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+DB_PREPARED_STATEMENTS = env.bool(
+    "DB_PREPARED_STATEMENTS", default=env.bool("AUDIT_PREPARED_STATEMENTS", default=not DB_TRANSACTION_POOLING)
+)
 
 # ======================================================================================= cache & Redis
 # Redis: cache, Celery broker, replay store and rate limits. Unset: in-process cache and eager Celery.

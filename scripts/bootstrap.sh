@@ -16,6 +16,9 @@ command -v xmlsec1 >/dev/null 2>&1 || need_pkgs+=(xmlsec1)
 if [ "$WANT_TEST" = "test" ]; then
   command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
   command -v redis-server >/dev/null 2>&1 || need_pkgs+=(redis-server)
+  # The multi-node cluster (scripts/cluster, tests/cluster): load balancer and connection pooler.
+  command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need_pkgs+=(haproxy)
+  command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || need_pkgs+=(pgbouncer)
 fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   say "Installing system packages: ${need_pkgs[*]}"
