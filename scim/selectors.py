@@ -13,6 +13,7 @@ comparison: without it the first page at 100k members took 6 ms in PostgreSQL in
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -117,7 +118,19 @@ def members_by_username(workspace: Workspace, username: str, *, groups: bool = F
     """The SCIM-visible member whose userName is ``username`` (case-insensitive; at most one, by the
     unique index on lower(scim_username)): Okta's lookup before every create, in one compiled statement."""
     conn = connections[router.db_for_read(Membership)]
-    return _BY_USERNAME[groups].instances([workspace.pk, username.lower()], conn=conn)
+    found = _BY_USERNAME[groups].instances([workspace.pk, username.lower()], conn=conn)
+    if found:
+        return found
+    # A member the directory has not linked yet (added in the portal, or created by SAML JIT) shows its email as
+    # its userName: Okta's lookup must find it too, or Okta would try to create the person again.
+    unlinked = (
+        Membership.objects.filter(workspace=workspace, scim_username="", is_active=True)
+        .alias(email_ci=Lower("user__email"))
+        .filter(email_ci=username.lower())
+        .values_list("pk", flat=True)
+        .first()
+    )
+    return members_by_pks(workspace, [unlinked], groups=groups) if unlinked is not None else []
 
 
 def scim_user(workspace: Workspace, rid: str, *, groups: bool = False) -> Membership | None:
@@ -128,13 +141,17 @@ def scim_user(workspace: Workspace, rid: str, *, groups: bool = False) -> Member
     return found[0] if found else None
 
 
+_CANONICAL_ID = re.compile(r"(?:0|[1-9][0-9]{0,18})")
+
+
 def _member_pk(rid: str) -> int | None:
-    """The id in a SCIM resource path, or None when it is no member id (not an integer, out of range)."""
-    try:
-        pk = int(rid)
-    except (TypeError, ValueError):
+    """The id in a SCIM resource path, or None when it is no member id. Ids are matched exactly, as the ``id``
+    Gatehouse serves them: decimal digits without sign, spaces or leading zeros (``1 ``, ``+1``, ``01`` and
+    ``1_0`` name nobody), below 2**63."""
+    if not isinstance(rid, str) or not _CANONICAL_ID.fullmatch(rid):
         return None
-    return pk if -(2**63) <= pk < 2**63 else None
+    pk = int(rid)
+    return pk if pk < 2**63 else None
 
 
 def scim_user_by_username(workspace: Workspace, username: str) -> Membership | None:
@@ -156,9 +173,8 @@ def scim_groups(workspace: Workspace) -> QuerySet[Team]:
 
 
 def scim_group(workspace: Workspace, rid: str, *, for_update: bool = False) -> Team | None:
-    try:
-        pk = int(rid)
-    except (TypeError, ValueError):
+    pk = _member_pk(rid)  # the same exact match as member ids
+    if pk is None:
         return None
     qs = scim_groups(workspace)
     if for_update:
