@@ -45,8 +45,10 @@ def member_for_viewer(viewer: Membership, member_id: int) -> Membership | None:
 def teams_visible_to(viewer: Membership) -> QuerySet[Team]:
     qs = Team.objects.filter(workspace_id=viewer.workspace_id)
     if not can(viewer, Cap.TEAMS_LIST):
-        qs = qs.filter(team_memberships__membership=viewer) if can(viewer, Cap.MEMBERS_LIST) else qs.none()
-    return qs.annotate(member_count=Count("team_memberships", distinct=True)).order_by("name")
+        # By id, not by joining the viewer's row: a join would also narrow the member count to that one row.
+        mine = TeamMembership.objects.filter(membership=viewer).values("team_id")
+        qs = qs.filter(pk__in=mine) if can(viewer, Cap.MEMBERS_LIST) else qs.none()
+    return qs.annotate(member_count=Count("team_memberships")).order_by("name")
 
 
 def team_for_viewer(viewer: Membership, team_id: int) -> Team | None:
