@@ -53,8 +53,10 @@ class TestDeprovisioningPage:
         # Two created at the same instant, the higher id inserted first: the id settles the tie.
         tie_high = _job(world, world.collaborator_a, created_at=now - timedelta(hours=1), pk=9002)
         tie_low = _job(world, world.owner_a, status="running", created_at=now - timedelta(hours=1), pk=9001)
+        # The newest open job, with an id below the two above: age, not id, orders them.
+        newest = _job(world, world.manager_a, created_at=now, pk=8000)
         _job(world, world.member_a, status="done", created_at=now - timedelta(days=1))
-        assert list(selectors.deprovision_jobs_open(world.a)) == [failed, old, tie_low, tie_high]
+        assert list(selectors.deprovision_jobs_open(world.a)) == [failed, old, tie_low, tie_high, newest]
 
     def test_at_most_200_open_jobs_are_listed(self, world):
         DeprovisionJob.objects.bulk_create([
