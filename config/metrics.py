@@ -110,10 +110,10 @@ class StateCollector(Collector):
         for state in open_states:
             jobs.add_metric([state], counts.get(state, 0))
         yield jobs
-        oldest = Job.objects.filter(status__in=["pending", "running"]).aggregate(oldest=Min("created_at"))["oldest"]
+        oldest = Job.objects.filter(status__in=open_states).aggregate(oldest=Min("created_at"))["oldest"]
         yield GaugeMetricFamily(
-            "gatehouse_deprovision_oldest_pending_age_seconds",
-            "Age of the oldest deprovisioning job pending or running (0: none).",
+            "gatehouse_deprovision_oldest_not_done_age_seconds",
+            "Age of the oldest deprovisioning job not done: pending, running or failed (0: none).",
             value=(timezone.now() - oldest).total_seconds() if oldest else 0.0,
         )
 

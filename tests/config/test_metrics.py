@@ -84,7 +84,10 @@ class TestFamilies:
     def test_deprovisioning_backlog_and_siem_lag_are_read_at_scrape(self, world):
         old = timezone.now() - timezone.timedelta(minutes=10)
         DeprovisionJob.objects.create(workspace=world.a, membership=world.member_a, user=world.member_a.user, member_label="m", created_at=old)
-        DeprovisionJob.objects.create(workspace=world.a, membership=world.manager_a, user=world.manager_a.user, member_label="x", status="failed")
+        # A failed job is not done either: the oldest, twenty minutes old.
+        DeprovisionJob.objects.create(workspace=world.a, membership=world.manager_a, user=world.manager_a.user,
+                                      member_label="x", status="failed",
+                                      created_at=timezone.now() - timezone.timedelta(minutes=20))
         sink, _ = audit_sink_create(workspace=world.a, name="SIEM", url="https://siem.example.com/in",
                                     actor=actor_for_membership(world.owner_a, "password"))
         AuditOutbox.objects.filter(sink=sink).delete()  # only the two rows below are queued
@@ -94,8 +97,8 @@ class TestFamilies:
         jobs = families["gatehouse_deprovision_jobs"]
         assert _value(jobs, "gatehouse_deprovision_jobs", state="pending") == 1
         assert _value(jobs, "gatehouse_deprovision_jobs", state="failed") == 1
-        assert 590 < _value(families["gatehouse_deprovision_oldest_pending_age_seconds"],
-                            "gatehouse_deprovision_oldest_pending_age_seconds") < 900
+        assert 1190 < _value(families["gatehouse_deprovision_oldest_not_done_age_seconds"],
+                             "gatehouse_deprovision_oldest_not_done_age_seconds") < 1500
         assert _value(families["gatehouse_siem_undelivered_events"], "gatehouse_siem_undelivered_events") == 2
         assert 85 < _value(families["gatehouse_siem_oldest_undelivered_age_seconds"],
                            "gatehouse_siem_oldest_undelivered_age_seconds") < 300
