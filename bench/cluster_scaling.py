@@ -18,6 +18,7 @@ import importlib.util
 import os
 import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -166,6 +167,7 @@ def main() -> None:
                       + ", ".join(f"{per[g]:.2f}" for g in groups) + " |")
     finally:
         subprocess.run([*script, "down"], env=env, stdout=subprocess.DEVNULL)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 if __name__ == "__main__":

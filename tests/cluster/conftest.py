@@ -11,6 +11,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -101,3 +102,4 @@ def cluster(django_db_blocker) -> Iterator[Cluster]:
     finally:
         subprocess.run([sys.executable, str(ROOT / "scripts" / "cluster.py"), "down"], cwd=ROOT, env=env,
                        capture_output=True, timeout=120)
+        shutil.rmtree(directory, ignore_errors=True)
