@@ -36,6 +36,7 @@ from workspaces.models import TeamMembership
 
 from .errors import ScimError
 from .schemas import CORE_GROUP, CORE_USER
+from .selectors import resource_pk
 
 MAX_FILTER_LENGTH = 2000
 MAX_COMPARISONS = 50
@@ -64,9 +65,8 @@ def _members_value(op: str, value: Any) -> Q:
         return Q(Exists(TeamMembership.objects.filter(team=OuterRef("pk"))))
     if op not in ("eq", "ne"):
         raise invalid_filter("members.value supports eq, ne and pr.")
-    try:
-        member_id = int(str(value))
-    except (TypeError, ValueError):
+    member_id = resource_pk(str(value))  # ids match exactly, as in resource paths ("01" names nobody)
+    if member_id is None:
         matched = Q(pk__in=[])
     else:
         matched = Q(Exists(TeamMembership.objects.filter(team=OuterRef("pk"), membership_id=member_id)))
@@ -236,10 +236,8 @@ class ScimQTranspiler(Transpiler):
         if attr.kind == "id":
             if op not in ("eq", "ne"):
                 raise invalid_filter("'id' supports eq, ne and pr.")
-            try:
-                return int(str(raw))
-            except ValueError:
-                return -1  # an id that cannot exist: matches nothing, reveals nothing
+            pk = resource_pk(str(raw))  # exactly as in resource paths: "01", "+1" or "1 " name nobody
+            return -1 if pk is None else pk  # an id that cannot exist: matches nothing, reveals nothing
         value = str(raw)
         return value.lower() if attr.case == "lower" else value
 

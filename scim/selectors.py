@@ -134,7 +134,7 @@ def members_by_username(workspace: Workspace, username: str, *, groups: bool = F
 
 
 def scim_user(workspace: Workspace, rid: str, *, groups: bool = False) -> Membership | None:
-    pk = _member_pk(rid)
+    pk = resource_pk(rid)
     if pk is None:
         return None
     found = members_by_pks(workspace, [pk], groups=groups)
@@ -144,7 +144,7 @@ def scim_user(workspace: Workspace, rid: str, *, groups: bool = False) -> Member
 _CANONICAL_ID = re.compile(r"(?:0|[1-9][0-9]{0,18})")
 
 
-def _member_pk(rid: str) -> int | None:
+def resource_pk(rid: str) -> int | None:
     """The id in a SCIM resource path, or None when it is no member id. Ids are matched exactly, as the ``id``
     Gatehouse serves them: decimal digits without sign, spaces or leading zeros (``1 ``, ``+1``, ``01`` and
     ``1_0`` name nobody), below 2**63."""
@@ -173,7 +173,7 @@ def scim_groups(workspace: Workspace) -> QuerySet[Team]:
 
 
 def scim_group(workspace: Workspace, rid: str, *, for_update: bool = False) -> Team | None:
-    pk = _member_pk(rid)  # the same exact match as member ids
+    pk = resource_pk(rid)  # the same exact match as member ids
     if pk is None:
         return None
     qs = scim_groups(workspace)
@@ -236,7 +236,7 @@ def scim_user_for_write(workspace: Workspace, rid: str, *, groups: bool = False)
 
     One statement compiled once per process (``config.db.CompiledQuery``), like the reads above.
     """
-    pk = _member_pk(rid)
+    pk = resource_pk(rid)
     if pk is None:
         return None
     conn = connections[router.db_for_write(Membership)]

@@ -43,3 +43,16 @@ def test_a_member_not_linked_to_the_directory_is_found_by_its_email_as_username(
 def test_a_deactivated_unlinked_member_is_not_found(world, scim_a):
     Membership.objects.filter(pk=world.member_a.pk).update(is_active=False)
     assert scim_a.get('Users?filter=userName%20eq%20%22member%40alpha.test%22').json()["totalResults"] == 0
+
+
+@pytest.mark.parametrize("written", ["0{id}", "+{id}", "{id} ", "99999999999999999999999"])
+def test_a_filter_on_an_id_written_differently_finds_nobody(world, scim_a, written):
+    uid = scim_a.post("Users", okta_user("filter.ids@corp.test")).json()["id"]
+    gid = scim_a.post("Groups", {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "F",
+                                 "members": [{"value": uid}]}).json()["id"]
+    assert scim_a.get(f'Users?filter=id%20eq%20%22{uid}%22').json()["totalResults"] == 1
+    assert scim_a.get(f'Groups?filter=members.value%20eq%20%22{uid}%22').json()["totalResults"] == 1
+    value = written.format(id=uid).replace(" ", "%20").replace("+", "%2B")
+    assert scim_a.get(f'Users?filter=id%20eq%20%22{value}%22').json()["totalResults"] == 0
+    assert scim_a.get(f'Groups?filter=members.value%20eq%20%22{value}%22').json()["totalResults"] == 0
+    assert gid
