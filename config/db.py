@@ -28,6 +28,7 @@ before 1.21).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
@@ -134,6 +135,20 @@ class _Plan:
         return [*out, *values[n:]]
 
 
+_ALL_COMPILED: weakref.WeakSet[CompiledQuery] = weakref.WeakSet()
+
+
+def forget_compiled_plans() -> None:
+    """Drop every built plan, so the next call of each ``CompiledQuery`` builds it again.
+
+    Never needed in serving (a plan depends only on the code and the database alias); the mutation check calls
+    it before each test, because mutmut runs each mutant in a process forked after the plans were built, where
+    a mutated builder would otherwise never run.
+    """
+    for query in list(_ALL_COMPILED):
+        query._plans.clear()
+
+
 class CompiledQuery:
     """A statement built once per process and database, executed again and again with parameters.
 
@@ -170,6 +185,7 @@ class CompiledQuery:
         self._tail = tail
         self._prepare = prepare
         self._plans: dict[tuple[str, str], _Plan] = {}
+        _ALL_COMPILED.add(self)
 
     # -- building
 

@@ -85,6 +85,25 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: N
 
 
 @pytest.fixture(autouse=True)
+def _fresh_per_process_state_under_mutmut():
+    """Under the mutation check (scripts/mutation) each test starts without the per-process plans and caches.
+
+    mutmut runs every mutant in a process forked from one that has already run the tests, so statements compiled
+    once per process (config.db.CompiledQuery) and the caches beside them were built by the original code: a
+    mutated builder would never run and its mutant would survive whatever the tests assert.
+    """
+    if os.environ.get("MUTANT_UNDER_TEST"):
+        from config.db import forget_compiled_plans
+        from scim import selectors as scim_selectors
+        from workspaces.api import authentication as api_authentication
+
+        forget_compiled_plans()
+        scim_selectors._by_pks.clear()
+        api_authentication._converters.clear()
+    yield
+
+
+@pytest.fixture(autouse=True)
 def _empty_cache():
     """Each test starts with an empty cache (Redis in CI keeps counters such as login throttles between runs)."""
     from django.core.cache import cache
