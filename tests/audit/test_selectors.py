@@ -78,6 +78,7 @@ def test_a_time_in_another_zone_keeps_its_offset(ws):
     ("2026-11-23T14:00:00", T0.replace(hour=14), T0.replace(hour=14)),  # naive is UTC
     ("2026-11-23 14:00", T0.replace(hour=14), T0.replace(hour=14)),
     ("2026-11-23T14:00:00+02:00", T0.replace(hour=12), T0.replace(hour=12)),
+    ("20261123T14", T0.replace(hour=14), T0.replace(hour=14)),  # ISO 8601 basic format, 11 characters
 ])
 def test_dates_and_times_are_read_as_an_auditor_means_them(typed, start, end):
     assert selectors.FlexibleDateTimeField().clean(typed) == start
@@ -118,6 +119,18 @@ def test_the_filter_form_reads_url_names_and_keeps_what_was_typed():
         "actor": "ada@acme.test", "action": "member.*", "target": "member:42", "auth_method": "saml",
         "ip": "203.0.113.9", "q": "role", "from": "2026-11-23", "to": "2026-11-24T08:00:00Z",
     }
+
+
+def test_the_form_fields_carry_their_labels():
+    fields = selectors.AuditFilterForm().fields
+    assert (fields["date_from"].label, fields["date_to"].label, fields["ip"].label) == ("From", "To", "IP")
+
+
+def test_form_field_names_are_read_too_and_kept_as_cleaned():
+    form = selectors.AuditFilterForm.from_params({"date_from": "2026-11-23", "actor": "  ada@acme.test "})
+    assert form.is_valid()
+    assert form.cleaned_data["date_from"] == T0.replace(hour=0)
+    assert form.active_filters() == {"from": "2026-11-23", "actor": "ada@acme.test"}
 
 
 def test_empty_filters_are_no_filters():
@@ -181,11 +194,21 @@ def test_actor_is_a_label_or_an_id(ws, names):
     assert filtered(ws, actor="") == set(LOG)
 
 
+def test_a_numeric_actor_is_a_label_or_an_id_and_anything_else_a_label(ws):
+    numbered = at(T0, ws, actor=Actor(kind="user", id="9", label="1234", auth_method="password"))
+    by_id = at(T0, ws, actor=Actor(kind="user", id="1234", label="someone", auth_method="password"))
+    client = at(T0, ws, actor=Actor(kind="scim_client", id="okta", label="Okta", auth_method="bearer"))
+    assert set(ids(selectors.filtered_events(ws, {"actor": "1234"}))) == {numbered.pk, by_id.pk}
+    assert ids(selectors.filtered_events(ws, {"actor": "okta"})) == []  # not a number: matched as a label only
+    assert ids(selectors.filtered_events(ws, {"actor": "Okta"})) == [client.pk]
+
+
 def test_action_is_one_action_or_a_family(ws, names):
     assert filtered(ws, action="member.removed") == {"removed"}
     assert filtered(ws, action="member.*") == {"role", "removed"}
     assert filtered(ws, action="member") == {"role", "removed"}  # not members.exported
     assert filtered(ws, action="member.") == set()
+    assert filtered(ws, action="member..*") == {"role", "removed"}  # a doubled dot typed before the star
     assert filtered(ws, action="sso.*") == {"login", "ip"}
     assert filtered(ws, action=" sso.login ") == {"login"}
     assert filtered(ws, action="sso.log") == set()
@@ -199,6 +222,12 @@ def test_target_is_type_and_id_or_a_label(ws, names):
     assert filtered(ws, target="8") == {"members"}
     assert filtered(ws, target="member:") == set()
     assert filtered(ws, target=":42") == set()
+
+
+def test_a_target_id_may_hold_a_colon(ws):
+    pulled = at(T0, ws, "package.pulled", target_type="package", target_id="libs:1.0", target_label="libs 1.0")
+    at(T0, ws, "package.pulled", target_type="package", target_id="libs", target_label="libs")
+    assert ids(selectors.filtered_events(ws, {"target": "package:libs:1.0"})) == [pulled.pk]
 
 
 def test_method_ip_and_dates(ws, names):
