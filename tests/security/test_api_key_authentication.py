@@ -13,7 +13,7 @@ from rest_framework import exceptions
 from rest_framework.request import Request
 
 from tests.api.conftest import SETUP
-from workspaces.api.authentication import ApiKeyAuthentication, ApiPrincipal, ServiceKeyUser
+from workspaces.api.authentication import ApiKeyAuthentication, ApiPrincipal, ServiceKeyUser, resolve_api_key
 from workspaces.models import ApiKey
 from workspaces.services import api_key_create
 
@@ -68,3 +68,12 @@ def test_no_key_is_no_authentication_and_an_empty_key_is_named(world):
 def test_the_challenge_names_the_scheme_and_realm(world):
     assert ApiKeyAuthentication().authenticate_header(drf_request()) == 'Bearer realm="gatehouse-api"'
     assert ApiKey.objects.count() == 0
+
+
+def test_the_key_read_with_an_access_decision_is_the_same_principal(world):
+    # On PostgreSQL the key and the access check's decision row are one statement; the principal is the same.
+    row, plain = api_key_create(workspace=world.a, membership=world.manager_a, name="mine", actor=SETUP)
+    for repository in (None, "libs"):
+        principal = resolve_api_key(plain, "alpha", repository=repository)
+        assert (principal.api_key.pk, principal.workspace, principal.membership) == (row.pk, world.a, world.manager_a)
+        assert principal.membership.user == world.manager_a.user
