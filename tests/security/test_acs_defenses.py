@@ -17,11 +17,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 from lxml import etree
+from saml2.sigver import SignatureError
 
 from saml import acs, xmlsafe
 from saml.models import IssuedAuthnRequest
 from saml.sp import GatehouseClient
-from saml.verifier import InProcessVerifier
+from saml.verifier import InProcessVerifier, SignatureRefused
 from tests.saml.conftest import IDP_A, configure
 from tests.saml.idp import _sign, make_key
 from tests.security.acs_helpers import SLUG, raw
@@ -164,3 +165,47 @@ def test_a_name_id_is_compared_without_surrounding_whitespace(cfg, world, pysaml
 def test_pysaml2_and_the_acs_must_read_the_same_assertion(cfg, world, pysaml2_reads):
     pysaml2_reads.append(lambda result: setattr(result.assertion, "id", "id-another-assertion"))
     assert refusal(cfg, world, posted()) == ("parser_differential", "pysaml2 and the verified element disagree")
+
+
+# ----------------------------------------------------------------------------- what pysaml2 reports
+
+
+def test_a_refusal_pysaml2_wraps_in_its_own_exception_keeps_the_verifiers_reason(cfg, world, monkeypatch):
+    # pysaml2 7 lets the verifier's refusal through as it is; a version that wraps it in its own SignatureError
+    # must not turn "signature algorithm not allowed" into a plain "signature invalid" in the audit log.
+    original = GatehouseClient.parse_authn_request_response
+
+    def wrapping(self, *args, **kw):
+        try:
+            return original(self, *args, **kw)
+        except SignatureRefused as exc:
+            raise SignatureError("Failed to verify signature") from exc
+
+    monkeypatch.setattr(GatehouseClient, "parse_authn_request_response", wrapping)
+    code, detail = refusal(cfg, world, posted(sha1=True, sign_response=False))
+    assert code == "weak_algorithm"
+    assert detail.startswith("signature algorithm not allowed: http://www.w3.org/2000/09/xmldsig#rsa-sha1")
+
+
+def _with_attribute(name: str, *values: str) -> str:
+    """A response whose assertion carries one more attribute, signed by the IdP."""
+    root = etree.fromstring(raw(now=timezone.now(), sign_assertion=False, sign_response=False))
+    saml = xmlsafe.NS["saml"]
+    assertion = root.find(f"{{{saml}}}Assertion")
+    detached = etree.fromstring(etree.tostring(assertion))
+    attribute = etree.SubElement(detached.find(f"{{{saml}}}AttributeStatement"), f"{{{saml}}}Attribute", Name=name)
+    for value in values:
+        etree.SubElement(attribute, f"{{{saml}}}AttributeValue").text = value
+    detached.find(f"{{{saml}}}Issuer").addnext(etree.Element(f"{{{DS}}}Signature", Id="placeholder", nsmap={"ds": DS}))
+    root.replace(assertion, _sign(detached, make_key("idp-alpha")))
+    return base64.b64encode(etree.tostring(root)).decode()
+
+
+def test_no_groups_are_read_when_group_sync_names_no_attribute(cfg, world):
+    # An attribute with an empty Name never reaches Gatehouse (pysaml2 refuses it), so with group sync off
+    # (no attribute named) there is nothing a lookup of "" could find.
+    cfg.groups_attribute = ""
+    assert refusal(cfg, world, _with_attribute("", "admins")) == ("rejected", "pysaml2: MustValueError")
+    assert verify(cfg, world, _with_attribute("groups", "admins")).groups == []
+    cfg.groups_attribute = "groups"
+    assert verify(cfg, world, _with_attribute("groups", "admins", "", "eng")).groups == ["admins", "eng"]
