@@ -1,0 +1,81 @@
+"""The SCIM reads called directly, where the handlers' own checks would hide a wrong answer: the userName lookup
+that also finds members the directory has not linked, ids at the edges of what an id can be, reads of many
+members at once, and the ids a group PATCH names."""
+
+from __future__ import annotations
+
+import pytest
+
+from scim import selectors
+from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def ws():
+    return WorkspaceFactory(slug="acme")
+
+
+def member(workspace, email: str, *, scim_username: str = "", is_active: bool = True):
+    return MembershipFactory(workspace=workspace, user=UserFactory(email=email), scim_username=scim_username,
+                             is_active=is_active)
+
+
+# ----------------------------------------------------------------------------- the userName lookup
+
+
+def test_an_unlinked_member_is_found_by_email_in_its_own_workspace_only(ws):
+    other = WorkspaceFactory(slug="other")
+    user = UserFactory(email="ada@acme.test")
+    theirs = MembershipFactory(workspace=other, user=user)  # the same person, unlinked, in another workspace first
+    mine = MembershipFactory(workspace=ws, user=user)
+    assert [m.pk for m in selectors.members_by_username(ws, "ADA@acme.test")] == [mine.pk]
+    assert [m.pk for m in selectors.members_by_username(other, "ada@acme.test")] == [theirs.pk]
+
+
+def test_a_linked_member_is_found_by_its_user_name_not_by_its_email(ws):
+    linked = member(ws, "ada@acme.test", scim_username="00u1ada")
+    assert selectors.members_by_username(ws, "ada@acme.test") == []
+    assert [m.pk for m in selectors.members_by_username(ws, "00U1ADA")] == [linked.pk]
+
+
+def test_the_lookup_returns_the_member_with_its_user(ws, django_assert_num_queries):
+    found = member(ws, "ada@acme.test", scim_username="ada@acme.test")
+    with django_assert_num_queries(1):
+        [hit] = selectors.members_by_username(ws, "ada@acme.test")
+        assert hit.user.email == "ada@acme.test" and hit.pk == found.pk
+    with django_assert_num_queries(1):
+        assert selectors.scim_user_by_username(ws, "ADA@acme.test").user.email == "ada@acme.test"
+    with django_assert_num_queries(1):
+        assert selectors.membership_by_email(ws, "ADA@ACME.test").user.email == "ada@acme.test"
+
+
+# ----------------------------------------------------------------------------- ids
+
+
+@pytest.mark.parametrize(("rid", "pk"), [
+    ("0", 0), ("127", 127), (str(2**63 - 1), 2**63 - 1),
+    (str(2**63), None), (str(2**64), None), ("9" * 19, None), ("01", None), ("1 ", None), ("", None),
+])
+def test_a_resource_id_is_a_member_id_below_two_to_the_63(rid, pk):
+    assert selectors.resource_pk(rid) == pk
+
+
+def test_ids_a_group_patch_names_are_found_or_named_unknown(ws):
+    a, b = member(ws, "a@acme.test"), member(ws, "b@acme.test")
+    found, unknown = selectors.members_by_ids(ws, [str(a.pk), "abc", str(b.pk), "999999", None])
+    assert sorted(m.pk for m in found) == sorted([a.pk, b.pk])
+    assert unknown == ["abc", "None", "999999"]
+    assert selectors.members_by_ids(ws, ["x"]) == ([], ["x"])
+
+
+# ----------------------------------------------------------------------------- many members at once
+
+
+@pytest.mark.parametrize("count", [1, 10, 11, 100, 101, 129])
+def test_members_are_read_by_ids_whatever_their_number(ws, count):
+    members = [member(ws, f"m{i}@acme.test") for i in range(count)]
+    wanted = [m.pk for m in members]
+    assert sorted(m.pk for m in selectors.members_by_pks(ws, wanted)) == sorted(wanted)
+    assert sorted(m.pk for m in selectors.members_by_pks(ws, list(reversed(wanted)))) == sorted(wanted)
