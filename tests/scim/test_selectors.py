@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from scim import selectors
-from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
+from tests.factories import MembershipFactory, TeamFactory, UserFactory, WorkspaceFactory
+from workspaces.models import TeamMembership
 
 pytestmark = pytest.mark.django_db
 
@@ -79,3 +80,26 @@ def test_members_are_read_by_ids_whatever_their_number(ws, count):
     wanted = [m.pk for m in members]
     assert sorted(m.pk for m in selectors.members_by_pks(ws, wanted)) == sorted(wanted)
     assert sorted(m.pk for m in selectors.members_by_pks(ws, list(reversed(wanted)))) == sorted(wanted)
+
+
+# ----------------------------------------------------------------------------- groups
+
+
+def test_a_members_groups_come_in_name_order(ws):
+    # On PostgreSQL they are read in the member's own statement, elsewhere in one query per page: same order.
+    ada = member(ws, "ada@acme.test", scim_username="ada@acme.test")
+    for name in ("zeta", "Alpha", "mu"):
+        TeamMembership.objects.create(team=TeamFactory(workspace=ws, name=name), membership=ada)
+    read = selectors.scim_user(ws, str(ada.pk), groups=True)
+    groups = selectors.groups_from_row(read)
+    if groups is None:
+        groups = selectors.groups_of_members([ada.pk])[ada.pk]
+    assert [name for _, name in groups] == sorted(["zeta", "Alpha", "mu"])
+    assert [name for _, name in selectors.groups_of_members([ada.pk])[ada.pk]] == sorted(["zeta", "Alpha", "mu"])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_group_is_read_without_a_lock_outside_a_transaction():
+    # GET /Groups/{id} runs in autocommit: a row lock there is an error on PostgreSQL.
+    team = TeamFactory(workspace=WorkspaceFactory(slug="locks"), name="eng")
+    assert selectors.scim_group(team.workspace, str(team.pk)) == team
