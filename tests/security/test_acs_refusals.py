@@ -25,8 +25,8 @@ from saml.models import IssuedAuthnRequest
 from saml.sp import sp_entity_id
 from saml.verifier import SignatureRefused
 from tests.saml.conftest import IDP_A, configure
-from tests.saml.idp import SCM_SENDER_VOUCHES, _sign, make_key
-from tests.security.acs_helpers import NOW, SLUG, raw
+from tests.saml.idp import SCM_SENDER_VOUCHES, make_key
+from tests.security.acs_helpers import NOW, SLUG, raw, resigned
 
 DS = "http://www.w3.org/2000/09/xmldsig#"
 
@@ -45,18 +45,6 @@ def q(local: str, prefix: str = "saml") -> str:
 def posted(**kw) -> str:
     kw.setdefault("now", timezone.now())
     return base64.b64encode(raw(**kw)).decode()
-
-
-def resigned(change, **kw) -> str:
-    """A response whose assertion was changed by ``change`` and then signed by the IdP (the Response is not)."""
-    kw.setdefault("now", timezone.now())
-    root = etree.fromstring(raw(sign_assertion=False, sign_response=False, **kw))
-    assertion = root.find(q("Assertion"))
-    detached = etree.fromstring(etree.tostring(assertion))
-    change(detached)
-    detached.find(q("Issuer")).addnext(etree.Element(f"{{{DS}}}Signature", Id="placeholder", nsmap={"ds": DS}))
-    root.replace(assertion, _sign(detached, make_key("idp-alpha")))
-    return base64.b64encode(etree.tostring(root)).decode()
 
 
 def refusal(call, *args, **kw) -> tuple[str, str]:
