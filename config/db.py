@@ -136,10 +136,19 @@ class _Plan:
 
 
 _ALL_COMPILED: weakref.WeakSet[CompiledQuery] = weakref.WeakSet()
+_PROCESS_CACHES: list[dict[Any, Any]] = []
+
+
+def process_cache() -> dict[Any, Any]:
+    """An empty dict for state derived once per process beside compiled statements (statements per size, column
+    converters per database alias), which ``forget_compiled_plans`` empties too."""
+    cache: dict[Any, Any] = {}
+    _PROCESS_CACHES.append(cache)
+    return cache
 
 
 def forget_compiled_plans() -> None:
-    """Drop every built plan, so the next call of each ``CompiledQuery`` builds it again.
+    """Drop every built plan and every ``process_cache``, so each is built again on its next use.
 
     Never needed in serving (a plan depends only on the code and the database alias); the mutation check calls
     it before each test, because mutmut runs each mutant in a process forked after the plans were built, where
@@ -147,6 +156,8 @@ def forget_compiled_plans() -> None:
     """
     for query in list(_ALL_COMPILED):
         query._plans.clear()
+    for cache in _PROCESS_CACHES:
+        cache.clear()
 
 
 class CompiledQuery:

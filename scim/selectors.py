@@ -24,7 +24,7 @@ from django.db.models import BooleanField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import JSONObject, Lower
 
-from config.db import CompiledQuery, is_postgresql
+from config.db import CompiledQuery, is_postgresql, process_cache
 from workspaces.models import Membership, Team, TeamMembership, Workspace
 
 SCIM_VISIBLE = Q(is_active=True) | ~Q(scim_username="")
@@ -79,7 +79,7 @@ def _member_query(build: Callable[[], QuerySet[Membership]], sentinels: list[obj
     }
 
 
-_by_pks: dict[tuple[int, bool], CompiledQuery] = {}
+_by_pks: dict[tuple[int, bool], CompiledQuery] = process_cache()
 
 
 def _members_by_pks_query(size: int, groups: bool) -> CompiledQuery:

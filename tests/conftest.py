@@ -89,17 +89,13 @@ def _fresh_per_process_state_under_mutmut():
     """Under the mutation check (scripts/mutation) each test starts without the per-process plans and caches.
 
     mutmut runs every mutant in a process forked from one that has already run the tests, so statements compiled
-    once per process (config.db.CompiledQuery) and the caches beside them were built by the original code: a
+    once per process (config.db.CompiledQuery) and the caches beside them (config.db.process_cache) were built by the original code: a
     mutated builder would never run and its mutant would survive whatever the tests assert.
     """
     if os.environ.get("MUTANT_UNDER_TEST"):
         from config.db import forget_compiled_plans
-        from scim import selectors as scim_selectors
-        from workspaces.api import authentication as api_authentication
 
         forget_compiled_plans()
-        scim_selectors._by_pks.clear()
-        api_authentication._converters.clear()
     yield
 
 

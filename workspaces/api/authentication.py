@@ -21,7 +21,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
 from audit.record import Actor
-from config.db import CompiledQuery, column_converters, default_connection, is_postgresql
+from config.db import CompiledQuery, column_converters, default_connection, is_postgresql, process_cache
 from workspaces.credentials import (
     authorization,
     challenge,
@@ -127,7 +127,7 @@ for _model, _alias in _PARTS:
 _DECISION_AT = len(_EXPRESSIONS)
 # The database's and the fields' converters (JSON, datetimes on SQLite...) per database alias: they depend
 # on the alias's settings only, so one set serves every thread's connection of the alias.
-_converters: dict[str, list[tuple[int, Any]]] = {}
+_converters: dict[str, list[tuple[int, Any]]] = process_cache()
 
 
 def _lookup_sql(conn: BaseDatabaseWrapper, with_decision: bool) -> str:
