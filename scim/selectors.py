@@ -71,12 +71,20 @@ _USERNAME = "\x00gatehouse-username-sentinel"
 _SIZES = (1, 10, 100)
 
 
-def _member_query(build: Callable[[], QuerySet[Membership]], sentinels: list[object]) -> dict[bool, CompiledQuery]:
-    """One compiled member query, without (False) and with (True) the teams (``with_groups``)."""
-    return {
-        False: CompiledQuery(lambda conn: build(), sentinels=sentinels),
-        True: CompiledQuery(lambda conn: with_groups(build(), conn), sentinels=sentinels),
-    }
+_member_queries: dict[tuple[Callable[[], QuerySet[Membership]], bool], CompiledQuery] = process_cache()
+
+
+def _member_query(build: Callable[[], QuerySet[Membership]], sentinels: list[object], groups: bool) -> CompiledQuery:
+    """The compiled member query of ``build``, without or with the teams (``with_groups``), made on first use
+    (not at import: ``config.db.forget_compiled_plans`` then makes it again from the code as it is)."""
+    query = _member_queries.get((build, groups))
+    if query is None:
+        if groups:
+            query = CompiledQuery(lambda conn: with_groups(build(), conn), sentinels=sentinels)
+        else:
+            query = CompiledQuery(lambda conn: build(), sentinels=sentinels)
+        _member_queries[(build, groups)] = query
+    return query
 
 
 _by_pks: dict[tuple[int, bool], CompiledQuery] = process_cache()
@@ -111,14 +119,12 @@ def _by_username() -> QuerySet[Membership]:
     return scim_users(Workspace(pk=_WS)).filter(username_ci=_USERNAME).order_by()  # type: ignore[misc]
 
 
-_BY_USERNAME = _member_query(_by_username, [_WS, _USERNAME])
-
-
 def members_by_username(workspace: Workspace, username: str, *, groups: bool = False) -> list[Membership]:
     """The SCIM-visible member whose userName is ``username`` (case-insensitive; at most one, by the
     unique index on lower(scim_username)): Okta's lookup before every create, in one compiled statement."""
     conn = connections[router.db_for_read(Membership)]
-    found = _BY_USERNAME[groups].instances([workspace.pk, username.lower()], conn=conn)
+    query = _member_query(_by_username, [_WS, _USERNAME], groups)
+    found = query.instances([workspace.pk, username.lower()], conn=conn)
     if found:
         return found
     # A member the directory has not linked yet (added in the portal, or created by SAML JIT) shows its email as
@@ -240,14 +246,13 @@ def scim_user_for_write(workspace: Workspace, rid: str, *, groups: bool = False)
     if pk is None:
         return None
     conn = connections[router.db_for_write(Membership)]
-    found = _FOR_WRITE[groups].instances([workspace.pk, pk], conn=conn)
+    query = _member_query(_for_write, [_WS, _PK], groups)
+    found = query.instances([workspace.pk, pk], conn=conn)
     return found[0] if found else None
 
 
-_FOR_WRITE = _member_query(
-    lambda: scim_users(Workspace(pk=_WS)).filter(pk=_PK).order_by().select_for_update(of=("self",)),
-    [_WS, _PK],
-)
+def _for_write() -> QuerySet[Membership]:
+    return scim_users(Workspace(pk=_WS)).filter(pk=_PK).order_by().select_for_update(of=("self",))
 
 
 def after_in_workspace(
