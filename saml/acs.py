@@ -82,6 +82,8 @@ REASONS = {
     "replay": "This sign-in response was already used.",
     "unknown_member": "You are not a member of this workspace. Ask a workspace Owner to add you.",
     "member_inactive": "Your membership in this workspace is deactivated.",
+    "unknown_role": "Your identity provider sent a role this workspace does not know. Ask a workspace Owner to "
+                    "map it (Provisioning → Role mapping); the audit log names the value.",
     "test_identity_mismatch": "Test SSO must sign in as the Owner who started it.",
     "rejected": "The sign-in response was rejected.",
 }

@@ -26,6 +26,11 @@ class SsoSettingsForm(forms.Form):
     first_name_attribute = forms.CharField(label="First name attribute", required=False, max_length=200, initial="firstName")
     last_name_attribute = forms.CharField(label="Last name attribute", required=False, max_length=200, initial="lastName")
     groups_attribute = forms.CharField(label="Groups attribute", required=False, max_length=200, initial="groups")
+    role_attribute = forms.CharField(
+        label="Role attribute", required=False, max_length=200,
+        help_text="Empty: roles come from group mappings only. Else its value sets the member's role at each login, "
+                  "through Provisioning → Role mapping (Cloudinary: role).",
+    )
     idp_initiated = forms.BooleanField(label="Allow IdP-initiated login (from the Okta dashboard)", required=False)
     clock_skew_seconds = forms.IntegerField(label="Clock skew allowance (seconds)", min_value=0, max_value=600, initial=120)
 

@@ -34,6 +34,8 @@ class SamlSettings(models.Model):
     first_name_attribute = models.CharField(max_length=200, blank=True, default="firstName")
     last_name_attribute = models.CharField(max_length=200, blank=True, default="lastName")
     groups_attribute = models.CharField(max_length=200, blank=True, default="groups")
+    # Empty: the IdP sends no role. Else its value goes through the workspace's role mapping, as SCIM's role does.
+    role_attribute = models.CharField(max_length=200, blank=True, default="")
     idp_initiated = models.BooleanField(default=False, help_text="Accept unsolicited responses started at the IdP.")
     allow_sha1 = models.BooleanField(default=False, help_text="Accept RSA-SHA1 signatures (legacy IdPs only).")
     clock_skew_seconds = models.PositiveIntegerField(default=DEFAULT_CLOCK_SKEW_SECONDS)
@@ -42,6 +44,8 @@ class SamlSettings(models.Model):
     last_test_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # What the IdP asserted at the last successful Test SSO (groups, teams and role a login would give).
+    last_test_result = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
     version = models.PositiveIntegerField(default=1)

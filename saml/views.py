@@ -57,7 +57,8 @@ def sso_settings(request: WorkspaceRequest, slug: str) -> HttpResponse:
         initial = {
             "metadata_url": cfg.metadata_url, "email_attribute": cfg.email_attribute,
             "first_name_attribute": cfg.first_name_attribute, "last_name_attribute": cfg.last_name_attribute,
-            "groups_attribute": cfg.groups_attribute, "idp_initiated": cfg.idp_initiated,
+            "groups_attribute": cfg.groups_attribute, "role_attribute": cfg.role_attribute,
+            "idp_initiated": cfg.idp_initiated,
             "clock_skew_seconds": cfg.clock_skew_seconds,
             "email_domains": ", ".join(d.domain for d in cfg.email_domains.all()),
         }
@@ -76,6 +77,7 @@ def sso_settings(request: WorkspaceRequest, slug: str) -> HttpResponse:
                         email_domains=[d for d in data["email_domains"].split(",")],
                         email_attribute=data["email_attribute"], first_name_attribute=data["first_name_attribute"],
                         last_name_attribute=data["last_name_attribute"], groups_attribute=data["groups_attribute"],
+                        role_attribute=data["role_attribute"],
                         idp_initiated=data["idp_initiated"], clock_skew_seconds=data["clock_skew_seconds"],
                     )
                     messages.success(request, "SSO settings saved. Run Test SSO to check them.")
@@ -104,7 +106,8 @@ def sso_settings(request: WorkspaceRequest, slug: str) -> HttpResponse:
     certs = [cert_info(c) for c in cfg.certificates] if cfg else []
     return render(request, "saml/settings.html", _ctx(
         request, form=form, cfg=cfg, certs=certs, sp=_sp_info(slug), codes=codes,
-        test_fresh=selectors.test_is_fresh(cfg), codes_left=selectors.break_glass_codes_left(workspace),
+        test_fresh=selectors.test_is_fresh(cfg), last_test=cfg.last_test_result if cfg else {},
+        codes_left=selectors.break_glass_codes_left(workspace),
         domains=[d.domain for d in cfg.email_domains.all()] if cfg else [],
     ))
 

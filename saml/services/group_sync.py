@@ -1,4 +1,5 @@
-"""Group sync: IdP groups -> teams and org roles, at each login, and the mappings Owners define.
+"""Group sync: IdP groups -> teams and org roles, at each login, and the mappings Owners define; the role
+attribute (one role value per login, mapped through the workspace's role mapping as SCIM's ``role`` is).
 
 Which roles the IdP may give, and their order, come from ``workspaces.roles`` (``directory_may_grant``,
 ``ROLE_RANK``); team and role changes go through ``workspaces.services`` and are audited there.
@@ -14,14 +15,18 @@ from workspaces.exceptions import LastOwnerError, NotAllowed, ServiceError
 from workspaces.models import Membership, Team, TeamMembership, TeamSource, Workspace
 from workspaces.roles import ROLE_RANK, Cap, Role, directory_may_grant
 
+from ..acs import AcsFailure
 from ..models import GroupMapping, SamlMemberState, SamlSettings
 from ._audit import saml_actor, workspace_target
 
 
 @transaction.atomic
-def group_sync_apply(*, membership: Membership, groups: list[str], state: SamlMemberState, cfg: SamlSettings) -> None:
+def group_sync_apply(
+    *, membership: Membership, groups: list[str], state: SamlMemberState, cfg: SamlSettings, roles: bool = True
+) -> None:
     """Apply mappings for one login. Touches only teams that have a mapping; never demotes an Owner made
-    outside the IdP; makes an Owner only when the workspace allows the IdP to; every change is audited."""
+    outside the IdP; makes an Owner only when the workspace allows the IdP to; every change is audited.
+    ``roles=False``: teams only (the role attribute decided the role)."""
     workspace = membership.workspace
     actor = saml_actor(f"SAML group sync ({cfg.idp_entity_id})")
     asserted = set(groups)
@@ -35,36 +40,75 @@ def group_sync_apply(*, membership: Membership, groups: list[str], state: SamlMe
         ws.team_add_members(team=managed[team_id], memberships=[membership], actor=actor, source=TeamSource.SAML)
     for team_id in sorted((current - wanted) & set(managed)):
         ws.team_remove_members(team=managed[team_id], memberships=[membership], actor=actor, source=TeamSource.SAML)
+    if not roles:
+        return
 
     role_mappings = [m for m in mappings if m.role and m.idp_group in asserted]
     refused = [m for m in role_mappings if not directory_may_grant(workspace, m.role)]
     if refused:
-        record_event(actor=actor, action="sso.group_sync_skipped", workspace=workspace,
-                     target_type="member", target_id=membership.pk, target_label=membership.user.email,
-                     details={"reason": "the IdP may not grant Owner in this workspace", "group": refused[0].idp_group})
+        _skipped(actor, membership, {"reason": "the IdP may not grant Owner in this workspace",
+                                     "group": refused[0].idp_group})
         role_mappings = [m for m in role_mappings if m not in refused]
     # Highest priority wins; on a tie the higher role.
     role_mappings.sort(key=lambda m: (m.priority, ROLE_RANK.get(m.role, 0)), reverse=True)
-    target = role_mappings[0].role if role_mappings else None
+    idp_role_apply(membership=membership, role=role_mappings[0].role if role_mappings else None, state=state,
+                   actor=actor)
+
+
+def _skipped(actor: Actor, membership: Membership, details: dict[str, object]) -> None:
+    record_event(actor=actor, action="sso.group_sync_skipped", workspace=membership.workspace,
+                 target_type="member", target_id=membership.pk, target_label=membership.user.email, details=details)
+
+
+MAX_ROLE_VALUES = 20
+
+
+def asserted_role(*, workspace: Workspace, cfg: SamlSettings, attributes: dict[str, list[str]]) -> str | None:
+    """The role the assertion's role attribute gives, through the workspace's role mapping (the same mapping as
+    SCIM's ``role``). None when no role attribute is set or the assertion carries no value for it (the role is
+    then left to group mappings). Several values: the highest of their roles.
+
+    Raises ``AcsFailure("unknown_role")``, naming the accepted values in its detail, when a value maps to
+    nothing and the workspace refuses unknown values: the login is refused rather than given a guessed role.
+    """
+    if not cfg.role_attribute:
+        return None
+    values = [v.strip() for v in attributes.get(cfg.role_attribute) or [] if v and v.strip()]
+    roles = []
+    for value in values[:MAX_ROLE_VALUES]:
+        try:
+            roles.append(ws.resolve_idp_role(workspace=workspace, value=value))
+        except ServiceError as exc:
+            raise AcsFailure("unknown_role", exc.message) from None
+    return max(roles, key=lambda r: ROLE_RANK.get(r, 0)) if roles else None
+
+
+def idp_role_apply(*, membership: Membership, role: str | None, state: SamlMemberState, actor: Actor) -> None:
+    """Give the member the role its IdP asserts at this login (group mappings or the role attribute).
+
+    ``None`` (the IdP asserts no role): a role the IdP gave earlier returns to the workspace default; a role a
+    person gave stays. An Owner made by a person stays an Owner whatever the IdP says (getsentry/sentry#56331),
+    and the last active Owner keeps the role. The caller has checked that the IdP may grant ``role``.
+    """
+    workspace = membership.workspace
     if membership.role == Role.OWNER and not state.role_from_idp:
-        return  # an Owner made by a person stays an Owner whatever the IdP says (getsentry/sentry#56331)
+        return
+    target = role
     if target is None:
         if state.role_from_idp and membership.role != workspace.default_role:
             target = workspace.default_role if workspace.default_role != Role.OWNER else Role.MEMBER
         else:
             return
     if target == membership.role:
-        state.role_from_idp = bool(role_mappings)
+        state.role_from_idp = role is not None
         return
     try:
         with transaction.atomic():
             ws.membership_change_role(membership=membership, role=target, actor=actor)
     except LastOwnerError:
-        record_event(actor=actor, action="sso.group_sync_skipped", workspace=workspace,
-                     target_type="member", target_id=membership.pk, target_label=membership.user.email,
-                     details={"reason": "last active Owner keeps the role", "wanted_role": target})
+        _skipped(actor, membership, {"reason": "last active Owner keeps the role", "wanted_role": target})
         return
-    state.role_from_idp = bool(role_mappings)
+    state.role_from_idp = role is not None
 
 
 @transaction.atomic

@@ -33,6 +33,7 @@ def _summary(cfg: SamlSettings) -> dict[str, Any]:
         "first_name_attribute": cfg.first_name_attribute,
         "last_name_attribute": cfg.last_name_attribute,
         "groups_attribute": cfg.groups_attribute,
+        "role_attribute": cfg.role_attribute,
         "idp_initiated": cfg.idp_initiated,
         "allow_sha1": cfg.allow_sha1,
         "clock_skew_seconds": cfg.clock_skew_seconds,
@@ -95,6 +96,7 @@ def saml_settings_save(
     first_name_attribute: str | None = None,
     last_name_attribute: str | None = None,
     groups_attribute: str | None = None,
+    role_attribute: str | None = None,
     idp_initiated: bool | None = None,
     allow_sha1: bool | None = None,
     clock_skew_seconds: int | None = None,
@@ -119,6 +121,7 @@ def saml_settings_save(
     for name, value in (
         ("email_attribute", email_attribute), ("first_name_attribute", first_name_attribute),
         ("last_name_attribute", last_name_attribute), ("groups_attribute", groups_attribute),
+        ("role_attribute", role_attribute),
     ):
         if value is not None:
             setattr(cfg, name, value.strip()[:200])
@@ -133,6 +136,7 @@ def saml_settings_save(
     if identity_changed:
         cfg.last_test_succeeded_at = None
         cfg.last_test_by = None
+        cfg.last_test_result = {}
     cfg.updated_at = timezone.now()
     if not created:
         cfg.version = F("version") + 1  # an UPDATE expression, re-read below

@@ -27,7 +27,7 @@ from ..acs import AcsFailure, VerifiedLogin
 from ..models import AuthnRequestPurpose, IssuedAuthnRequest, SamlMemberState, SamlSettings, UsedAssertion
 from ..sp import client_for, redirect_sso_url
 from ._audit import saml_actor, workspace_target
-from .group_sync import group_sync_apply
+from .group_sync import asserted_role, group_sync_apply, idp_role_apply
 
 
 def _is_local_path(target: str) -> bool:
@@ -108,6 +108,22 @@ def _jit_role(workspace: Workspace) -> str:
     return role if directory_may_grant(workspace, role) else Role.MEMBER
 
 
+def _role_attribute_apply(
+    *, membership: Membership, role: str, refused: bool, state: SamlMemberState, cfg: SamlSettings, created: bool
+) -> None:
+    actor = saml_actor(f"SAML role attribute ({cfg.idp_entity_id})")
+    if refused:
+        record_event(
+            actor=actor, action="sso.group_sync_skipped", workspace=membership.workspace, target_type="member",
+            target_id=membership.pk, target_label=membership.user.email,
+            details={"reason": "the IdP may not grant Owner in this workspace", "role_attribute": cfg.role_attribute},
+        )
+    elif created:
+        state.role_from_idp = True  # made with that role just now
+    else:
+        idp_role_apply(membership=membership, role=role, state=state, actor=actor)
+
+
 @transaction.atomic
 def sso_login_complete(*, workspace: Workspace, cfg: SamlSettings, login: VerifiedLogin,
                        relay_state: str = "") -> SsoOutcome:
@@ -126,12 +142,14 @@ def sso_login_complete(*, workspace: Workspace, cfg: SamlSettings, login: Verifi
         .filter(workspace=workspace, user__email__iexact=login.email).first()
     )
     created = False
+    role = asserted_role(workspace=workspace, cfg=cfg, attributes=login.attributes)
+    role_refused = role is not None and not directory_may_grant(workspace, role)
     if membership is None:
         if not workspace.jit_provisioning:
             raise AcsFailure("unknown_member", f"{login.email} is not a member and JIT provisioning is off")
         membership = ws.membership_add(
             workspace=workspace, email=login.email, actor=saml_actor(f"SAML JIT ({cfg.idp_entity_id})"),
-            role=_jit_role(workspace), full_name=" ".join(p for p in (login.first_name, login.last_name) if p),
+            role=role if role is not None and not role_refused else _jit_role(workspace), full_name=" ".join(p for p in (login.first_name, login.last_name) if p),
             source="saml_jit", given_name=login.first_name[:150], family_name=login.last_name[:150],
         )
         membership = Membership.objects.select_related("user", "workspace").get(pk=membership.pk)
@@ -140,7 +158,11 @@ def sso_login_complete(*, workspace: Workspace, cfg: SamlSettings, login: Verifi
         raise AcsFailure("member_inactive", f"{login.email} is deactivated in this workspace")
     state, _ = SamlMemberState.objects.get_or_create(membership=membership)
     if cfg.group_sync_enabled:
-        group_sync_apply(membership=membership, groups=login.groups, state=state, cfg=cfg)
+        # The role attribute, when the assertion carries it, decides the role; group mappings then give teams only.
+        group_sync_apply(membership=membership, groups=login.groups, state=state, cfg=cfg, roles=role is None)
+    if role is not None:
+        _role_attribute_apply(membership=membership, role=role, refused=role_refused, state=state, cfg=cfg,
+                              created=created)
     state.groups = login.groups[:200]
     state.last_sso_at = now
     state.save()
@@ -170,13 +192,22 @@ def sso_test_complete(*, workspace: Workspace, cfg: SamlSettings, login: Verifie
     owner = selectors.active_owner_for_email(workspace, starter.email)
     if owner is None:
         raise AcsFailure("member_inactive", "the test was not started by an active Owner")
-    SamlSettings.objects.filter(pk=cfg.pk).update(last_test_succeeded_at=now, last_test_by=starter)
     mappings = list(selectors.group_mappings_for(workspace))
     would_get = sorted({m.team.name for m in mappings if m.team and m.idp_group in login.groups})
+    details: dict[str, object] = {"email": login.email, "groups": login.groups[:50], "mapped_teams": would_get}
+    if cfg.role_attribute:
+        # What a login would do with the role attribute, shown on the settings page before anyone relies on it.
+        details["role_values"] = (login.attributes.get(cfg.role_attribute) or [])[:20]
+        try:
+            details["role"] = asserted_role(workspace=workspace, cfg=cfg, attributes=login.attributes) or ""
+        except AcsFailure as exc:
+            details["role_error"] = exc.detail
+    SamlSettings.objects.filter(pk=cfg.pk).update(
+        last_test_succeeded_at=now, last_test_by=starter, last_test_result=details
+    )
     record_event(
         actor=ws.actor_for_membership(owner, "saml"), action="sso.test_succeeded", workspace=workspace,
-        **workspace_target(workspace),
-        details={"email": login.email, "groups": login.groups[:50], "mapped_teams": would_get},
+        **workspace_target(workspace), details=details,
     )
     return SsoOutcome(membership=owner, next_url=f"/w/{workspace.slug}/settings/sso/", test=True)
 

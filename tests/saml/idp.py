@@ -102,6 +102,7 @@ def build_response(
     name_id: str,
     in_response_to: str | None = None,
     groups: tuple[str, ...] = (),
+    attributes: dict[str, list[str]] | None = None,
     first_name: str = "Ada",
     last_name: str = "Lovelace",
     now: dt.datetime | None = None,
@@ -131,7 +132,8 @@ def build_response(
         + "".join(f'<saml2:AttributeValue xmlns:xs="http://www.w3.org/2001/XMLSchema" '
                   f'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="xs:string">{v}</saml2:AttributeValue>' for v in vals)
         + "</saml2:Attribute>"
-        for n, vals in (("firstName", [first_name]), ("lastName", [last_name]), ("groups", list(groups)))
+        for n, vals in (("firstName", [first_name]), ("lastName", [last_name]), ("groups", list(groups)),
+                        *(attributes or {}).items())
         if vals
     )
     session = f' SessionNotOnOrAfter="{_iso(now + session_valid_for)}"' if session_valid_for else ""

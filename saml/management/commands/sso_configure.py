@@ -29,6 +29,9 @@ class Command(BaseCommand):
         parser.add_argument("--idp-initiated", action=BooleanOptionalAction, default=None,
                             help="Accept logins started at the IdP's dashboard.")
         parser.add_argument("--group-attribute", default=None, help="Attribute carrying group names (default: groups).")
+        parser.add_argument("--role-attribute", default=None,
+                            help="Attribute carrying the member's role, mapped through manage.py role_map "
+                                 "(empty string: roles from group mappings only).")
 
     def handle(self, *args: Any, **opts: Any) -> None:
         workspace = Workspace.objects.filter(slug=opts["slug"]).first()
@@ -44,6 +47,7 @@ class Command(BaseCommand):
             services.saml_settings_save(
                 workspace=workspace, actor=actor, metadata_xml=xml, email_domains=opts["email_domains"],
                 idp_initiated=opts["idp_initiated"], groups_attribute=opts["group_attribute"],
+                role_attribute=opts["role_attribute"],
             )
             if opts["jit"] is not None:
                 workspace_update_policy(workspace=workspace, actor=actor, jit_provisioning=opts["jit"])
