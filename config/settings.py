@@ -406,6 +406,10 @@ SCIM_AUTH_FAILURE_WINDOW = _positive_int("SCIM_AUTH_FAILURE_WINDOW", 300)
 # at most 2 s with the in-process cache, which other processes cannot clear). 0: no cache.
 SCIM_CREDENTIAL_CACHE_SECONDS = env.int("SCIM_CREDENTIAL_CACHE_SECONDS", default=60)
 _require_not_negative(SCIM_CREDENTIAL_CACHE_SECONDS=SCIM_CREDENTIAL_CACHE_SECONDS)
+# A refresh token reused this soon after its rotation, with what that rotation returned still unused, is a client
+# that lost the reply: it gets a fresh pair instead of having its family revoked (scim.oauth; 0: off).
+SCIM_OAUTH_REFRESH_RETRY_SECONDS = env.int("SCIM_OAUTH_REFRESH_RETRY_SECONDS", default=60)
+_require_not_negative(SCIM_OAUTH_REFRESH_RETRY_SECONDS=SCIM_OAUTH_REFRESH_RETRY_SECONDS)
 # Provisioning log: newest rows kept per workspace, and the age after which rows go.
 SCIM_REQUEST_LOG_KEEP = _positive_int("SCIM_REQUEST_LOG_KEEP", 1000)
 SCIM_REQUEST_LOG_MAX_AGE_DAYS = _positive_int("SCIM_REQUEST_LOG_MAX_AGE_DAYS", 30)

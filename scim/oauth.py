@@ -15,16 +15,22 @@ add to DOT, at its extension points:
 
 from __future__ import annotations
 
+import hashlib
 import re
+from datetime import timedelta
 from typing import Any
 from urllib.parse import unquote_plus
 
+from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils import timezone
+from oauth2_provider.models import AccessToken, RefreshToken
 from oauth2_provider.oauth2_validators import OAuth2Validator
-from oauth2_provider.scopes import BaseScopes
+from oauth2_provider.scopes import BaseScopes, get_scopes_backend
 from oauth2_provider.views import AuthorizationView, TokenView
+from oauthlib.oauth2.rfc6749.utils import scope_to_list
 
 from audit.middleware import client_ip
 from audit.record import record_event
@@ -109,7 +115,89 @@ class ScimScopes(BaseScopes):
         return self.get_available_scopes(application, request)
 
 
+def is_workspace_scope(scope: str) -> bool:
+    """A scope of Gatehouse's own form (``scim:<id>``): the only kind that is ever checked, never ignored."""
+    return bool(_SCOPE_RE.match(scope))
+
+
 class ScimOAuth2Validator(OAuth2Validator):
+    """DOT's validator with Gatehouse's rules: see the module docstring, ``validate_scopes`` and
+    ``validate_refresh_token``."""
+
+    def validate_scopes(self, client_id: str, scopes: list[str], client: Any, request: Any, *args: Any,
+                        **kwargs: Any) -> bool:
+        """Lenient on scopes that grant nothing here, strict on workspaces.
+
+        IdPs send the scope their set-up guide names (Cloudinary's Okta app: ``openid offline provision:scim``;
+        Okta's default ``offline_access``): those define nothing in Gatehouse and are dropped, and the client
+        gets its workspace's scope, named in the token response (RFC 6749 §3.3). A ``scim:<id>`` of any other
+        workspace is refused (``invalid_scope``).
+        """
+        available = get_scopes_backend().get_available_scopes(application=client, request=request)
+        if not available or any(is_workspace_scope(s) and s not in available for s in scopes):
+            return False
+        request.scopes = list(available)
+        return True
+
+    def is_within_original_scope(self, request_scopes: list[str], refresh_token: str, request: Any, *args: Any,
+                                 **kwargs: Any) -> bool:
+        """A refresh naming scopes (Okta repeats its configured ones) keeps the token's own scope."""
+        original = scope_to_list(self.get_original_scopes(refresh_token, request)) or []
+        if any(is_workspace_scope(s) and s not in original for s in request_scopes) or not original:
+            return False
+        request.scopes = list(original)
+        return True
+
+    def get_original_scopes(self, refresh_token: str, request: Any, *args: Any, **kwargs: Any) -> list[str]:
+        retried = getattr(request, "gatehouse_retried_scope", None)
+        if retried is not None:
+            return retried.split()
+        return super().get_original_scopes(refresh_token, request, *args, **kwargs)
+
+    def _retry_of_lost_reply(self, refresh_token: str, client: Any, request: Any) -> bool:
+        """A refresh token used again shortly after it was rotated, when what its first use returned has not been
+        used since: the client lost that reply (a timeout, a crash before saving it) and asks again.
+
+        Answered with a fresh pair in the same family (the unused one is revoked), so a lost reply never makes the
+        Owner re-authorise the IdP. Any other reuse is a replay: DOT revokes the whole family. DOT's own grace
+        setting cannot serve here, as it returns the earlier tokens, which are stored only as checksums.
+        """
+        grace = settings.SCIM_OAUTH_REFRESH_RETRY_SECONDS
+        if grace <= 0 or client is None:
+            return False
+        checksum = hashlib.sha256(refresh_token.encode("utf-8")).hexdigest()
+        rt = (
+            RefreshToken.objects.select_related("user")
+            .filter(token_checksum=checksum, application=client, revoked__gt=timezone.now() - timedelta(seconds=grace))
+            .order_by("-revoked").first()
+        )
+        if rt is None:
+            return False
+        successor = AccessToken.objects.filter(source_refresh_token=rt).first()
+        successor_refresh = RefreshToken.objects.filter(access_token=successor).first() if successor else None
+        if successor is None or successor_refresh is None or successor_refresh.revoked is not None:
+            return False  # revoked on purpose, or the reply did arrive and was used: a replay
+        request.gatehouse_retried_scope = successor.scope
+        successor_refresh.revoke()  # the pair the client never received
+        request.user = rt.user
+        request.refresh_token = refresh_token
+        request.refresh_token_instance = rt
+        return True
+
+    def validate_refresh_token(self, refresh_token: str, client: Any, request: Any, *args: Any, **kwargs: Any) -> bool:
+        if not (
+            self._retry_of_lost_reply(refresh_token, client, request)
+            or super().validate_refresh_token(refresh_token, client, request, *args, **kwargs)
+        ):
+            return False
+        credential = credential_for_application(client)
+        user = getattr(request, "user", None)
+        refresh = getattr(request, "refresh_token_instance", None)
+        issued_at = getattr(refresh, "created", None)
+        return credential is not None and approver_may_authorize(
+            getattr(user, "pk", None), credential.workspace_id, issued_at
+        )
+
     def _load_application(self, client_id: str, request: Any) -> Any:
         application = super()._load_application(client_id, request)
         if application is None:
@@ -128,16 +216,6 @@ class ScimOAuth2Validator(OAuth2Validator):
         user = getattr(request, "user", None)
         return credential is not None and approver_may_authorize(getattr(user, "pk", None), credential.workspace_id)
 
-    def validate_refresh_token(self, refresh_token: str, client: Any, request: Any, *args: Any, **kwargs: Any) -> bool:
-        if not super().validate_refresh_token(refresh_token, client, request, *args, **kwargs):
-            return False
-        credential = credential_for_application(client)
-        user = getattr(request, "user", None)
-        refresh = getattr(request, "refresh_token_instance", None)
-        issued_at = getattr(refresh, "created", None)
-        return credential is not None and approver_may_authorize(
-            getattr(user, "pk", None), credential.workspace_id, issued_at
-        )
 
 
 class ScimAuthorizationView(AuthorizationView):

@@ -22,7 +22,7 @@ from workspaces.forms import posted_id
 from workspaces.roles import Cap
 
 from . import services
-from .credential_selectors import credential_of, credentials_of
+from .credential_selectors import credential_of, credentials_with_state
 from .models import CredentialKind
 from .oauth import workspace_scope
 from .request_log import recent_requests
@@ -88,7 +88,7 @@ def provisioning(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "scim/provisioning.html", {
         "workspace": workspace, "me": access.membership, "can": access.caps,
         "form": form, "new_secret": new_secret,
-        "credentials": credentials_of(workspace),
+        "credentials": credentials_with_state(workspace),
         "requests": recent_requests(workspace),
         "scim_base_url": f"{base}/scim/v2/{workspace.slug}/",
         "oauth_authorize_url": base + reverse("oauth2_provider:authorize"),

@@ -90,9 +90,13 @@ def test_refresh_token_gives_a_new_working_access_token_and_cannot_be_replayed(l
     assert new["access_token"] != tokens["access_token"] and new["scope"] == f"scim:{world.a.pk}"
     assert _auth_status(new["access_token"], "alpha") == 200
     assert _auth_status(new["access_token"], "bravo") == 401
+    # Once the new refresh token is used, the old one is a replay (a lost reply's retry: test_oauth_field_clients).
+    newer = token(live_server.url, credential.key_id, secret, grant_type="refresh_token", refresh_token=new["refresh_token"])
+    assert newer.status_code == 200, newer.text
     replay = token(live_server.url, credential.key_id, secret,
                    grant_type="refresh_token", refresh_token=tokens["refresh_token"])
     assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
+    assert _auth_status(newer.json()["access_token"], "alpha") == 401  # the whole family is revoked
 
 
 def test_member_who_is_not_an_owner_cannot_approve(live_server, world, password, okta_client_a):
