@@ -5,6 +5,7 @@ members at once, and the ids a group PATCH names."""
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 
 from scim import selectors
 from tests.factories import MembershipFactory, TeamFactory, UserFactory, WorkspaceFactory
@@ -96,6 +97,57 @@ def test_a_members_groups_come_in_name_order(ws):
         groups = selectors.groups_of_members([ada.pk])[ada.pk]
     assert [name for _, name in groups] == sorted(["zeta", "Alpha", "mu"])
     assert [name for _, name in selectors.groups_of_members([ada.pk])[ada.pk]] == sorted(["zeta", "Alpha", "mu"])
+
+
+def _for_write(ws, m, groups):
+    # The test's own transaction holds the row lock (a write handler's transaction, in serving).
+    return selectors.scim_user_for_write(ws, str(m.pk), groups=groups)
+
+
+# Every member read a SCIM handler makes, with ``groups`` as the handler asks: (workspace, member, groups) -> member.
+MEMBER_READS = {
+    "scim_user": lambda ws, m, groups: selectors.scim_user(ws, str(m.pk), groups=groups),
+    "members_by_pks": lambda ws, m, groups: selectors.members_by_pks(ws, [m.pk], groups=groups)[0],
+    "members_by_username": lambda ws, m, groups: selectors.members_by_username(ws, m.user.email, groups=groups)[0],
+    "scim_user_for_write": _for_write,
+}
+_DEFAULTS = {
+    "scim_user": lambda ws, m: selectors.scim_user(ws, str(m.pk)),
+    "members_by_pks": lambda ws, m: selectors.members_by_pks(ws, [m.pk])[0],
+    "members_by_username": lambda ws, m: selectors.members_by_username(ws, m.user.email)[0],
+    "scim_user_for_write": lambda ws, m: _for_write_default(ws, m),
+}
+
+
+def _for_write_default(ws, m):
+    return selectors.scim_user_for_write(ws, str(m.pk))
+
+
+@pytest.mark.parametrize("linked", [True, False], ids=["linked", "unlinked"])
+@pytest.mark.parametrize("read", sorted(MEMBER_READS))
+def test_on_postgresql_a_read_asked_for_teams_carries_them_in_its_own_statement(ws, read, linked,
+                                                                               django_assert_num_queries):
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL reads a member's teams in the member's statement (JSONB); SQLite reads them in one "
+                    "query per page, tested through the handlers")
+    ada = member(ws, "ada@acme.test", scim_username="ada@acme.test" if linked else "")
+    TeamMembership.objects.create(team=TeamFactory(workspace=ws, name="eng"), membership=ada)
+    TeamMembership.objects.create(team=TeamFactory(workspace=ws, name="Alpha"), membership=ada)
+    # An unlinked member found by userName costs two more statements (no linked match, its email, then the member).
+    statements = 3 if read == "members_by_username" and not linked else 1
+    with django_assert_num_queries(statements):
+        got = MEMBER_READS[read](ws, ada, True)
+    assert got.pk == ada.pk
+    assert [name for _, name in selectors.groups_from_row(got)] == ["Alpha", "eng"]
+
+
+@pytest.mark.parametrize("read", sorted(MEMBER_READS))
+def test_a_read_not_asked_for_teams_does_not_read_them(ws, read):
+    # GET /Users?attributes=userName and every write's own read: the teams' subquery runs per row, so only when asked.
+    ada = member(ws, "ada@acme.test", scim_username="ada@acme.test")
+    TeamMembership.objects.create(team=TeamFactory(workspace=ws, name="eng"), membership=ada)
+    for got in (MEMBER_READS[read](ws, ada, False), _DEFAULTS[read](ws, ada)):
+        assert got.pk == ada.pk and selectors.groups_from_row(got) is None
 
 
 @pytest.mark.django_db(transaction=True)
