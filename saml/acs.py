@@ -82,6 +82,12 @@ REASONS = {
     "replay": "This sign-in response was already used.",
     "unknown_member": "You are not a member of this workspace. Ask a workspace Owner to add you.",
     "member_inactive": "Your membership in this workspace is deactivated.",
+    "no_subject": "The sign-in response does not carry the identifier this workspace links people by. Ask a "
+                  "workspace Owner to check the SSO settings (Immutable subject) against the IdP's attributes.",
+    "subject_mismatch": "This email belongs to a member linked to another identity at your identity provider. Ask a "
+                        "workspace Owner.",
+    "ambiguous_member": "Several members of this workspace use this email. Ask a workspace Owner to fix it.",
+    "jit_refused": "You cannot be added to this workspace with this email. Ask a workspace Owner.",
     "unknown_role": "Your identity provider sent a role this workspace does not know. Ask a workspace Owner to "
                     "map it (Provisioning → Role mapping); the audit log names the value.",
     "test_identity_mismatch": "Test SSO must sign in as the Owner who started it.",

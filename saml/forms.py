@@ -31,6 +31,12 @@ class SsoSettingsForm(forms.Form):
         help_text="Empty: roles come from group mappings only. Else its value sets the member's role at each login, "
                   "through Provisioning → Role mapping (Cloudinary: role).",
     )
+    subject_attribute = forms.CharField(
+        label="Immutable subject", required=False, max_length=200,
+        help_text="What identifies a person for good, so renames keep the same member: empty (email only), NameID "
+                  "(a persistent NameID), or an attribute name (Okta: an attribute mapped to user.id; Entra: "
+                  "http://schemas.microsoft.com/identity/claims/objectidentifier). Changing it needs a new Test SSO.",
+    )
     idp_initiated = forms.BooleanField(label="Allow IdP-initiated login (from the Okta dashboard)", required=False)
     clock_skew_seconds = forms.IntegerField(label="Clock skew allowance (seconds)", min_value=0, max_value=600, initial=120)
 

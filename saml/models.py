@@ -36,6 +36,9 @@ class SamlSettings(models.Model):
     groups_attribute = models.CharField(max_length=200, blank=True, default="groups")
     # Empty: the IdP sends no role. Else its value goes through the workspace's role mapping, as SCIM's role does.
     role_attribute = models.CharField(max_length=200, blank=True, default="")
+    # The IdP's immutable id for a person: "" (none: email only), "NameID" (a persistent NameID), or an attribute
+    # name (Okta: a user.id mapping; Entra: http://schemas.microsoft.com/identity/claims/objectidentifier).
+    subject_attribute = models.CharField(max_length=200, blank=True, default="")
     idp_initiated = models.BooleanField(default=False, help_text="Accept unsolicited responses started at the IdP.")
     allow_sha1 = models.BooleanField(default=False, help_text="Accept RSA-SHA1 signatures (legacy IdPs only).")
     clock_skew_seconds = models.PositiveIntegerField(default=DEFAULT_CLOCK_SKEW_SECONDS)

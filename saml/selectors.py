@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from workspaces.models import Membership, TeamMembership, TeamSource, Workspace
@@ -38,6 +39,48 @@ def sso_workspace_for_email(email: str) -> Workspace | None:
         .filter(domain__iexact=domain).first()
     )
     return row.saml_settings.workspace if row else None
+
+
+class AmbiguousMember(Exception):
+    """Two members of the workspace answer to the same email: SSO will not guess between them."""
+
+
+def member_for_sso(workspace: Workspace, *, email: str, subject: str = "") -> tuple[Membership | None, str]:
+    """The member a verified SAML login is for, and how it was found (``subject``, ``external_id``, ``email``).
+
+    By the directory link first (docs/architecture.md, "Directory link"): the IdP's immutable ``subject`` as linked
+    at an earlier login, else as the SCIM ``externalId`` of a member not linked yet (Okta's user id, Entra's object
+    id). By email only after that: the member's directory email (what the IdP knows the member by), or the account's
+    email while the member has none; with a subject, only among members not linked to another subject.
+    """
+    members = Membership.objects.select_related("user", "workspace").filter(workspace=workspace)
+    if subject:
+        found = members.filter(saml_subject=subject).first()
+        if found is not None:
+            return found, "subject"
+        by_id = list(members.filter(saml_subject="", external_id=subject)[:2])
+        if len(by_id) == 1:
+            return by_id[0], "external_id"
+    address = email.strip().lower()
+    by_email = members.alias(directory_ci=Lower("directory_email"), account_ci=Lower("user__email")).filter(
+        Q(directory_ci=address) | Q(directory_email="", account_ci=address)
+    )
+    if subject:
+        by_email = by_email.filter(saml_subject="")
+    candidates = list(by_email[:2])
+    if len(candidates) > 1:
+        raise AmbiguousMember(email)
+    return (candidates[0], "email") if candidates else (None, "")
+
+
+def email_linked_to_another_subject(workspace: Workspace, email: str) -> bool:
+    """A member of the workspace answers to this email but is linked to another IdP subject."""
+    address = email.strip().lower()
+    return (
+        Membership.objects.filter(workspace=workspace).exclude(saml_subject="")
+        .alias(directory_ci=Lower("directory_email"), account_ci=Lower("user__email"))
+        .filter(Q(directory_ci=address) | Q(directory_email="", account_ci=address)).exists()
+    )
 
 
 def test_is_fresh(cfg: SamlSettings | None, now: datetime | None = None) -> bool:

@@ -58,6 +58,7 @@ def sso_settings(request: WorkspaceRequest, slug: str) -> HttpResponse:
             "metadata_url": cfg.metadata_url, "email_attribute": cfg.email_attribute,
             "first_name_attribute": cfg.first_name_attribute, "last_name_attribute": cfg.last_name_attribute,
             "groups_attribute": cfg.groups_attribute, "role_attribute": cfg.role_attribute,
+            "subject_attribute": cfg.subject_attribute,
             "idp_initiated": cfg.idp_initiated,
             "clock_skew_seconds": cfg.clock_skew_seconds,
             "email_domains": ", ".join(d.domain for d in cfg.email_domains.all()),
@@ -77,7 +78,7 @@ def sso_settings(request: WorkspaceRequest, slug: str) -> HttpResponse:
                         email_domains=[d for d in data["email_domains"].split(",")],
                         email_attribute=data["email_attribute"], first_name_attribute=data["first_name_attribute"],
                         last_name_attribute=data["last_name_attribute"], groups_attribute=data["groups_attribute"],
-                        role_attribute=data["role_attribute"],
+                        role_attribute=data["role_attribute"], subject_attribute=data["subject_attribute"],
                         idp_initiated=data["idp_initiated"], clock_skew_seconds=data["clock_skew_seconds"],
                     )
                     messages.success(request, "SSO settings saved. Run Test SSO to check them.")

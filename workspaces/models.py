@@ -147,6 +147,12 @@ class Membership(models.Model):
     # SCIM: the IdP's id for this person, and the userName it sent (case kept, unique case-insensitively).
     external_id = models.CharField(max_length=255, blank=True)
     scim_username = models.CharField(max_length=255, blank=True)
+    # The directory link (docs/architecture.md, "Directory link"). The email the workspace's IdP knows this member
+    # by (SCIM's primary email, or the one a SAML login asserted): SSO finds the member by it, not by the account's
+    # own email, once it is set. And the IdP's immutable subject (a persistent NameID or an immutable-id attribute
+    # such as Okta's user id or Entra's object id), which SSO tries first.
+    directory_email = models.CharField(max_length=254, blank=True)
+    saml_subject = models.CharField(max_length=255, blank=True)
     given_name = models.CharField(max_length=150, blank=True)
     family_name = models.CharField(max_length=150, blank=True)
     display_name = models.CharField(max_length=255, blank=True)
@@ -173,10 +179,15 @@ class Membership(models.Model):
                 condition=~Q(scim_username=""),
                 name="membership_scim_username_ci_unique",
             ),
+            models.UniqueConstraint(
+                fields=["workspace", "saml_subject"], condition=~Q(saml_subject=""),
+                name="membership_saml_subject_unique",
+            ),
         ]
         indexes = [
             models.Index("workspace", Lower("scim_username"), name="membership_ws_username_ci"),
             models.Index(fields=["workspace", "external_id"], name="membership_ws_external_id"),
+            models.Index("workspace", Lower("directory_email"), name="membership_ws_directory_email"),
             models.Index(fields=["workspace", "role", "is_active"], name="membership_ws_role_active"),
         ]
 

@@ -34,6 +34,7 @@ def _summary(cfg: SamlSettings) -> dict[str, Any]:
         "last_name_attribute": cfg.last_name_attribute,
         "groups_attribute": cfg.groups_attribute,
         "role_attribute": cfg.role_attribute,
+        "subject_attribute": cfg.subject_attribute,
         "idp_initiated": cfg.idp_initiated,
         "allow_sha1": cfg.allow_sha1,
         "clock_skew_seconds": cfg.clock_skew_seconds,
@@ -97,6 +98,7 @@ def saml_settings_save(
     last_name_attribute: str | None = None,
     groups_attribute: str | None = None,
     role_attribute: str | None = None,
+    subject_attribute: str | None = None,
     idp_initiated: bool | None = None,
     allow_sha1: bool | None = None,
     clock_skew_seconds: int | None = None,
@@ -115,13 +117,17 @@ def saml_settings_save(
     if cfg is None:
         cfg = SamlSettings(workspace=workspace)
     identity_changed = created or cfg.idp_entity_id != parsed.entity_id or set(cfg.certificates) != set(parsed.certificates)
+    # Which value identifies a person decides who gets in: a new one needs a new Test SSO too.
+    identity_changed = identity_changed or (
+        subject_attribute is not None and subject_attribute.strip() != cfg.subject_attribute
+    )
     _apply_metadata(cfg, parsed, xml)
     cfg.metadata_url = metadata_url.strip()
     cfg.metadata_fetched_at = timezone.now() if cfg.metadata_url else None
     for name, value in (
         ("email_attribute", email_attribute), ("first_name_attribute", first_name_attribute),
         ("last_name_attribute", last_name_attribute), ("groups_attribute", groups_attribute),
-        ("role_attribute", role_attribute),
+        ("role_attribute", role_attribute), ("subject_attribute", subject_attribute),
     ):
         if value is not None:
             setattr(cfg, name, value.strip()[:200])

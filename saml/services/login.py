@@ -19,6 +19,7 @@ from saml2 import BINDING_HTTP_REDIRECT
 from audit.record import Actor, record_event
 from config.metrics import saml_login_counted
 from workspaces import services as ws
+from workspaces.exceptions import ServiceError
 from workspaces.models import Membership, User, Workspace
 from workspaces.roles import Role, directory_may_grant
 
@@ -108,6 +109,52 @@ def _jit_role(workspace: Workspace) -> str:
     return role if directory_may_grant(workspace, role) else Role.MEMBER
 
 
+def login_subject(cfg: SamlSettings, login: VerifiedLogin) -> str:
+    """The IdP's immutable id for this person, as the workspace configured it ("" when it uses email only).
+
+    Configured but absent (or unusable) refuses the login: falling back to the email would link a person by a value
+    that can change, which is what the setting exists to prevent.
+    """
+    source = cfg.subject_attribute
+    if not source:
+        return ""
+    if source == "NameID":
+        value = login.name_id
+    else:
+        value = next((v for v in login.attributes.get(source) or [] if v and v.strip()), "")
+    value = value.strip()
+    if not value or len(value) > 255:
+        raise AcsFailure("no_subject", f"the assertion carries no usable {source} (1 to 255 characters)")
+    return value
+
+
+def _jit_member(workspace: Workspace, cfg: SamlSettings, login: VerifiedLogin, subject: str, role: str) -> Membership:
+    try:
+        membership = ws.membership_add(
+            workspace=workspace, email=login.email, actor=saml_actor(f"SAML JIT ({cfg.idp_entity_id})"),
+            role=role, full_name=" ".join(p for p in (login.first_name, login.last_name) if p),
+            source="saml_jit", given_name=login.first_name[:150], family_name=login.last_name[:150],
+            directory_email=login.email[:254], saml_subject=subject,
+        )
+    except ServiceError as exc:
+        # The account is a member already under another directory email (renamed by the IdP): the old address no
+        # longer signs in to that member, and is not a second one either.
+        raise AcsFailure("jit_refused", exc.message) from None
+    return Membership.objects.select_related("user", "workspace").get(pk=membership.pk)
+
+
+def _follow_directory(membership: Membership, cfg: SamlSettings, login: VerifiedLogin, subject: str,
+                      found_by: str) -> None:
+    """Link the member to the IdP's subject at its first login with one; found by that subject under a new email,
+    rename it in place (``workspaces.services.membership_rename``)."""
+    actor = saml_actor(f"SAML login ({cfg.idp_entity_id})")
+    if subject and membership.saml_subject != subject:
+        ws.membership_link_subject(membership=membership, subject=subject, actor=actor)
+    known_as = membership.directory_email or membership.user.email
+    if found_by in ("subject", "external_id") and known_as.lower() != login.email.lower():
+        ws.membership_rename(membership=membership, email=login.email[:254], actor=actor)
+
+
 def _role_attribute_apply(
     *, membership: Membership, role: str, refused: bool, state: SamlMemberState, cfg: SamlSettings, created: bool
 ) -> None:
@@ -137,25 +184,26 @@ def sso_login_complete(*, workspace: Workspace, cfg: SamlSettings, login: Verifi
     if request is not None and request.purpose == AuthnRequestPurpose.TEST:
         raise AcsFailure("rejected", "a Test SSO response cannot log in")
     _consume(login, workspace, now)
-    membership = (
-        Membership.objects.select_related("user", "workspace")
-        .filter(workspace=workspace, user__email__iexact=login.email).first()
-    )
+    subject = login_subject(cfg, login)
+    try:
+        membership, found_by = selectors.member_for_sso(workspace, email=login.email, subject=subject)
+    except selectors.AmbiguousMember:
+        raise AcsFailure("ambiguous_member", f"several members of this workspace answer to {login.email}") from None
     created = False
     role = asserted_role(workspace=workspace, cfg=cfg, attributes=login.attributes)
     role_refused = role is not None and not directory_may_grant(workspace, role)
     if membership is None:
+        if subject and selectors.email_linked_to_another_subject(workspace, login.email):
+            raise AcsFailure("subject_mismatch", f"{login.email} belongs to a member linked to another IdP subject")
         if not workspace.jit_provisioning:
             raise AcsFailure("unknown_member", f"{login.email} is not a member and JIT provisioning is off")
-        membership = ws.membership_add(
-            workspace=workspace, email=login.email, actor=saml_actor(f"SAML JIT ({cfg.idp_entity_id})"),
-            role=role if role is not None and not role_refused else _jit_role(workspace), full_name=" ".join(p for p in (login.first_name, login.last_name) if p),
-            source="saml_jit", given_name=login.first_name[:150], family_name=login.last_name[:150],
-        )
-        membership = Membership.objects.select_related("user", "workspace").get(pk=membership.pk)
+        membership = _jit_member(workspace, cfg, login, subject,
+                                 role if role is not None and not role_refused else _jit_role(workspace))
         created = True
     if not membership.is_active or not membership.user.is_active:
         raise AcsFailure("member_inactive", f"{login.email} is deactivated in this workspace")
+    if not created:
+        _follow_directory(membership, cfg, login, subject, found_by)
     state, _ = SamlMemberState.objects.get_or_create(membership=membership)
     if cfg.group_sync_enabled:
         # The role attribute, when the assertion carries it, decides the role; group mappings then give teams only.
@@ -178,8 +226,8 @@ def sso_login_complete(*, workspace: Workspace, cfg: SamlSettings, login: Verifi
 def sso_test_complete(*, workspace: Workspace, cfg: SamlSettings, login: VerifiedLogin) -> SsoOutcome:
     """Finish a Test SSO run: the whole flow is verified, nobody's session or rights change.
 
-    It counts as successful only when the IdP asserted the Owner who started the test (so enforcing
-    SAML-only cannot lock that Owner out).
+    It counts as successful only when the IdP asserted the Owner who started the test, with the immutable subject
+    and a mapped role where the workspace uses them (so enforcing SAML-only cannot lock that Owner out).
     """
     request = login.authn_request
     if request is None or request.purpose != AuthnRequestPurpose.TEST or request.user is None:
@@ -195,13 +243,13 @@ def sso_test_complete(*, workspace: Workspace, cfg: SamlSettings, login: Verifie
     mappings = list(selectors.group_mappings_for(workspace))
     would_get = sorted({m.team.name for m in mappings if m.team and m.idp_group in login.groups})
     details: dict[str, object] = {"email": login.email, "groups": login.groups[:50], "mapped_teams": would_get}
+    # What a login would do with the immutable subject and the role attribute, shown on the settings page. A value
+    # a login would refuse (no subject, an unmapped role) fails the test: enforcing SAML-only on it would lock out.
+    if cfg.subject_attribute:
+        details["subject"] = login_subject(cfg, login)
     if cfg.role_attribute:
-        # What a login would do with the role attribute, shown on the settings page before anyone relies on it.
         details["role_values"] = (login.attributes.get(cfg.role_attribute) or [])[:20]
-        try:
-            details["role"] = asserted_role(workspace=workspace, cfg=cfg, attributes=login.attributes) or ""
-        except AcsFailure as exc:
-            details["role_error"] = exc.detail
+        details["role"] = asserted_role(workspace=workspace, cfg=cfg, attributes=login.attributes) or ""
     SamlSettings.objects.filter(pk=cfg.pk).update(
         last_test_succeeded_at=now, last_test_by=starter, last_test_result=details
     )

@@ -270,7 +270,8 @@ class GatehouseSCIMUser(SCIMUser):
                 raise ScimError(409, "A user with this email already exists in this workspace.", "uniqueness")
             # A member added in the web UI (or DELETEd by the directory earlier): link it, do not duplicate it.
             self.obj = adopt
-            services.membership_update_profile(membership=adopt, actor=self.actor, changes=fields)
+            services.membership_update_profile(membership=adopt, actor=self.actor,
+                                               changes={**fields, "directory_email": email})
             if role != adopt.role and (_requested_role(doc, None) is not None):
                 services.membership_change_role(membership=adopt, role=role, actor=self.actor)
             if environments:
@@ -284,7 +285,7 @@ class GatehouseSCIMUser(SCIMUser):
         membership = services.membership_add(
             workspace=self.workspace, email=email, actor=self.actor, role=role, full_name=full_name,
             password=None, source="scim", scim_username=fields["scim_username"],
-            external_id=fields["external_id"],
+            external_id=fields["external_id"], directory_email=email,
         )
         self.obj = membership
         rest = {k: v for k, v in fields.items() if k not in ("scim_username", "external_id")}
@@ -325,6 +326,11 @@ class GatehouseSCIMUser(SCIMUser):
         changed = {k: v for k, v in fields.items() if getattr(membership, k) != v}
         if changed:
             services.membership_update_profile(membership=membership, actor=self.actor, changes=changed)
+        email = _primary_email(doc)
+        if email and email != membership.directory_email:
+            # A rename in the IdP: the same member under its new email (docs/architecture.md, "Directory link").
+            _check_login_email(email)
+            services.membership_rename(membership=membership, email=email, actor=self.actor)
         if role is not None and role != membership.role:
             services.membership_change_role(membership=membership, role=role, actor=self.actor)
         if "active" in doc:

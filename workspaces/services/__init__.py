@@ -20,6 +20,8 @@ from .api_keys import API_KEY_PREFIX, api_key_create, api_key_revoke
 from .directory import (
     PROFILE_FIELDS,
     directory_may_grant_role,
+    membership_link_subject,
+    membership_rename,
     membership_update_profile,
     team_update_external_id,
 )
@@ -96,6 +98,8 @@ __all__ = [
     "deprovision_jobs_claim_due",
     "deprovision_jobs_run",
     "directory_may_grant_role",
+    "membership_link_subject",
+    "membership_rename",
     "hash_recovery_code",
     "membership_add",
     "membership_change_role",

@@ -9,12 +9,13 @@ from django.db import IntegrityError, transaction
 from audit.record import Actor, record_event
 
 from ..exceptions import AlreadyExists, NotAllowed, ServiceError
-from ..models import Membership, Team, Workspace
+from ..models import Membership, Team, User, Workspace
 from ..roles import Cap, Role, directory_may_grant
 from ._common import member_target, require_capability, touch
 
 PROFILE_FIELDS = frozenset(
-    {"scim_username", "external_id", "given_name", "family_name", "display_name", "profile", "allowed_environments"}
+    {"scim_username", "external_id", "directory_email", "given_name", "family_name", "display_name", "profile",
+     "allowed_environments"}
 )
 
 
@@ -64,6 +65,81 @@ def membership_update_profile(*, membership: Membership, actor: Actor, changes: 
     record_event(
         actor=actor, action="member.profile_changed", workspace=membership.workspace, **member_target(membership),
         details={"before": before, "after": after},
+    )
+    return membership
+
+
+def _account_may_follow(user: User, membership: Membership, email: str) -> str:
+    """Why the account's own email stays as it is when the directory renames this member ("" when it follows).
+
+    The rule (docs/architecture.md, "Directory link"): a workspace's IdP renames the accounts that belong to that
+    workspace alone. An account that is also a member elsewhere keeps its email, so no workspace's IdP renames a
+    person in another workspace; and an address another account holds is never taken from it.
+    """
+    if Membership.objects.filter(user=user).exclude(pk=membership.pk).exists():
+        return "the account is also a member of another workspace"
+    if User.objects.filter(email__iexact=email).exclude(pk=user.pk).exists():
+        return "another account holds this email"
+    return ""
+
+
+@transaction.atomic
+def membership_rename(*, membership: Membership, email: str, actor: Actor) -> Membership:
+    """The workspace's IdP now knows this member by ``email`` (a SCIM userName/emails change, or a SAML login with
+    the member's immutable subject and a new email): the same member, renamed in place.
+
+    The member's directory email becomes ``email``: SSO into this workspace finds the member by it, and no longer by
+    the old one. The account's own email (password login, every workspace's lists) follows under the rule of
+    ``_account_may_follow``. One ``member.renamed`` event says what changed and, when the account kept its email, why.
+    """
+    require_capability(actor, membership.workspace, Cap.MEMBER_MANAGE)
+    email = email.strip()
+    before = membership.directory_email
+    if before == email:
+        return membership
+    membership.directory_email = email
+    touch(membership, "directory_email")
+    user = membership.user
+    details: dict[str, Any] = {"before": before, "after": email}
+    if user.email != email:
+        old, kept = user.email, _account_may_follow(user, membership, email)
+        if not kept:
+            user.email = email
+            try:
+                with transaction.atomic():
+                    user.save(update_fields=["email"])
+            except IntegrityError:  # taken between the check and the write
+                user.email, kept = old, "another account holds this email"
+        details["account_email"] = {"kept": old, "reason": kept} if kept else {"before": old, "after": email}
+    record_event(
+        actor=actor, action="member.renamed", workspace=membership.workspace, **member_target(membership),
+        details=details,
+    )
+    return membership
+
+
+@transaction.atomic
+def membership_link_subject(*, membership: Membership, subject: str, actor: Actor) -> Membership:
+    """Link the member to the IdP's immutable subject (first SSO login with one): from then on SSO finds the member
+    by it first, whatever email the IdP asserts. Refused when another member of the workspace holds it."""
+    require_capability(actor, membership.workspace, Cap.MEMBER_MANAGE)
+    subject = subject.strip()
+    if not subject or len(subject) > 255:
+        raise ServiceError("An IdP subject is 1 to 255 characters.", field="saml_subject")
+    if membership.saml_subject == subject:
+        return membership
+    before = membership.saml_subject
+    membership.saml_subject = subject
+    try:
+        with transaction.atomic():
+            touch(membership, "saml_subject")
+    except IntegrityError as exc:
+        membership.saml_subject = before
+        raise AlreadyExists("Another member of this workspace is linked to this IdP subject.",
+                            field="saml_subject") from exc
+    record_event(
+        actor=actor, action="member.directory_linked", workspace=membership.workspace, **member_target(membership),
+        details={"subject": subject, "before": before},
     )
     return membership
 

@@ -32,6 +32,9 @@ class Command(BaseCommand):
         parser.add_argument("--role-attribute", default=None,
                             help="Attribute carrying the member's role, mapped through manage.py role_map "
                                  "(empty string: roles from group mappings only).")
+        parser.add_argument("--subject-attribute", default=None,
+                            help="The IdP's immutable id for a person: NameID (persistent), or an attribute name "
+                                 "(empty string: email only).")
 
     def handle(self, *args: Any, **opts: Any) -> None:
         workspace = Workspace.objects.filter(slug=opts["slug"]).first()
@@ -47,7 +50,7 @@ class Command(BaseCommand):
             services.saml_settings_save(
                 workspace=workspace, actor=actor, metadata_xml=xml, email_domains=opts["email_domains"],
                 idp_initiated=opts["idp_initiated"], groups_attribute=opts["group_attribute"],
-                role_attribute=opts["role_attribute"],
+                role_attribute=opts["role_attribute"], subject_attribute=opts["subject_attribute"],
             )
             if opts["jit"] is not None:
                 workspace_update_policy(workspace=workspace, actor=actor, jit_provisioning=opts["jit"])
