@@ -153,6 +153,11 @@ class Membership(models.Model):
     # such as Okta's user id or Entra's object id), which SSO tries first.
     directory_email = models.CharField(max_length=254, blank=True)
     saml_subject = models.CharField(max_length=255, blank=True)
+    # Field ownership (workspaces/ownership.py): the last role change came from the IdP (SCIM role, SAML role
+    # attribute or group sync), so the portal may not change it; and the instant an Owner detached the member from
+    # the IdP, after which the portal owns every field.
+    role_from_idp = models.BooleanField(default=False)
+    detached_at = models.DateTimeField(null=True, blank=True)
     given_name = models.CharField(max_length=150, blank=True)
     family_name = models.CharField(max_length=150, blank=True)
     display_name = models.CharField(max_length=255, blank=True)

@@ -35,6 +35,7 @@ from .forms import (
     posted_id,
 )
 from .models import Membership, Team
+from .ownership import idp_manager, idp_owned, pushed_team_memberships
 from .roles import Cap, may_manage_member
 
 
@@ -154,6 +155,10 @@ def member_detail(request: WorkspaceRequest, slug: str, member_id: int) -> HttpR
         elif action in ("deactivate", "reactivate"):
             fn = services.membership_deactivate if action == "deactivate" else services.membership_reactivate
             ok = _apply(request, role_form, fn, f"Member {action}d.", membership=member)
+        elif action == "detach":
+            ok = _apply(request, role_form, services.membership_detach,
+                        "Detached from the identity provider: the portal now owns this member's fields.",
+                        membership=member)
         elif action in ("auditor_on", "auditor_off"):
             ok = _apply(request, role_form, services.membership_set_auditor, "Auditor permission changed.",
                         membership=member, is_auditor=action == "auditor_on")
@@ -168,6 +173,8 @@ def member_detail(request: WorkspaceRequest, slug: str, member_id: int) -> HttpR
     return render(request, "workspaces/member_detail.html", _ctx(
         request, member=member, role_form=role_form, visibility_form=visibility_form,
         may_manage=may_manage_member(me, member),
+        managed_by=idp_manager(member), role_owned=idp_owned(member, "role"),
+        reactivate_owned=idp_owned(member, "reactivate"), email_owned=idp_owned(member, "email"),
         teams=selectors.teams_visible_to(me).filter(team_memberships__membership=member),
         events=events,
     ))
@@ -195,6 +202,15 @@ def _team_or_404(request: WorkspaceRequest, team_id: int) -> Team:
     if team is None:
         raise Http404("No such team")
     return team
+
+
+def _with_pushed_reason(team: Team, members: Any) -> list[Membership]:
+    """The team's members, each with ``pushed_reason``: why the portal may not remove it ("" when it may)."""
+    pushed = pushed_team_memberships(team.pk)
+    out = list(members)
+    for member in out:
+        member.pushed_reason = pushed.get(member.pk, "")
+    return out
 
 
 @workspace_view()
@@ -232,7 +248,8 @@ def team_detail(request: WorkspaceRequest, slug: str, team_id: int) -> HttpRespo
         if ok:
             return redirect("team_detail", slug, team.pk)
     return render(request, "workspaces/team_detail.html", _ctx(
-        request, team=team, members=selectors.team_members(team, me), add_form=add_form, rename_form=rename_form,
+        request, team=team, members=_with_pushed_reason(team, selectors.team_members(team, me)), add_form=add_form,
+        rename_form=rename_form,
     ))
 
 

@@ -128,13 +128,14 @@ def login_subject(cfg: SamlSettings, login: VerifiedLogin) -> str:
     return value
 
 
-def _jit_member(workspace: Workspace, cfg: SamlSettings, login: VerifiedLogin, subject: str, role: str) -> Membership:
+def _jit_member(workspace: Workspace, cfg: SamlSettings, login: VerifiedLogin, subject: str, role: str, *,
+                role_from_idp: bool) -> Membership:
     try:
         membership = ws.membership_add(
             workspace=workspace, email=login.email, actor=saml_actor(f"SAML JIT ({cfg.idp_entity_id})"),
             role=role, full_name=" ".join(p for p in (login.first_name, login.last_name) if p),
             source="saml_jit", given_name=login.first_name[:150], family_name=login.last_name[:150],
-            directory_email=login.email[:254], saml_subject=subject,
+            directory_email=login.email[:254], saml_subject=subject, role_from_idp=role_from_idp,
         )
     except ServiceError as exc:
         # The account is a member already under another directory email (renamed by the IdP): the old address no
@@ -197,8 +198,9 @@ def sso_login_complete(*, workspace: Workspace, cfg: SamlSettings, login: Verifi
             raise AcsFailure("subject_mismatch", f"{login.email} belongs to a member linked to another IdP subject")
         if not workspace.jit_provisioning:
             raise AcsFailure("unknown_member", f"{login.email} is not a member and JIT provisioning is off")
-        membership = _jit_member(workspace, cfg, login, subject,
-                                 role if role is not None and not role_refused else _jit_role(workspace))
+        mapped = role is not None and not role_refused
+        membership = _jit_member(workspace, cfg, login, subject, role if mapped and role else _jit_role(workspace),
+                                 role_from_idp=mapped)
         created = True
     if not membership.is_active or not membership.user.is_active:
         raise AcsFailure("member_inactive", f"{login.email} is deactivated in this workspace")

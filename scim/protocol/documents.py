@@ -56,6 +56,11 @@ def ignored_attributes() -> list[str]:
     return list(_ignored.get() or [])
 
 
+def ignore_attribute(name: str) -> None:
+    """Name something the current request sent and Gatehouse left unapplied (shown in the provisioning log)."""
+    _ignore(name)
+
+
 def _ignore(name: str) -> None:
     names = _ignored.get()
     name = _CONTROL.sub("", str(name))[:80]

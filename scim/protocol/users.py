@@ -36,7 +36,7 @@ from ..errors import ScimError, bad_request, from_service_error, not_found
 from ..filters import MAX_FILTER_LENGTH, USER_SORT_FIELDS, sort_field, user_filter
 from ..schemas import CORE_USER, GATEHOUSE_USER
 from .context import Ctx, json_response, method_not_allowed, params
-from .documents import normalize_user, patched_copy
+from .documents import ignore_attribute, normalize_user, patched_copy
 from .paging import list_document, list_page, paging, search
 from .projection import COLUMN_KEYS, etag, project, projection, user_document, user_resource, wants
 from .writes import apply_write, check_if_match
@@ -286,6 +286,7 @@ class GatehouseSCIMUser(SCIMUser):
             workspace=self.workspace, email=email, actor=self.actor, role=role, full_name=full_name,
             password=None, source="scim", scim_username=fields["scim_username"],
             external_id=fields["external_id"], directory_email=email,
+            role_from_idp=_requested_role(doc, None) is not None,
         )
         self.obj = membership
         rest = {k: v for k, v in fields.items() if k not in ("scim_username", "external_id")}
@@ -307,6 +308,13 @@ class GatehouseSCIMUser(SCIMUser):
         self.obj = membership
         original = self.document()
         doc = self.requested or {}
+        if membership.detached_at is not None:
+            # An Owner detached this member from the IdP: the portal owns it. Removing access still applies
+            # (never refused); every other change is left unapplied and named in the provisioning log.
+            ignore_attribute("changes to a member detached from the IdP (only active=false applies)")
+            if doc.get("active") is False:
+                self._apply_active(membership, False)
+            return
         if self.mode == "replace":
             # PUT replaces the profile; role, environments and active stay as they are when not sent.
             for key in ("role", "product_environments", GATEHOUSE_USER, "active"):

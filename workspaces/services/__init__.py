@@ -20,6 +20,7 @@ from .api_keys import API_KEY_PREFIX, api_key_create, api_key_revoke
 from .directory import (
     PROFILE_FIELDS,
     directory_may_grant_role,
+    membership_detach,
     membership_link_subject,
     membership_rename,
     membership_update_profile,
@@ -98,6 +99,7 @@ __all__ = [
     "deprovision_jobs_claim_due",
     "deprovision_jobs_run",
     "directory_may_grant_role",
+    "membership_detach",
     "membership_link_subject",
     "membership_rename",
     "hash_recovery_code",

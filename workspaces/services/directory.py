@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from audit.record import Actor, record_event
 
 from ..exceptions import AlreadyExists, NotAllowed, ServiceError
-from ..models import Membership, Team, User, Workspace
+from ..models import Membership, Team, TeamSource, User, Workspace
+from ..ownership import idp_manager
 from ..roles import Cap, Role, directory_may_grant
 from ._common import member_target, require_capability, touch
 
@@ -140,6 +142,29 @@ def membership_link_subject(*, membership: Membership, subject: str, actor: Acto
     record_event(
         actor=actor, action="member.directory_linked", workspace=membership.workspace, **member_target(membership),
         details={"subject": subject, "before": before},
+    )
+    return membership
+
+
+@transaction.atomic
+def membership_detach(*, membership: Membership, actor: Actor) -> Membership:
+    """An Owner takes a member out of the IdP's hands (``workspaces.ownership``): from now on the portal owns its
+    name, email, active state, role and teams. The IdP may still deactivate it (removing access is never refused);
+    every other change it sends for this member is left unapplied. Audited as ``member.detached``."""
+    require_capability(actor, membership.workspace, Cap.MEMBER_MAKE_OWNER)
+    membership = Membership.objects.select_for_update().select_related("user", "workspace").get(pk=membership.pk)
+    manager = idp_manager(membership)
+    if not manager:
+        raise ServiceError("This member is not managed by the identity provider.", field="member")
+    pushed = list(membership.team_memberships.exclude(source=TeamSource.MANUAL).values_list("team__name", flat=True))
+    membership.team_memberships.exclude(source=TeamSource.MANUAL).update(source=TeamSource.MANUAL)
+    membership.detached_at = timezone.now()
+    membership.role_from_idp = False
+    touch(membership, "detached_at", "role_from_idp")
+    record_event(
+        actor=actor, action="member.detached", workspace=membership.workspace, **member_target(membership),
+        details={"from": manager, "scim_username": membership.scim_username, "subject": membership.saml_subject,
+                 "teams_now_manual": sorted(pushed)},
     )
     return membership
 

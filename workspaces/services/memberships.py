@@ -12,6 +12,7 @@ from audit.record import Actor, record_event
 from ..deprovisioning.outbox import deprovision_job_add
 from ..exceptions import AlreadyExists, NotAllowed, ServiceError
 from ..models import DeprovisionCause, Membership, Visibility, Workspace
+from ..ownership import is_directory, require_portal_may_change
 from ..roles import Cap, Role, can, may_change_role, may_manage_member
 from ._common import (
     acting_membership,
@@ -76,11 +77,13 @@ def membership_change_role(*, membership: Membership, role: str, actor: Actor) -
         raise NotAllowed("Only Owners can make Owners or change an Owner's role.", field="role")
     if membership.role == role:
         return membership
+    require_portal_may_change(actor, membership, "role")
     if membership.role == Role.OWNER and membership.is_active:
         ensure_other_active_owner(membership)
     before = membership.role
     membership.role = role
-    touch(membership, "role")
+    membership.role_from_idp = is_directory(actor)
+    touch(membership, "role", "role_from_idp")
     record_event(
         actor=actor, action="member.role_changed", workspace=workspace, **member_target(membership),
         details={"before": {"role": before}, "after": {"role": role}},
@@ -163,6 +166,7 @@ def membership_reactivate(*, membership: Membership, actor: Actor) -> Membership
     _check_may_manage(actor, membership)
     if membership.is_active:
         return membership
+    require_portal_may_change(actor, membership, "reactivate")
     membership.is_active = True
     membership.deactivated_at = None
     touch(membership, "is_active", "deactivated_at")

@@ -8,8 +8,9 @@ from django.db import transaction
 
 from audit.record import Actor, record_event
 
-from ..exceptions import AlreadyExists, ServiceError
+from ..exceptions import AlreadyExists, NotAllowed, ServiceError
 from ..models import Membership, Team, TeamMembership, TeamSource, Workspace
+from ..ownership import is_directory, team_membership_owned
 from ..roles import Cap
 from ._common import require_capability, touch
 
@@ -84,8 +85,8 @@ def team_add_members(
     for membership in memberships:
         if membership.workspace_id != team.workspace_id:
             raise ServiceError("That member belongs to another workspace.")
-        if membership.pk in existing:
-            continue
+        if membership.pk in existing or (membership.detached_at is not None and is_directory(actor)):
+            continue  # a member an Owner detached from the IdP: its teams are the portal's now
         TeamMembership.objects.create(team=team, membership=membership, source=source)
         existing.add(membership.pk)
         _team_member_event(actor, team, membership, "team.member_added", source)
@@ -104,7 +105,15 @@ def team_remove_members(*, team: Team, memberships: Iterable[Membership], actor:
     require_capability(actor, team.workspace, Cap.TEAM_MANAGE)
     team = Team.objects.select_for_update().get(pk=team.pk)
     removed = 0
+    portal = not is_directory(actor)
     for membership in memberships:
+        if not portal and membership.detached_at is not None:
+            continue
+        if portal:
+            pushed = TeamMembership.objects.filter(team=team, membership=membership).select_related("membership").first()
+            reason = team_membership_owned(pushed) if pushed is not None else ""
+            if reason:
+                raise NotAllowed(reason, field="member")
         deleted, _ = TeamMembership.objects.filter(team=team, membership=membership).delete()
         if deleted:
             _team_member_event(actor, team, membership, "team.member_removed", source)

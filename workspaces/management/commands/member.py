@@ -1,4 +1,4 @@
-"""Automate what the member page does: ``member SLUG EMAIL [--add] [--role R] [--deactivate|--reactivate] ...``."""
+"""Automate what the member page does: ``member SLUG EMAIL [--add] [--detach] [--role R] [--deactivate|--reactivate] ...``."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ class Command(BaseCommand):
         state = parser.add_mutually_exclusive_group()
         state.add_argument("--deactivate", action="store_true")
         state.add_argument("--reactivate", action="store_true")
+        parser.add_argument("--detach", action="store_true",
+                            help="Detach the member from the identity provider: the portal then owns its fields.")
 
     def handle(self, *args, slug: str, email: str, **o) -> None:
         workspace = get_workspace(slug)
@@ -37,6 +39,9 @@ class Command(BaseCommand):
                 )
                 self.stdout.write(f"Added {member.email} as {member.get_role_display()}.")
             member = get_member(workspace, email)
+            if o["detach"]:
+                services.membership_detach(membership=member, actor=actor)
+                self.stdout.write(f"{member.email} is detached from the identity provider.")
             if o["role"] and not o["add"]:
                 services.membership_change_role(membership=member, role=o["role"], actor=actor)
             if o["visibility"]:
