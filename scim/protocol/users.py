@@ -98,10 +98,12 @@ def _requested_role(doc: dict[str, Any], original: dict[str, Any] | None) -> str
 
 
 def _role_removed(doc: dict[str, Any], original: dict[str, Any]) -> bool:
-    """A PATCH removed the role: the member had one and neither the core ``role`` nor the extension's remains."""
-    had = original.get("role") is not None or (original.get(GATEHOUSE_USER) or {}).get("role") is not None
-    has = doc.get("role") is not None or (doc.get(GATEHOUSE_USER) or {}).get("role") is not None
-    return had and not has
+    """A PATCH removed the role: the core ``role`` or the extension's, either of which the member had (both carry
+    the one role the member has, so removing either removes it)."""
+    core = original.get("role") is not None and doc.get("role") is None
+    ext = (original.get(GATEHOUSE_USER) or {}).get("role") is not None and (doc.get(GATEHOUSE_USER) or {}).get(
+        "role") is None
+    return core or ext
 
 
 def _requested_environments(doc: dict[str, Any], original: dict[str, Any] | None) -> list[str] | None:
@@ -320,6 +322,8 @@ class GatehouseSCIMUser(SCIMUser):
             for key in ("role", "product_environments", GATEHOUSE_USER, "active"):
                 if key not in doc and key in original:
                     doc[key] = original[key]
+        elif "active" not in doc:
+            doc["active"] = True  # PATCH remove of active: back to its default (docs/scim.md, "PATCH remove")
         fields = self._profile_fields(doc)
         role = self._check_role(_requested_role(doc, original))
         if role is None and _role_removed(doc, original):
