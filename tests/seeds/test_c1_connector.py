@@ -36,7 +36,9 @@ def test_the_roster_a_governance_tool_reads_follows_the_idp(setup_factory):
     assert {m["role"] for m in before.values()} <= {"owner", "manager", "member", "collaborator"}
     assert all({"email", "active", "two_factor_enabled", "visibility"} <= set(m) for m in before.values())
 
-    uid = s.post("Users", okta_user("lee@alpha.test", given="Lee", external_id="00u5lee")).json()["id"]
+    created = s.post("Users", {**okta_user("lee@alpha.test", given="Lee", external_id="00u5lee"), "costCenter": "9"})
+    assert created.status_code == 201, created.text  # an attribute Gatehouse has no use for does not block the create
+    uid = created.json()["id"]
     s.post("Groups", {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Oncall",
                       "members": [{"value": uid}]})
     s.patch(f"Users/{uid}", {"op": "replace", "path": "userName", "value": "lee.chen@alpha.test"},

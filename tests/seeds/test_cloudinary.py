@@ -48,10 +48,12 @@ def test_roles_by_oauth_scim_and_saml_with_the_cloudinary_vocabulary(setup_facto
     body = okta_user("mia@alpha.test", given="Mia", family="Wong", external_id="00u2mia")
     body["role"] = "media_library_user"
     body["product_environments"] = ["prod-eu"]
+    body["costCenter"] = "Media"  # mapped in the customer's Okta, of no use to Gatehouse: ignored
     r = s.post("Users", body)
     assert r.status_code == 201, r.text
     uid = r.json()["id"]
     assert s.member(uid).role == "collaborator" and s.member(uid).allowed_environments == ["prod-eu"]
+    assert "costCenter" not in s.member(uid).profile
 
     # A value Cloudinary has that nothing maps: refused, and the answer names what is accepted.
     r = s.patch(f"Users/{uid}", {"op": "replace", "path": "role", "value": "janitor"})
