@@ -208,6 +208,13 @@ class Membership(models.Model):
     def email(self) -> str:
         return self.user.email
 
+    @property
+    def managed_by(self) -> str:
+        """``SCIM`` or ``SAML`` when the workspace's IdP manages this member (``workspaces.ownership``), else ``""``."""
+        from .ownership import idp_manager
+
+        return idp_manager(self)
+
 
 class Team(models.Model):
     """A group of members: the SCIM Group resource and the target of SAML group sync."""

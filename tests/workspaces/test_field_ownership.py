@@ -83,6 +83,16 @@ def test_members_the_portal_added_are_the_portals(world):
     assert 'id="managed-by"' not in page and 'name="action" value="role"' in page
 
 
+def test_the_members_list_marks_who_the_idp_manages(world, scim):
+    import re
+
+    _scim_member(scim)
+    html = login_client(world.owner_a).get("/w/alpha/").content.decode()
+    rows = dict(re.findall(r'<tr data-member="([^"]+)">(.*?)</tr>', html, re.S))
+    assert 'class="badge managed"' in rows["ada@alpha.test"] and ">SCIM<" in rows["ada@alpha.test"]
+    assert 'class="badge managed"' not in rows["member@alpha.test"]
+
+
 def test_a_team_membership_a_scim_group_pushed_cannot_be_removed_in_the_portal(world, scim):
     ada = _scim_member(scim)
     group = scim.post("Groups", {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Eng",
