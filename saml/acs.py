@@ -88,6 +88,8 @@ REASONS = {
                         "workspace Owner.",
     "ambiguous_member": "Several members of this workspace use this email. Ask a workspace Owner to fix it.",
     "jit_refused": "You cannot be added to this workspace with this email. Ask a workspace Owner.",
+    "pending_idp_login": "This identity provider is not live for this workspace yet: a workspace Owner must "
+                         "complete Test SSO with it first.",
     "unknown_role": "Your identity provider sent a role this workspace does not know. Ask a workspace Owner to "
                     "map it (Provisioning → Role mapping); the audit log names the value.",
     "test_identity_mismatch": "Test SSO must sign in as the Owner who started it.",

@@ -47,6 +47,10 @@ class SamlSettings(models.Model):
     last_test_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # A change of IdP staged while SAML-only is enforced (docs/saml.md, "Changing the IdP while SAML-only is
+    # enforced"): metadata_xml, metadata_url, entity_id, sso_urls, certificates, staged_at, staged_by. It becomes
+    # live only through a successful Test SSO answered by it; the live IdP keeps working meanwhile. {} when none.
+    pending_idp = models.JSONField(default=dict, blank=True)
     # What the IdP asserted at the last successful Test SSO (groups, teams and role a login would give).
     last_test_result = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

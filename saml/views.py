@@ -24,7 +24,7 @@ from workspaces.models import Team, User, Workspace
 from workspaces.roles import Cap
 
 from . import selectors, services
-from .acs import AcsFailure, verify_response
+from .acs import AcsFailure
 from .forms import BreakGlassForm, GroupMappingForm, SsoSettingsForm
 from .metadata import cert_info
 from .models import AuthnRequestPurpose, SamlSettings
@@ -72,7 +72,7 @@ def sso_settings(request: WorkspaceRequest, slug: str) -> HttpResponse:
                 form = SsoSettingsForm(request.POST)
                 if form.is_valid():
                     data = form.cleaned_data
-                    services.saml_settings_save(
+                    saved = services.saml_settings_save(
                         workspace=workspace, actor=actor, metadata_xml=data["metadata_xml"],
                         metadata_url=data["metadata_url"],
                         email_domains=[d for d in data["email_domains"].split(",")],
@@ -81,7 +81,12 @@ def sso_settings(request: WorkspaceRequest, slug: str) -> HttpResponse:
                         role_attribute=data["role_attribute"], subject_attribute=data["subject_attribute"],
                         idp_initiated=data["idp_initiated"], clock_skew_seconds=data["clock_skew_seconds"],
                     )
-                    messages.success(request, "SSO settings saved. Run Test SSO to check them.")
+                    if saved.pending_idp:
+                        messages.warning(request, "SAML-only is enforced, so the new identity provider is staged: "
+                                                  "the current one keeps working until a Test SSO with the new one "
+                                                  "succeeds, which makes it live.")
+                    else:
+                        messages.success(request, "SSO settings saved. Run Test SSO to check them.")
                     return redirect("sso_settings", slug)
             elif action == "test":
                 if cfg is None:
@@ -93,6 +98,9 @@ def sso_settings(request: WorkspaceRequest, slug: str) -> HttpResponse:
                 codes = services.saml_only_set(workspace=workspace, actor=actor, enabled=action == "enforce_on")
                 workspace.refresh_from_db()
                 messages.success(request, "SAML-only is now enforced." if action == "enforce_on" else "SAML-only is off.")
+            elif action == "discard_pending":
+                services.saml_pending_discard(workspace=workspace, actor=actor)
+                messages.success(request, "The staged IdP change is discarded; the live IdP is unchanged.")
             elif action == "regenerate_codes":
                 codes = services.break_glass_codes_regenerate(workspace=workspace, actor=actor)
                 messages.success(request, "New recovery codes issued; the old unused ones no longer work.")
@@ -108,6 +116,7 @@ def sso_settings(request: WorkspaceRequest, slug: str) -> HttpResponse:
     return render(request, "saml/settings.html", _ctx(
         request, form=form, cfg=cfg, certs=certs, sp=_sp_info(slug), codes=codes,
         test_fresh=selectors.test_is_fresh(cfg), last_test=cfg.last_test_result if cfg else {},
+        pending=services.pending_summary(cfg),
         codes_left=selectors.break_glass_codes_left(workspace),
         domains=[d.domain for d in cfg.email_domains.all()] if cfg else [],
     ))
@@ -198,10 +207,11 @@ def acs(request: HttpRequest, slug: str) -> HttpResponse:
     saml_response = request.POST.get("SAMLResponse", "")
     email = ""
     try:
-        verified = verify_response(cfg=cfg, slug=slug, workspace_id=workspace.pk, saml_response=saml_response)
+        verified, by_staged_idp = services.verify_login_response(workspace=workspace, cfg=cfg,
+                                                                 saml_response=saml_response)
         email = verified.email
         if verified.authn_request is not None and verified.authn_request.purpose == AuthnRequestPurpose.TEST:
-            services.sso_test_complete(workspace=workspace, cfg=cfg, login=verified)
+            services.sso_test_complete(workspace=workspace, cfg=cfg, login=verified, pending=by_staged_idp)
             # The session is not touched: Test SSO changes no grants. The settings page shows the result.
             return redirect(f"{reverse('sso_settings', args=[slug])}?{urlencode({'tested': '1'})}")
         outcome = services.sso_login_complete(

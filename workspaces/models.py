@@ -210,10 +210,13 @@ class Membership(models.Model):
 
     @property
     def managed_by(self) -> str:
-        """``SCIM`` or ``SAML`` when the workspace's IdP manages this member (``workspaces.ownership``), else ``""``."""
-        from .ownership import idp_manager
-
-        return idp_manager(self)
+        """``SCIM`` or ``SAML`` when the workspace's IdP manages this member, else ``""`` (added in the portal, or
+        detached by an Owner). What that means for each field: ``workspaces.ownership``."""
+        if self.detached_at is not None:
+            return ""
+        if self.scim_username:
+            return "SCIM"
+        return "SAML" if self.saml_subject else ""
 
 
 class Team(models.Model):

@@ -24,13 +24,7 @@ def is_directory(actor: Actor) -> bool:
 
 def idp_manager(membership: Membership) -> str:
     """``SCIM`` or ``SAML`` when the workspace's IdP manages this member, else ``""``."""
-    if membership.detached_at is not None:
-        return ""
-    if membership.scim_username:
-        return "SCIM"
-    if membership.saml_subject:
-        return "SAML"
-    return ""
+    return membership.managed_by
 
 
 def idp_owned(membership: Membership, what: str) -> str:

@@ -22,7 +22,12 @@ from .enforcement import (
     saml_only_set,
 )
 from .group_sync import group_mapping_create, group_mapping_delete, group_sync_apply, group_sync_set
-from .idp_settings import saml_metadata_refresh, saml_settings_save
+from .idp_settings import (
+    pending_summary,
+    saml_metadata_refresh,
+    saml_pending_discard,
+    saml_settings_save,
+)
 from .login import (
     SsoOutcome,
     authn_request_issue,
@@ -31,6 +36,7 @@ from .login import (
     sso_login_complete,
     sso_login_failed_record,
     sso_test_complete,
+    verify_login_response,
 )
 
 __all__ = [
@@ -44,13 +50,16 @@ __all__ = [
     "group_mapping_delete",
     "group_sync_apply",
     "group_sync_set",
+    "pending_summary",
     "purge_expired",
     "safe_next",
     "saml_actor",
     "saml_metadata_refresh",
     "saml_only_set",
+    "saml_pending_discard",
     "saml_settings_save",
     "sso_login_complete",
     "sso_login_failed_record",
     "sso_test_complete",
+    "verify_login_response",
 ]

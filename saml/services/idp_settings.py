@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from typing import Any
 
@@ -53,6 +54,95 @@ def _apply_metadata(cfg: SamlSettings, parsed: ParsedMetadata, xml: str) -> None
     cfg.sso_urls = parsed.sso_urls
     cfg.certificates = parsed.certificates
     cfg.metadata_refresh_error = ""
+
+
+def _locations(sso_urls: list[dict[str, str]]) -> set[tuple[str, str]]:
+    return {(u["binding"], u["location"]) for u in sso_urls}
+
+
+def needs_staging(cfg: SamlSettings, parsed: ParsedMetadata) -> bool:
+    """Would applying ``parsed`` now risk locking the workspace out? True while SAML-only is enforced and the IdP
+    changes: another entity ID or SSO URL, or a signing certificate removed or replaced. Adding a certificate
+    beside the current ones (the IdP's rollover) is not a change of IdP: it applies at once."""
+    if not cfg.workspace.saml_only:
+        return False
+    return (
+        cfg.idp_entity_id != parsed.entity_id
+        or _locations(cfg.sso_urls) != _locations(parsed.sso_urls)
+        or not set(cfg.certificates) <= set(parsed.certificates)
+    )
+
+
+def _stage(cfg: SamlSettings, parsed: ParsedMetadata, xml: str, metadata_url: str, actor: Actor) -> None:
+    cfg.pending_idp = {
+        "metadata_xml": xml, "metadata_url": metadata_url, "entity_id": parsed.entity_id,
+        "sso_urls": parsed.sso_urls, "certificates": parsed.certificates,
+        "staged_at": timezone.now().isoformat(), "staged_by": actor.label,
+    }
+
+
+def settings_with_pending(cfg: SamlSettings) -> SamlSettings | None:
+    """The settings as they would be with the staged IdP (an unsaved copy: for Test SSO only), or None."""
+    pending = cfg.pending_idp or {}
+    if not pending:
+        return None
+    staged = copy.copy(cfg)
+    staged.idp_entity_id = pending["entity_id"]
+    staged.sso_urls = pending["sso_urls"]
+    staged.certificates = pending["certificates"]
+    staged.metadata_xml = pending["metadata_xml"]
+    return staged
+
+
+def pending_summary(cfg: SamlSettings | None) -> dict[str, Any]:
+    """What the settings page shows of a staged IdP change (certificate fingerprints, never key material)."""
+    pending = (cfg.pending_idp if cfg else None) or {}
+    if not pending:
+        return {}
+    return {
+        "entity_id": pending["entity_id"], "sso_urls": [u["location"] for u in pending["sso_urls"]],
+        "certificates": [cert_info(c) for c in pending["certificates"]], "staged_at": pending.get("staged_at", ""),
+        "staged_by": pending.get("staged_by", ""), "metadata_url": pending.get("metadata_url", ""),
+    }
+
+
+@transaction.atomic
+def saml_pending_apply(*, cfg: SamlSettings, actor: Actor) -> SamlSettings:
+    """Make the staged IdP live: called when a Test SSO was answered, and verified, by it."""
+    cfg = SamlSettings.objects.select_for_update().select_related("workspace").get(pk=cfg.pk)
+    pending = cfg.pending_idp or {}
+    if not pending:
+        return cfg
+    before = _summary(cfg)
+    cfg.metadata_xml = pending["metadata_xml"]
+    cfg.idp_entity_id = pending["entity_id"]
+    cfg.sso_urls = pending["sso_urls"]
+    cfg.certificates = pending["certificates"]
+    cfg.metadata_url = pending.get("metadata_url", "")
+    cfg.metadata_fetched_at = timezone.now() if cfg.metadata_url else None
+    cfg.metadata_refresh_error = ""
+    cfg.pending_idp = {}
+    cfg.updated_at = timezone.now()
+    cfg.version = F("version") + 1
+    cfg.save()
+    cfg.refresh_from_db()
+    record_event(actor=actor, action="sso.pending_applied", workspace=cfg.workspace,
+                 **workspace_target(cfg.workspace), details={"changes": _changes(before, _summary(cfg))})
+    return cfg
+
+
+@transaction.atomic
+def saml_pending_discard(*, workspace: Workspace, actor: Actor) -> None:
+    """Drop a staged IdP change; the live IdP stays as it is."""
+    ws.require_capability(actor, workspace, Cap.SETTINGS_MANAGE)
+    cfg = SamlSettings.objects.select_for_update().filter(workspace=workspace).first()
+    if cfg is None or not cfg.pending_idp:
+        raise ServiceError("There is no staged IdP change.")
+    entity_id = cfg.pending_idp.get("entity_id", "")
+    cfg.pending_idp = {}
+    cfg.save(update_fields=["pending_idp"])
+    record_event(actor=actor, action="sso.pending_discarded", workspace=workspace, **workspace_target(workspace),
+                 details={"entity_id": entity_id})
 
 
 def _normalise_domains(domains: list[str]) -> list[str]:
@@ -116,14 +206,23 @@ def saml_settings_save(
     before = _summary(cfg) if cfg else {}
     if cfg is None:
         cfg = SamlSettings(workspace=workspace)
-    identity_changed = created or cfg.idp_entity_id != parsed.entity_id or set(cfg.certificates) != set(parsed.certificates)
+    cfg.workspace = workspace
+    staged = not created and needs_staging(cfg, parsed)
+    identity_changed = not staged and (
+        created or cfg.idp_entity_id != parsed.entity_id or set(cfg.certificates) != set(parsed.certificates)
+    )
     # Which value identifies a person decides who gets in: a new one needs a new Test SSO too.
     identity_changed = identity_changed or (
         subject_attribute is not None and subject_attribute.strip() != cfg.subject_attribute
     )
-    _apply_metadata(cfg, parsed, xml)
-    cfg.metadata_url = metadata_url.strip()
-    cfg.metadata_fetched_at = timezone.now() if cfg.metadata_url else None
+    if staged:
+        # SAML-only is enforced: the new IdP waits for a Test SSO answered by it; the live one keeps working.
+        _stage(cfg, parsed, xml, metadata_url.strip(), actor)
+    else:
+        _apply_metadata(cfg, parsed, xml)
+        cfg.metadata_url = metadata_url.strip()
+        cfg.metadata_fetched_at = timezone.now() if cfg.metadata_url else None
+        cfg.pending_idp = {}
     for name, value in (
         ("email_attribute", email_attribute), ("first_name_attribute", first_name_attribute),
         ("last_name_attribute", last_name_attribute), ("groups_attribute", groups_attribute),
@@ -162,7 +261,10 @@ def saml_settings_save(
     record_event(
         actor=actor, action="sso.settings_changed", workspace=workspace, **workspace_target(workspace),
         details={"created": created, "changes": _changes(before, _summary(cfg)),
-                 "test_reset": identity_changed and not created},
+                 "test_reset": identity_changed and not created,
+                 **({"staged": {"entity_id": parsed.entity_id,
+                                "certificates": [cert_info(c).fingerprint_sha256 for c in parsed.certificates]}}
+                    if staged else {})},
     )
     return cfg
 
@@ -186,6 +288,18 @@ def saml_metadata_refresh(*, settings_id: int, actor: Actor) -> str:
         record_event(actor=actor, action="sso.metadata_refresh_failed", workspace=workspace,
                      **workspace_target(workspace), details={"error": message, "kept_last_good": True})
         return "failed"
+    if needs_staging(cfg, parsed):
+        if (cfg.pending_idp or {}).get("metadata_xml") == body:
+            return "unchanged"
+        # Enforced: a changed IdP from the URL is staged for a Test SSO, never applied behind the Owners' backs.
+        _stage(cfg, parsed, body, cfg.metadata_url, actor)
+        cfg.save(update_fields=["pending_idp"])
+        record_event(actor=actor, action="sso.metadata_staged", workspace=workspace, **workspace_target(workspace),
+                     details={"entity_id": parsed.entity_id,
+                              "certificates": [cert_info(c).fingerprint_sha256 for c in parsed.certificates]})
+        logger.warning("SAML metadata of workspace %s changed its IdP while SAML-only is enforced: staged for a "
+                       "Test SSO", workspace.slug)
+        return "staged"
     before = _summary(cfg)
     _apply_metadata(cfg, parsed, body)
     cfg.metadata_fetched_at = timezone.now()

@@ -24,11 +24,12 @@ from workspaces.models import Membership, User, Workspace
 from workspaces.roles import Role, directory_may_grant
 
 from .. import selectors
-from ..acs import AcsFailure, VerifiedLogin
+from ..acs import AcsFailure, VerifiedLogin, verify_response
 from ..models import AuthnRequestPurpose, IssuedAuthnRequest, SamlMemberState, SamlSettings, UsedAssertion
 from ..sp import client_for, redirect_sso_url
 from ._audit import saml_actor, workspace_target
 from .group_sync import asserted_role, group_sync_apply, idp_role_apply
+from .idp_settings import saml_pending_apply, settings_with_pending
 
 
 def _is_local_path(target: str) -> bool:
@@ -51,6 +52,9 @@ def authn_request_issue(
     user: User | None = None,
 ) -> str:
     """Remember a new AuthnRequest (database: every web process can match it) and return the IdP redirect URL."""
+    if purpose == AuthnRequestPurpose.TEST:
+        # A staged IdP change is tested against the staged IdP: its success is what makes it live.
+        cfg = settings_with_pending(cfg) or cfg
     client = client_for(cfg, workspace.slug)
     destination = redirect_sso_url(cfg)
     request_id, info = client.prepare_for_authenticate(
@@ -90,6 +94,28 @@ def _consume(login: VerifiedLogin, workspace: Workspace, now: datetime) -> None:
             )
     except IntegrityError:
         raise AcsFailure("replay", f"assertion {login.assertion_id[:80]} already used") from None
+
+
+def verify_login_response(*, workspace: Workspace, cfg: SamlSettings | None,
+                          saml_response: str) -> tuple[VerifiedLogin, bool]:
+    """``saml.acs.verify_response`` against the live IdP; failing that, against a staged IdP change, which may answer
+    a Test SSO only. Returns the verified login and whether the staged IdP answered it."""
+    try:
+        return verify_response(cfg=cfg, slug=workspace.slug, workspace_id=workspace.pk,
+                               saml_response=saml_response), False
+    except AcsFailure as live_failure:
+        staged = settings_with_pending(cfg) if cfg is not None else None
+        if staged is None:
+            raise
+        try:
+            verified = verify_response(cfg=staged, slug=workspace.slug, workspace_id=workspace.pk,
+                                       saml_response=saml_response)
+        except AcsFailure:
+            raise live_failure from None
+    if verified.authn_request is None or verified.authn_request.purpose != AuthnRequestPurpose.TEST:
+        raise AcsFailure("pending_idp_login", "the staged IdP answered a login; until a Test SSO makes it live it "
+                                              "may answer Test SSO only")
+    return verified, True
 
 
 @transaction.atomic
@@ -225,7 +251,8 @@ def sso_login_complete(*, workspace: Workspace, cfg: SamlSettings, login: Verifi
 
 
 @transaction.atomic
-def sso_test_complete(*, workspace: Workspace, cfg: SamlSettings, login: VerifiedLogin) -> SsoOutcome:
+def sso_test_complete(*, workspace: Workspace, cfg: SamlSettings, login: VerifiedLogin,
+                      pending: bool = False) -> SsoOutcome:
     """Finish a Test SSO run: the whole flow is verified, nobody's session or rights change.
 
     It counts as successful only when the IdP asserted the Owner who started the test, with the immutable subject
@@ -252,6 +279,10 @@ def sso_test_complete(*, workspace: Workspace, cfg: SamlSettings, login: Verifie
     if cfg.role_attribute:
         details["role_values"] = (login.attributes.get(cfg.role_attribute) or [])[:20]
         details["role"] = asserted_role(workspace=workspace, cfg=cfg, attributes=login.attributes) or ""
+    if pending:
+        # Answered and verified by the staged IdP, for an active Owner: it becomes the live IdP now.
+        saml_pending_apply(cfg=cfg, actor=ws.actor_for_membership(owner, "saml"))
+        details["applied_staged_idp"] = True
     SamlSettings.objects.filter(pk=cfg.pk).update(
         last_test_succeeded_at=now, last_test_by=starter, last_test_result=details
     )

@@ -47,7 +47,7 @@ class Command(BaseCommand):
             raise CommandError(f"Cannot read {opts['metadata']}: {exc.strerror}") from None
         actor = Actor.system("manage.py sso_configure")
         try:
-            services.saml_settings_save(
+            saved = services.saml_settings_save(
                 workspace=workspace, actor=actor, metadata_xml=xml, email_domains=opts["email_domains"],
                 idp_initiated=opts["idp_initiated"], groups_attribute=opts["group_attribute"],
                 role_attribute=opts["role_attribute"], subject_attribute=opts["subject_attribute"],
@@ -57,6 +57,10 @@ class Command(BaseCommand):
         except ServiceError as exc:
             raise CommandError(exc.message) from None
         slug = workspace.slug
+        if saved.pending_idp:
+            self.stdout.write(self.style.WARNING(
+                "SAML-only is enforced: the new IdP is STAGED. The current IdP keeps working until an Owner runs "
+                "Test SSO (SSO settings page) and the new IdP answers it; that makes it live."))
         self.stdout.write(f"SP entity ID (Audience URI): {sp_entity_id(slug)}")
         self.stdout.write(f"ACS URL (Single sign on URL): {acs_url(slug)}")
         self.stdout.write(f"Login URL: {login_url(slug)}")
