@@ -162,3 +162,13 @@ def test_the_metadata_url_refresh_stages_a_new_idp_while_enforced(world, enforce
     assert cfg.idp_entity_id == IDP_A and cfg.pending_idp["entity_id"] == NEW_IDP
     assert AuditEvent.objects.filter(action="sso.metadata_staged").count() == 1
     assert _login(enforced).status_code == 302
+
+
+def test_owner_recovery_is_linked_where_a_locked_out_owner_lands(world, enforced):
+    login_page = Client().get("/login/").content.decode()
+    assert 'id="break-glass-hint"' in login_page
+    # A failed SSO login and the "sign in to this workspace" page both link this workspace's break-glass.
+    failed = _login(_new_idp(world)).content.decode()
+    assert 'id="break-glass-link"' in failed and "/saml/alpha/break-glass/" in failed
+    no_grant = login_client(world.owner_a).get("/w/alpha/").content.decode()  # a password session, SAML-only on
+    assert 'id="break-glass-link"' in no_grant and "/saml/alpha/break-glass/" in no_grant

@@ -126,3 +126,21 @@ def test_system_check_warns_about_the_default_public_url_in_production(settings)
     assert [e.id for e in checks.check_public_base_url(None)] == ["gatehouse.W001"]
     settings.PUBLIC_BASE_URL = "gatehouse.example.com"
     assert [e.id for e in checks.check_public_base_url(None)] == ["gatehouse.E001"]
+
+
+def test_seed_demo_prints_the_demo_password_only_while_it_works(db):
+    from workspaces.models import User
+
+    first = io.StringIO()
+    call_command("seed_demo", stdout=first)
+    assert "password: gatehouse-demo" in first.getvalue()
+    owner = User.objects.get(email="owner@acme.test")
+    owner.set_password("something-else-entirely")
+    owner.save()
+    changed = io.StringIO()
+    call_command("seed_demo", stdout=changed)
+    assert "gatehouse-demo" not in changed.getvalue() and "no longer works" in changed.getvalue()
+    Workspace.objects.filter(slug="acme").update(saml_only=True)
+    enforced = io.StringIO()
+    call_command("seed_demo", stdout=enforced)
+    assert "SAML-only is enforced" in enforced.getvalue() and "/saml/acme/break-glass/" in enforced.getvalue()

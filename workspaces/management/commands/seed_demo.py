@@ -56,5 +56,16 @@ class Command(BaseCommand):
         self.stdout.write("")
         self.stdout.write(f"  Portal:    {base}/login/")
         self.stdout.write(f"  Workspace: {base}/w/{DEMO_SLUG}/")
-        self.stdout.write(f"  Owner:     {DEMO_OWNER}   password: {DEMO_PASSWORD}")
-        self.stdout.write(f"  Others:    {', '.join(p[0] for p in PEOPLE)} (same password)")
+        self.stdout.write(f"  Owner:     {DEMO_OWNER}   {self._password_line(owner)}")
+        self.stdout.write(f"  Others:    {', '.join(p[0] for p in PEOPLE)} (the demo password, unless changed)")
+
+    @staticmethod
+    def _password_line(owner: User) -> str:
+        """The demo password only while it still signs the Owner in: never a stale one."""
+        workspace = Workspace.objects.filter(slug=DEMO_SLUG).first()
+        if workspace is not None and workspace.saml_only:
+            return (f"password login is off (SAML-only is enforced): sign in through SSO, or with a recovery code at "
+                    f"{settings.PUBLIC_BASE_URL}/saml/{DEMO_SLUG}/break-glass/")
+        if not owner.check_password(DEMO_PASSWORD):
+            return "password: changed since the demo was created (the demo password no longer works)"
+        return f"password: {DEMO_PASSWORD}"
