@@ -83,6 +83,7 @@ def asserted_role(*, workspace: Workspace, cfg: SamlSettings, attributes: dict[s
     return max(roles, key=lambda r: ROLE_RANK.get(r, 0)) if roles else None
 
 
+@transaction.atomic
 def idp_role_apply(*, membership: Membership, role: str | None, state: SamlMemberState, actor: Actor) -> None:
     """Give the member the role its IdP asserts at this login (group mappings or the role attribute).
 

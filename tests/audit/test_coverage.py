@@ -79,6 +79,14 @@ NOT_A_CHANGE: dict[str, str] = {
     "workspaces.deprovision_jobs_claim_due": "outbox bookkeeping: pushes due times of unfinished jobs",
     "workspaces.user_session_record": "session index written at login (the login itself is audited)",
     "workspaces.user_session_forget": "session index entry removed at logout",
+    # field-readiness round (issues 13, 14)
+    "saml.asserted_role": "a lookup of the role the assertion's role attribute gives; no write",
+    "saml.login_subject": "reads the immutable subject from a verified login; no write",
+    "saml.verify_login_response": "verification only (saml.acs.verify_response against the live or the staged "
+    "IdP); its outcome is audited by sso_login_complete, sso_test_complete or sso_login_failed_record",
+    "saml.needs_staging": "a check; no write",
+    "saml.pending_summary": "a read for the settings page; no write",
+    "saml.settings_with_pending": "an unsaved copy of the settings with the staged IdP; no write",
 }
 
 # In every app, at any depth: a module of this name, or every module of a package of this name.
@@ -274,6 +282,36 @@ def _login_failure(w):
             "failure": AcsFailure("signature_invalid", "InvalidSignature")}
 
 
+def _role_from_idp(w) -> dict[str, Any]:
+    from saml.models import SamlMemberState
+    from saml.services import saml_actor
+
+    state = SamlMemberState.objects.create(membership=w.member_a)
+    return {"membership": w.member_a, "role": "manager", "state": state, "actor": saml_actor("SAML role attribute")}
+
+
+def _staged_idp(w) -> Any:
+    from saml.models import SamlSettings
+    from tests.saml.idp import idp_metadata, make_key
+
+    cfg = _sso(w).cfg
+    key = make_key("idp-new")
+    xml = idp_metadata("http://idp.new/entity", "https://idp.new/sso", key)
+    SamlSettings.objects.filter(pk=cfg.pk).update(pending_idp={
+        "metadata_xml": xml, "metadata_url": "", "entity_id": "http://idp.new/entity",
+        "sso_urls": [{"binding": "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect", "location": "https://idp.new/sso"}],
+        "certificates": [key.cert_b64], "staged_at": "", "staged_by": "test"})
+    return SamlSettings.objects.get(pk=cfg.pk)
+
+
+def _scim_linked(w):
+    from workspaces.models import Membership
+
+    Membership.objects.filter(pk=w.member_a.pk).update(scim_username="member@alpha.test")
+    w.member_a.refresh_from_db()
+    return {"membership": w.member_a, "actor": _owner(w)}
+
+
 # qualified name -> (kwargs builder, expected action)
 def _with_role_mapping(w) -> dict[str, Any]:
     from workspaces.models import RoleMapping
@@ -422,6 +460,18 @@ FIXTURES: dict[str, tuple[Callable[[Any], dict[str, Any]], str]] = {
     ),
     "saml.sso_login_failed_record": (_login_failure, "sso.login_failed"),
     "saml.group_sync_apply": (_group_sync, "team.member_added"),
+    "saml.idp_role_apply": (_role_from_idp, "member.role_changed"),
+    "saml.saml_pending_apply": (lambda w: {"cfg": _staged_idp(w), "actor": _owner(w)}, "sso.pending_applied"),
+    "saml.saml_pending_discard": (
+        lambda w: {"workspace": _staged_idp(w).workspace, "actor": _owner(w)}, "sso.pending_discarded",
+    ),
+    "workspaces.membership_detach": (_scim_linked, "member.detached"),
+    "workspaces.membership_link_subject": (
+        lambda w: {"membership": w.member_a, "subject": "00u1member", "actor": _owner(w)}, "member.directory_linked",
+    ),
+    "workspaces.membership_rename": (
+        lambda w: {"membership": w.member_a, "email": "milo@alpha.test", "actor": _owner(w)}, "member.renamed",
+    ),
     "saml.group_sync_set": (
         lambda w: {"workspace": _sso(w).workspace, "actor": _owner(w), "enabled": True}, "sso.group_sync_changed",
     ),
