@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from django import forms
 
+from workspaces.roles import Role
+
 from .services import OAuthGrant
 
 
@@ -19,4 +21,22 @@ class CredentialForm(forms.Form):
         required=False, label="OAuth redirect URIs",
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Authorization code only: the callback URL(s) your identity provider shows, space separated.",
+    )
+
+
+class ProvisioningPolicyForm(forms.Form):
+    """What the workspace's IdP may do to members (``workspaces.services.workspace_update_policy``)."""
+
+    jit_provisioning = forms.BooleanField(
+        label="Create unknown people at their first SSO login (JIT)", required=False,
+    )
+    default_role = forms.ChoiceField(
+        label="Default role", choices=Role.choices,
+        help_text="What a person created by the IdP gets when it sends no role (SCIM and JIT), and what a removed "
+                  "role returns to.",
+    )
+    scim_may_grant_owner = forms.BooleanField(
+        label="The identity provider may grant Owner", required=False,
+        help_text="Off (recommended): SCIM, the role attribute and group sync can never make an Owner, so a "
+                  "compromised IdP cannot take the workspace over.",
     )

@@ -20,13 +20,14 @@ from workspaces.access import workspace_view
 from workspaces.exceptions import ServiceError
 from workspaces.forms import posted_id
 from workspaces.roles import Cap
+from workspaces.services import workspace_update_policy
 
 from . import services
 from .credential_selectors import credential_of, credentials_with_state
 from .models import CredentialKind
 from .oauth import workspace_scope
 from .request_log import recent_requests
-from .web_forms import CredentialForm
+from .web_forms import CredentialForm, ProvisioningPolicyForm
 
 
 def _credential_or_404(request: HttpRequest) -> Any:
@@ -43,10 +44,22 @@ def provisioning(request: HttpRequest, slug: str) -> HttpResponse:
     access = request.access  # type: ignore[attr-defined]  # set by workspace_view
     workspace = access.workspace
     form = CredentialForm()
+    policy_form = ProvisioningPolicyForm(initial={
+        "jit_provisioning": workspace.jit_provisioning, "default_role": workspace.default_role,
+        "scim_may_grant_owner": workspace.scim_may_grant_owner,
+    })
     new_secret: dict[str, Any] | None = None
     if request.method == "POST":
         action = request.POST.get("action", "")
         try:
+            if action == "policy":
+                policy_form = ProvisioningPolicyForm(request.POST)
+                if policy_form.is_valid():
+                    changes = {k: v for k, v in policy_form.cleaned_data.items() if getattr(workspace, k) != v}
+                    if changes:
+                        workspace_update_policy(workspace=workspace, actor=access.actor, **changes)
+                    messages.success(request, "Provisioning policy saved." if changes else "Nothing changed.")
+                    return redirect("scim_provisioning", slug)
             if action in ("enable", "disable"):
                 services.scim_set_enabled(workspace=workspace, enabled=action == "enable", actor=access.actor)
                 messages.success(request, "SCIM provisioning is on." if action == "enable" else "SCIM provisioning is off.")
@@ -78,7 +91,7 @@ def provisioning(request: HttpRequest, slug: str) -> HttpResponse:
                     new_secret = {"credential": credential, "secret": secret}
                     form = CredentialForm()
                     messages.success(request, "Credential created. Copy it now: it will not be shown again.")
-            else:
+            elif action != "policy":  # an invalid policy form is shown again below
                 raise Http404("Unknown action")
         except ServiceError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
@@ -87,7 +100,7 @@ def provisioning(request: HttpRequest, slug: str) -> HttpResponse:
     base = settings.PUBLIC_BASE_URL
     return render(request, "scim/provisioning.html", {
         "workspace": workspace, "me": access.membership, "can": access.caps,
-        "form": form, "new_secret": new_secret,
+        "form": form, "new_secret": new_secret, "policy_form": policy_form,
         "credentials": credentials_with_state(workspace),
         "requests": recent_requests(workspace),
         "scim_base_url": f"{base}/scim/v2/{workspace.slug}/",
