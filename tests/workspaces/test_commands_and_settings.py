@@ -49,6 +49,7 @@ def test_seed_demo_creates_every_role_once_and_prints_the_owner_login(db):
     call_command("seed_demo", stdout=out)
     ws = Workspace.objects.get(slug="acme")
     assert set(ws.memberships.values_list("role", flat=True)) == {"owner", "manager", "member", "collaborator"}
+    assert list(ws.memberships.filter(is_auditor=True).values_list("user__email", flat=True)) == ["auditor@acme.test"]
     assert "owner@acme.test" in out.getvalue() and "/w/acme/" in out.getvalue()
     assert ws.teams.count() == 2 and ws.repositories.count() == 2
     call_command("verify_audit_chain", "acme", stdout=io.StringIO())

@@ -20,6 +20,7 @@ PEOPLE = [
     ("member@acme.test", "Milo Member", Role.MEMBER),
     ("private@acme.test", "Pia Private", Role.MEMBER),
     ("collab@acme.test", "Cole Collaborator", Role.COLLABORATOR),
+    ("auditor@acme.test", "Audra Auditor", Role.MEMBER),  # a Member with the auditor permission
 ]
 
 
@@ -38,6 +39,7 @@ class Command(BaseCommand):
                         workspace=ws, email=email, full_name=name, role=role, password=DEMO_PASSWORD, actor=actor,
                         visibility="private" if email.startswith("private") else "public", source="seed_demo",
                     )
+                services.membership_set_auditor(membership=members["auditor@acme.test"], is_auditor=True, actor=actor)
                 platform = services.team_create(workspace=ws, name="Platform", actor=actor)
                 web = services.team_create(workspace=ws, name="Web", actor=actor)
                 owner_m = Membership.objects.get(workspace=ws, user=owner)
