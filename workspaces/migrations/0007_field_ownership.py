@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workspaces', '0005_directory_link'),
+        ('workspaces', '0006_directory_link_indexes'),
     ]
 
     operations = [
