@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from scim.services import scim_credential_create
+from scim.services import OAuthGrant, scim_credential_create, scim_oauth_client_create
 from workspaces.services import actor_for_membership
 
 SCIM_JSON = "application/scim+json"
@@ -119,3 +119,27 @@ def okta_user(username: str, given: str = "Test", family: str = "User", external
 
 def patch_body(*operations: dict[str, Any]) -> dict[str, Any]:
     return {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": list(operations)}
+
+
+@pytest.fixture
+def okta_client_a(world):
+    """An authorization-code OAuth client of workspace A, as an Owner creates it on the provisioning page."""
+    from .credential_helpers import enable_scim, owner_actor
+    from .oauth_helpers import REDIRECT_URI
+
+    enable_scim(world.a, world.b)
+    return scim_oauth_client_create(
+        workspace=world.a, name="Okta OAuth", actor=owner_actor(world.owner_a),
+        grant=OAuthGrant.AUTHORIZATION_CODE, redirect_uris=REDIRECT_URI,
+    )
+
+
+@pytest.fixture
+def entra_client_a(world):
+    """A client-credentials OAuth client of workspace A (Entra ID's mode)."""
+    from .credential_helpers import enable_scim, owner_actor
+
+    enable_scim(world.a, world.b)
+    return scim_oauth_client_create(
+        workspace=world.a, name="Entra", actor=owner_actor(world.owner_a), grant=OAuthGrant.CLIENT_CREDENTIALS,
+    )

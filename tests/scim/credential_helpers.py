@@ -28,3 +28,14 @@ def enable_scim(*workspaces) -> None:
     for ws in workspaces:
         ws.scim_enabled = True
         ws.save(update_fields=["scim_enabled"])
+
+
+def bearer_status(access_token: str, slug: str = "alpha") -> int:
+    """What ``authenticate_scim_request`` answers a SCIM request carrying this bearer token: 200 or the status."""
+    from scim.auth import ScimAuthError, authenticate_scim_request
+
+    try:
+        authenticate_scim_request(scim_request(f"Bearer {access_token}"), slug)
+    except ScimAuthError as exc:
+        return exc.status
+    return 200

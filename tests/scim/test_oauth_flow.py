@@ -11,34 +11,16 @@ import requests
 from django.test import Client, override_settings
 
 from audit.models import AuditEvent
-from scim.auth import ScimAuthError, authenticate_scim_request
+from scim.auth import authenticate_scim_request
 from scim.services import OAuthGrant, scim_credential_revoke, scim_oauth_client_create
 from workspaces.access import GrantMethod, grant_workspace
 from workspaces.models import Membership
 
 from ..factories import MembershipFactory
-from .credential_helpers import enable_scim, owner_actor, scim_request
+from .credential_helpers import bearer_status, enable_scim, owner_actor, scim_request
 from .oauth_helpers import REDIRECT_URI, approve, authorize_params, code_from, sign_in, token
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def okta_client_a(world):
-    """An authorization-code client of workspace A, as an Owner creates it on the provisioning page."""
-    enable_scim(world.a, world.b)
-    return scim_oauth_client_create(
-        workspace=world.a, name="Okta OAuth", actor=owner_actor(world.owner_a),
-        grant=OAuthGrant.AUTHORIZATION_CODE, redirect_uris=REDIRECT_URI,
-    )
-
-
-@pytest.fixture
-def entra_client_a(world):
-    enable_scim(world.a, world.b)
-    return scim_oauth_client_create(
-        workspace=world.a, name="Entra", actor=owner_actor(world.owner_a), grant=OAuthGrant.CLIENT_CREDENTIALS,
-    )
 
 
 def _issue_tokens(live_server, world, password, client) -> dict:
@@ -50,14 +32,6 @@ def _issue_tokens(live_server, world, password, client) -> dict:
                      grant_type="authorization_code", code=code, redirect_uri=REDIRECT_URI)
     assert response.status_code == 200, response.text
     return response.json()
-
-
-def _auth_status(access_token: str, slug: str) -> int:
-    try:
-        authenticate_scim_request(scim_request(f"Bearer {access_token}"), slug)
-    except ScimAuthError as exc:
-        return exc.status
-    return 200
 
 
 def test_owner_approves_the_client_and_the_token_works_on_scim_for_that_workspace(live_server, world, password, okta_client_a):
@@ -77,7 +51,7 @@ def test_owner_approves_the_client_and_the_token_works_on_scim_for_that_workspac
 
 def test_access_token_of_workspace_a_is_refused_on_workspace_b(live_server, world, password, okta_client_a):
     tokens = _issue_tokens(live_server, world, password, okta_client_a)
-    assert _auth_status(tokens["access_token"], "bravo") == 401
+    assert bearer_status(tokens["access_token"], "bravo") == 401
 
 
 def test_refresh_token_gives_a_new_working_access_token_and_cannot_be_replayed(live_server, world, password, okta_client_a):
@@ -88,15 +62,15 @@ def test_refresh_token_gives_a_new_working_access_token_and_cannot_be_replayed(l
     assert refreshed.status_code == 200, refreshed.text
     new = refreshed.json()
     assert new["access_token"] != tokens["access_token"] and new["scope"] == f"scim:{world.a.pk}"
-    assert _auth_status(new["access_token"], "alpha") == 200
-    assert _auth_status(new["access_token"], "bravo") == 401
+    assert bearer_status(new["access_token"], "alpha") == 200
+    assert bearer_status(new["access_token"], "bravo") == 401
     # Once the new refresh token is used, the old one is a replay (a lost reply's retry: test_oauth_field_clients).
     newer = token(live_server.url, credential.key_id, secret, grant_type="refresh_token", refresh_token=new["refresh_token"])
     assert newer.status_code == 200, newer.text
     replay = token(live_server.url, credential.key_id, secret,
                    grant_type="refresh_token", refresh_token=tokens["refresh_token"])
     assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
-    assert _auth_status(newer.json()["access_token"], "alpha") == 401  # the whole family is revoked
+    assert bearer_status(newer.json()["access_token"], "alpha") == 401  # the whole family is revoked
 
 
 def test_member_who_is_not_an_owner_cannot_approve(live_server, world, password, okta_client_a):
@@ -181,7 +155,7 @@ def test_client_credentials_grant_issues_a_token_limited_to_the_workspace(live_s
     assert body["scope"] == f"scim:{world.a.pk}" and "refresh_token" not in body
     principal = authenticate_scim_request(scim_request(f"Bearer {body['access_token']}"), "alpha")
     assert principal.credential == credential and principal.auth_method == "oauth"
-    assert _auth_status(body["access_token"], "bravo") == 401
+    assert bearer_status(body["access_token"], "bravo") == 401
 
 
 def test_client_of_workspace_a_cannot_ask_for_workspace_b_scope(live_server, world, entra_client_a):
@@ -216,7 +190,7 @@ def test_revoked_client_gets_no_token_and_its_tokens_stop_working(live_server, w
     credential, secret = entra_client_a
     issued = token(live_server.url, credential.key_id, secret, grant_type="client_credentials").json()
     scim_credential_revoke(credential=credential, actor=owner_actor(world.owner_a))
-    assert _auth_status(issued["access_token"], "alpha") == 401
+    assert bearer_status(issued["access_token"], "alpha") == 401
     again = token(live_server.url, credential.key_id, secret, grant_type="client_credentials")
     assert again.status_code == 401 and again.json()["error"] == "invalid_client"
 
@@ -225,7 +199,7 @@ def test_token_dies_when_the_approving_owner_is_no_longer_an_owner(live_server, 
     credential, secret = okta_client_a
     tokens = _issue_tokens(live_server, world, password, okta_client_a)
     Membership.objects.filter(pk=world.owner_a.pk).update(role="member")
-    assert _auth_status(tokens["access_token"], "alpha") == 401
+    assert bearer_status(tokens["access_token"], "alpha") == 401
     refreshed = token(live_server.url, credential.key_id, secret,
                       grant_type="refresh_token", refresh_token=tokens["refresh_token"])
     assert refreshed.status_code == 400
