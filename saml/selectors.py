@@ -41,6 +41,14 @@ def sso_workspace_for_email(email: str) -> Workspace | None:
     return row.saml_settings.workspace if row else None
 
 
+def _answering_to(members: QuerySet[Membership], email: str) -> QuerySet[Membership]:
+    """The members whose directory email is ``email``, or, for a member without one, whose account email is."""
+    address = email.strip().lower()
+    return members.alias(directory_ci=Lower("directory_email"), account_ci=Lower("user__email")).filter(
+        Q(directory_ci=address) | Q(directory_email="", account_ci=address)
+    )
+
+
 class AmbiguousMember(Exception):
     """Two members of the workspace answer to the same email: SSO will not guess between them."""
 
@@ -61,10 +69,7 @@ def member_for_sso(workspace: Workspace, *, email: str, subject: str = "") -> tu
         by_id = list(members.filter(saml_subject="", external_id=subject)[:2])
         if len(by_id) == 1:
             return by_id[0], "external_id"
-    address = email.strip().lower()
-    by_email = members.alias(directory_ci=Lower("directory_email"), account_ci=Lower("user__email")).filter(
-        Q(directory_ci=address) | Q(directory_email="", account_ci=address)
-    )
+    by_email = _answering_to(members, email)
     if subject:
         by_email = by_email.filter(saml_subject="")
     candidates = list(by_email[:2])
@@ -75,12 +80,7 @@ def member_for_sso(workspace: Workspace, *, email: str, subject: str = "") -> tu
 
 def email_linked_to_another_subject(workspace: Workspace, email: str) -> bool:
     """A member of the workspace answers to this email but is linked to another IdP subject."""
-    address = email.strip().lower()
-    return (
-        Membership.objects.filter(workspace=workspace).exclude(saml_subject="")
-        .alias(directory_ci=Lower("directory_email"), account_ci=Lower("user__email"))
-        .filter(Q(directory_ci=address) | Q(directory_email="", account_ci=address)).exists()
-    )
+    return _answering_to(Membership.objects.filter(workspace=workspace).exclude(saml_subject=""), email).exists()
 
 
 def test_is_fresh(cfg: SamlSettings | None, now: datetime | None = None) -> bool:
