@@ -81,16 +81,24 @@ def _stage(cfg: SamlSettings, parsed: ParsedMetadata, xml: str, metadata_url: st
     }
 
 
+def _staged_detail(parsed: ParsedMetadata) -> dict[str, Any]:
+    """What the audit log keeps of a staged IdP: its entity ID and certificate fingerprints."""
+    return {"entity_id": parsed.entity_id,
+            "certificates": [cert_info(c).fingerprint_sha256 for c in parsed.certificates]}
+
+
+def _pending_metadata(pending: dict[str, Any]) -> ParsedMetadata:
+    return ParsedMetadata(entity_id=pending["entity_id"], sso_urls=pending["sso_urls"],
+                          certificates=pending["certificates"])
+
+
 def settings_with_pending(cfg: SamlSettings) -> SamlSettings | None:
     """The settings as they would be with the staged IdP (an unsaved copy: for Test SSO only), or None."""
     pending = cfg.pending_idp or {}
     if not pending:
         return None
     staged = copy.copy(cfg)
-    staged.idp_entity_id = pending["entity_id"]
-    staged.sso_urls = pending["sso_urls"]
-    staged.certificates = pending["certificates"]
-    staged.metadata_xml = pending["metadata_xml"]
+    _apply_metadata(staged, _pending_metadata(pending), pending["metadata_xml"])
     return staged
 
 
@@ -114,13 +122,9 @@ def saml_pending_apply(*, cfg: SamlSettings, actor: Actor) -> SamlSettings:
     if not pending:
         return cfg
     before = _summary(cfg)
-    cfg.metadata_xml = pending["metadata_xml"]
-    cfg.idp_entity_id = pending["entity_id"]
-    cfg.sso_urls = pending["sso_urls"]
-    cfg.certificates = pending["certificates"]
+    _apply_metadata(cfg, _pending_metadata(pending), pending["metadata_xml"])
     cfg.metadata_url = pending.get("metadata_url", "")
     cfg.metadata_fetched_at = timezone.now() if cfg.metadata_url else None
-    cfg.metadata_refresh_error = ""
     cfg.pending_idp = {}
     cfg.updated_at = timezone.now()
     cfg.version = F("version") + 1
@@ -262,9 +266,7 @@ def saml_settings_save(
         actor=actor, action="sso.settings_changed", workspace=workspace, **workspace_target(workspace),
         details={"created": created, "changes": _changes(before, _summary(cfg)),
                  "test_reset": identity_changed and not created,
-                 **({"staged": {"entity_id": parsed.entity_id,
-                                "certificates": [cert_info(c).fingerprint_sha256 for c in parsed.certificates]}}
-                    if staged else {})},
+                 **({"staged": _staged_detail(parsed)} if staged else {})},
     )
     return cfg
 
@@ -295,8 +297,7 @@ def saml_metadata_refresh(*, settings_id: int, actor: Actor) -> str:
         _stage(cfg, parsed, body, cfg.metadata_url, actor)
         cfg.save(update_fields=["pending_idp"])
         record_event(actor=actor, action="sso.metadata_staged", workspace=workspace, **workspace_target(workspace),
-                     details={"entity_id": parsed.entity_id,
-                              "certificates": [cert_info(c).fingerprint_sha256 for c in parsed.certificates]})
+                     details=_staged_detail(parsed))
         logger.warning("SAML metadata of workspace %s changed its IdP while SAML-only is enforced: staged for a "
                        "Test SSO", workspace.slug)
         return "staged"
