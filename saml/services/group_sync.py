@@ -55,6 +55,23 @@ def group_sync_apply(
                    actor=actor)
 
 
+@transaction.atomic
+def role_attribute_apply(
+    *, membership: Membership, role: str, state: SamlMemberState, cfg: SamlSettings, created: bool
+) -> None:
+    """The role attribute's role (``asserted_role``) for this login's member, with group sync's protections: Owner
+    only where the IdP may grant it (else skipped and audited); a member JIT just created with it is marked as
+    holding the IdP's role."""
+    actor = saml_actor(f"SAML role attribute ({cfg.idp_entity_id})")
+    if not directory_may_grant(membership.workspace, role):
+        _skipped(actor, membership, {"reason": "the IdP may not grant Owner in this workspace",
+                                     "role_attribute": cfg.role_attribute})
+    elif created:
+        state.role_from_idp = True  # made with that role just now
+    else:
+        idp_role_apply(membership=membership, role=role, state=state, actor=actor)
+
+
 def _skipped(actor: Actor, membership: Membership, details: dict[str, object]) -> None:
     record_event(actor=actor, action="sso.group_sync_skipped", workspace=membership.workspace,
                  target_type="member", target_id=membership.pk, target_label=membership.user.email, details=details)

@@ -28,7 +28,7 @@ from ..acs import AcsFailure, VerifiedLogin, verify_response
 from ..models import AuthnRequestPurpose, IssuedAuthnRequest, SamlMemberState, SamlSettings, UsedAssertion
 from ..sp import client_for, redirect_sso_url
 from ._audit import saml_actor, workspace_target
-from .group_sync import asserted_role, group_sync_apply, idp_role_apply
+from .group_sync import asserted_role, group_sync_apply, role_attribute_apply
 from .idp_settings import saml_pending_apply, settings_with_pending
 
 
@@ -182,22 +182,6 @@ def _follow_directory(membership: Membership, cfg: SamlSettings, login: Verified
         ws.membership_rename(membership=membership, email=login.email[:254], actor=actor)
 
 
-def _role_attribute_apply(
-    *, membership: Membership, role: str, refused: bool, state: SamlMemberState, cfg: SamlSettings, created: bool
-) -> None:
-    actor = saml_actor(f"SAML role attribute ({cfg.idp_entity_id})")
-    if refused:
-        record_event(
-            actor=actor, action="sso.group_sync_skipped", workspace=membership.workspace, target_type="member",
-            target_id=membership.pk, target_label=membership.user.email,
-            details={"reason": "the IdP may not grant Owner in this workspace", "role_attribute": cfg.role_attribute},
-        )
-    elif created:
-        state.role_from_idp = True  # made with that role just now
-    else:
-        idp_role_apply(membership=membership, role=role, state=state, actor=actor)
-
-
 @transaction.atomic
 def sso_login_complete(*, workspace: Workspace, cfg: SamlSettings, login: VerifiedLogin,
                        relay_state: str = "") -> SsoOutcome:
@@ -237,8 +221,7 @@ def sso_login_complete(*, workspace: Workspace, cfg: SamlSettings, login: Verifi
         # The role attribute, when the assertion carries it, decides the role; group mappings then give teams only.
         group_sync_apply(membership=membership, groups=login.groups, state=state, cfg=cfg, roles=role is None)
     if role is not None:
-        _role_attribute_apply(membership=membership, role=role, refused=role_refused, state=state, cfg=cfg,
-                              created=created)
+        role_attribute_apply(membership=membership, role=role, state=state, cfg=cfg, created=created)
     state.groups = login.groups[:200]
     state.last_sso_at = now
     state.save()

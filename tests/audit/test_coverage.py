@@ -461,6 +461,11 @@ FIXTURES: dict[str, tuple[Callable[[Any], dict[str, Any]], str]] = {
     "saml.sso_login_failed_record": (_login_failure, "sso.login_failed"),
     "saml.group_sync_apply": (_group_sync, "team.member_added"),
     "saml.idp_role_apply": (_role_from_idp, "member.role_changed"),
+    "saml.role_attribute_apply": (
+        lambda w: {**{k: v for k, v in _role_from_idp(w).items() if k != "actor"}, "cfg": _sso(w).cfg,
+                   "created": False},
+        "member.role_changed",
+    ),
     "saml.saml_pending_apply": (lambda w: {"cfg": _staged_idp(w), "actor": _owner(w)}, "sso.pending_applied"),
     "saml.saml_pending_discard": (
         lambda w: {"workspace": _staged_idp(w).workspace, "actor": _owner(w)}, "sso.pending_discarded",
