@@ -22,14 +22,9 @@ def is_directory(actor: Actor) -> bool:
     return actor.kind == "scim_client" or actor.auth_method == "saml"
 
 
-def idp_manager(membership: Membership) -> str:
-    """``SCIM`` or ``SAML`` when the workspace's IdP manages this member, else ``""``."""
-    return membership.managed_by
-
-
 def idp_owned(membership: Membership, what: str) -> str:
     """Why the portal may not change ``what`` (``name``, ``email``, ``role``, ``reactivate``), or ``""``."""
-    manager = idp_manager(membership)
+    manager = membership.managed_by
     if not manager:
         return ""
     if what == "role" and not membership.role_from_idp:

@@ -35,7 +35,7 @@ from .forms import (
     posted_id,
 )
 from .models import Membership, Team
-from .ownership import idp_manager, idp_owned, pushed_team_memberships
+from .ownership import idp_owned, pushed_team_memberships
 from .roles import Cap, may_manage_member
 
 
@@ -173,7 +173,7 @@ def member_detail(request: WorkspaceRequest, slug: str, member_id: int) -> HttpR
     return render(request, "workspaces/member_detail.html", _ctx(
         request, member=member, role_form=role_form, visibility_form=visibility_form,
         may_manage=may_manage_member(me, member),
-        managed_by=idp_manager(member), role_owned=idp_owned(member, "role"),
+        role_owned=idp_owned(member, "role"),
         reactivate_owned=idp_owned(member, "reactivate"), email_owned=idp_owned(member, "email"),
         teams=selectors.teams_visible_to(me).filter(team_memberships__membership=member),
         events=events,

@@ -11,7 +11,6 @@ from audit.record import Actor, record_event
 
 from ..exceptions import AlreadyExists, NotAllowed, ServiceError
 from ..models import Membership, Team, TeamSource, User, Workspace
-from ..ownership import idp_manager
 from ..roles import Cap, Role, directory_may_grant
 from ._common import member_target, require_capability, touch
 
@@ -153,7 +152,7 @@ def membership_detach(*, membership: Membership, actor: Actor) -> Membership:
     every other change it sends for this member is left unapplied. Audited as ``member.detached``."""
     require_capability(actor, membership.workspace, Cap.MEMBER_MAKE_OWNER)
     membership = Membership.objects.select_for_update().select_related("user", "workspace").get(pk=membership.pk)
-    manager = idp_manager(membership)
+    manager = membership.managed_by
     if not manager:
         raise ServiceError("This member is not managed by the identity provider.", field="member")
     pushed = list(membership.team_memberships.exclude(source=TeamSource.MANUAL).values_list("team__name", flat=True))

@@ -109,12 +109,14 @@ def team_remove_members(*, team: Team, memberships: Iterable[Membership], actor:
     for membership in memberships:
         if not portal and membership.detached_at is not None:
             continue
-        if portal:
-            pushed = TeamMembership.objects.filter(team=team, membership=membership).select_related("membership").first()
-            reason = team_membership_owned(pushed) if pushed is not None else ""
+        row = TeamMembership.objects.filter(team=team, membership=membership)
+        existing = row.first() if portal else None
+        if existing is not None:
+            existing.membership = membership  # the caller's instance: no query for it
+            reason = team_membership_owned(existing)
             if reason:
                 raise NotAllowed(reason, field="member")
-        deleted, _ = TeamMembership.objects.filter(team=team, membership=membership).delete()
+        deleted, _ = row.delete()
         if deleted:
             _team_member_event(actor, team, membership, "team.member_removed", source)
             removed += 1
