@@ -202,15 +202,15 @@ def sso_login_complete(*, workspace: Workspace, cfg: SamlSettings, login: Verifi
         raise AcsFailure("ambiguous_member", f"several members of this workspace answer to {login.email}") from None
     created = False
     role = asserted_role(workspace=workspace, cfg=cfg, attributes=login.attributes)
-    role_refused = role is not None and not directory_may_grant(workspace, role)
     if membership is None:
         if subject and selectors.email_linked_to_another_subject(workspace, login.email):
             raise AcsFailure("subject_mismatch", f"{login.email} belongs to a member linked to another IdP subject")
         if not workspace.jit_provisioning:
             raise AcsFailure("unknown_member", f"{login.email} is not a member and JIT provisioning is off")
-        mapped = role is not None and not role_refused
-        membership = _jit_member(workspace, cfg, login, subject, role if mapped and role else _jit_role(workspace),
-                                 role_from_idp=mapped)
+        # The role attribute's role when the IdP may grant it (role_attribute_apply audits a refused Owner).
+        granted = role if role is not None and directory_may_grant(workspace, role) else None
+        membership = _jit_member(workspace, cfg, login, subject, granted or _jit_role(workspace),
+                                 role_from_idp=granted is not None)
         created = True
     if not membership.is_active or not membership.user.is_active:
         raise AcsFailure("member_inactive", f"{login.email} is deactivated in this workspace")
