@@ -106,7 +106,8 @@ class AuditEventList(APIView):
             OpenApiParameter("limit", OpenApiTypes.INT, description=f"Events per page, 1 to {selectors.MAX_PAGE_SIZE}.",
                              default=selectors.PAGE_SIZE),
             OpenApiParameter("cursor", OpenApiTypes.STR, description="next_cursor of the previous page."),
-            OpenApiParameter("after_seq", OpenApiTypes.INT, description="Events after this chain position, oldest first."),
+            OpenApiParameter("after_seq", {"type": "integer", "minimum": 0, "maximum": 10**18 - 1},
+                             description="Events after this chain position, oldest first."),
         ],
         responses={
             200: AuditEventPageSerializer,
@@ -118,6 +119,16 @@ class AuditEventList(APIView):
     )
     def get(self, request: Request, slug: str) -> Response:
         workspace = request.auth.workspace if isinstance(request.auth, ApiPrincipal) else self.access.workspace
+        params = request.query_params
+        repeated = sorted(name for name in params if len(params.getlist(name)) > 1)
+        if repeated:
+            return Response({"detail": "Give each parameter once.", "errors": {n: ["Given more than once."] for n in repeated}},
+                            status=400)
+        # A number left empty (?after_seq=) is neither a position nor "none": refused, not read as absent.
+        empty = [name for name in ("limit", "after_seq") if params.get(name) == ""]
+        if empty:
+            return Response({"detail": "Give a value or leave the parameter out.", "errors": {n: ["Empty."] for n in empty}},
+                            status=400)
         form = selectors.AuditFilterForm.from_params(request.query_params)
         if not form.is_valid():
             return Response({"detail": "Invalid filters.", "errors": form.errors}, status=400)
@@ -127,7 +138,7 @@ class AuditEventList(APIView):
             return Response({"detail": "limit must be a number."}, status=400)
         qs = selectors.filtered_events(workspace, form.cleaned_data)
         body: dict[str, Any]
-        after_seq = request.query_params.get("after_seq") or ""
+        after_seq = params.get("after_seq", "")
         if after_seq:
             if not (after_seq.isascii() and after_seq.isdigit()) or len(after_seq) > 18:
                 return Response({"detail": "after_seq must be a whole number."}, status=400)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -127,29 +128,42 @@ class RepositorySerializer(serializers.ModelSerializer):
 # ----------------------------------------------------------------------------- query filters
 
 
+class _OptionalBoolean(serializers.BooleanField):
+    """A boolean query filter: left out means no filter (DRF's BooleanField reads a missing form value as
+    False)."""
+
+    default_empty_html = serializers.empty
+
+
 class MemberFilterSerializer(serializers.Serializer):
-    role = serializers.ChoiceField(choices=Role.choices, required=False, help_text="Only members with this role.")
-    active = serializers.BooleanField(required=False, allow_null=True, default=None, help_text="true: active members; false: deactivated ones.")
-    email = serializers.CharField(required=False, max_length=254, help_text="Exact email, case-insensitive.")
-    visibility = serializers.ChoiceField(choices=Visibility.choices, required=False)
+    role = serializers.ChoiceField(choices=Role.choices, required=False, allow_blank=True, help_text="Only members with this role; empty: no filter.")
+    active = _OptionalBoolean(required=False, help_text="true: active members; false: deactivated ones; leave out for both.")
+    email = serializers.CharField(required=False, allow_blank=True, max_length=254, help_text="Exact email, case-insensitive; empty: no filter.")
+    visibility = serializers.ChoiceField(choices=Visibility.choices, required=False, allow_blank=True, help_text="public or private; empty: no filter.")
     team = serializers.IntegerField(required=False, min_value=1, help_text="Team id: only its members.")
 
 
 class TeamFilterSerializer(serializers.Serializer):
-    name = serializers.CharField(required=False, max_length=200, help_text="Exact team name, case-insensitive.")
+    name = serializers.CharField(required=False, allow_blank=True, max_length=200, help_text="Exact team name, case-insensitive; empty: no filter.")
     member = serializers.IntegerField(required=False, min_value=1, help_text="Member id: only teams it belongs to.")
 
 
 class RepositoryFilterSerializer(serializers.Serializer):
-    name = serializers.CharField(required=False, max_length=100, help_text="Exact repository name, case-insensitive.")
-    environment = serializers.CharField(required=False, max_length=64)
+    name = serializers.CharField(required=False, allow_blank=True, max_length=100, help_text="Exact repository name, case-insensitive; empty: no filter.")
+    environment = serializers.CharField(required=False, allow_blank=True, max_length=64, help_text="Exact environment; empty: no filter.")
 
 
 # ----------------------------------------------------------------------------- access check
 
 
 class AccessCheckRequestSerializer(serializers.Serializer):
-    repository = serializers.CharField(max_length=100, help_text="Repository name (case-insensitive).")
+    repository = serializers.CharField(
+        max_length=100,
+        # Surrounding whitespace is trimmed, so a name must hold a visible character (and no NUL): the schema
+        # says so, instead of accepting "\r" as a name and then refusing it as blank.
+        validators=[RegexValidator(r"^[^\x00]*[^\s\x00][^\x00]*$", "Name a repository.")],
+        help_text="Repository name (case-insensitive).",
+    )
     action = serializers.ChoiceField(choices=[(a, a) for a in PackageAction.CHOICES])
     member = serializers.EmailField(
         required=False,

@@ -77,7 +77,11 @@ _ERRORS = {
     403: OpenApiResponse(ErrorSerializer, description="The key's role or scopes do not allow this."),
 }
 _ERRORS_404 = {**_ERRORS, 404: OpenApiResponse(ErrorSerializer, description="No such object visible to this key.")}
-_SLUG = OpenApiParameter("slug", OpenApiTypes.STR, OpenApiParameter.PATH, description="Workspace slug (the key's own).", pattern=r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$")
+# No pattern: any slug but the key's own workspace's is refused the same way (401), whatever its shape.
+_SLUG = OpenApiParameter(
+    "slug", OpenApiTypes.STR, OpenApiParameter.PATH,
+    description="Workspace slug (the key's own; any other answers 401).",
+)
 
 
 class StableCursorPagination(CursorPagination):
@@ -150,10 +154,28 @@ class ApiView(_ApiViewBase):
         return self.principal.membership
 
 
+_PAGING_PARAMS = ("cursor", "page_size")
+
+
 def _filters(serializer_class: type, request: Request) -> dict[str, Any]:
+    """The list's filters, validated. A filter or paging parameter given twice (``?team=1&team=2``) is a
+    400: the schema describes one value each, and silently using the last would answer another question."""
+    fields = serializer_class().fields
+    repeated = [name for name in (*fields, *_PAGING_PARAMS) if len(request.query_params.getlist(name)) > 1]
+    if repeated:
+        raise exceptions.ValidationError({name: ["Give this parameter once."] for name in repeated})
+    # Empty means "no filter" only for text filters (their schema allows ""); ``?active=`` or ``?team=`` is
+    # neither a boolean nor an id, so it is refused rather than quietly ignored.
+    empty = [
+        name for name, field in fields.items()
+        if request.query_params.get(name) == "" and not getattr(field, "allow_blank", False)
+    ]
+    if empty:
+        raise exceptions.ValidationError({name: ["Give a value or leave the parameter out."] for name in empty})
     serializer = serializer_class(data=request.query_params)
     serializer.is_valid(raise_exception=True)
-    return {k: v for k, v in serializer.validated_data.items() if v is not None}
+    # An empty filter (``?name=``) is no filter, as the schema says (no minLength).
+    return {k: v for k, v in serializer.validated_data.items() if v is not None and v != ""}
 
 
 @extend_schema(tags=["workspace"], parameters=[_SLUG], responses={200: WorkspaceSerializer, **_ERRORS})
@@ -333,7 +355,8 @@ class AccessCheck(ApiView, APIView):
                 raise exceptions.NotFound("No active member with that email in this workspace.")
             membership.workspace = principal.workspace
         elif data.get("member") and data["member"].lower() != membership.user.email.lower():
-            raise exceptions.ValidationError({"member": ["A personal key checks its own member only; omit 'member'."]})
+            # Well-formed but not allowed for this kind of key: a permission matter (403), not a malformed body.
+            raise exceptions.PermissionDenied("A personal key checks its own member only; omit 'member' or use a service key with access:check.")
         read_with_key = principal.membership is not None and principal.decision_repository == data["repository"]
         decision = services.package_access_check(
             membership=membership, repository_name=data["repository"], action=data["action"],
