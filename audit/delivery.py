@@ -133,6 +133,11 @@ def due_sink_ids() -> list[int]:
     )
 
 
+# A sink whose oldest undelivered event has waited longer than this is "behind", not "ok": delivery runs
+# every AUDIT_SINK_POLL_SECONDS (5 s by default), so a minute means the receiver is slow or refusing.
+BEHIND_AFTER_SECONDS = 60
+
+
 @dataclass(frozen=True)
 class SinkStatus:
     sink: AuditSink
@@ -144,6 +149,18 @@ class SinkStatus:
         if self.oldest_undelivered_at is None:
             return None
         return (timezone.now() - self.oldest_undelivered_at).total_seconds()
+
+    @property
+    def state(self) -> str:
+        """paused, failing (the last attempt failed), behind (events waiting over a minute) or ok."""
+        if not self.sink.is_active:
+            return "paused"
+        if self.sink.consecutive_failures:
+            return "failing"
+        lag = self.lag_seconds
+        if lag is not None and lag > BEHIND_AFTER_SECONDS:
+            return "behind"
+        return "ok"
 
 
 def sink_statuses(workspace: Any) -> list[SinkStatus]:

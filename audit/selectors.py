@@ -67,11 +67,13 @@ class AuditFilterForm(forms.Form):
         required=False, max_length=64, help_text="An action (member.role_changed) or a family (member.*)."
     )
     target = forms.CharField(required=False, max_length=255, help_text="type:id (member:42) or a label.")
-    auth_method = forms.CharField(required=False, max_length=32)
-    ip = forms.CharField(required=False, max_length=64, label="IP")
-    date_from = FlexibleDateTimeField(label="From")
-    date_to = FlexibleDateTimeField(label="To", end_of_day=True)
-    q = forms.CharField(required=False, max_length=200, label="Text")
+    auth_method = forms.CharField(
+        required=False, max_length=32, help_text="password, saml, break_glass, scim_bearer, oauth, api_key ..."
+    )
+    ip = forms.CharField(required=False, max_length=64, label="IP", help_text="Exact address.")
+    date_from = FlexibleDateTimeField(label="From", help_text="YYYY-MM-DD or a date-time, UTC.")
+    date_to = FlexibleDateTimeField(label="To", end_of_day=True, help_text="A date is included whole.")
+    q = forms.CharField(required=False, max_length=200, label="Text", help_text="Part of an action, actor or target.")
 
     # URL names (``from``/``to`` are Python keywords, so the form fields differ).
     PARAM_ALIASES = {"from": "date_from", "to": "date_to"}
@@ -134,6 +136,28 @@ def apply_filters(qs: QuerySet[AuditEvent], f: dict[str, Any]) -> QuerySet[Audit
 def filtered_events(workspace: Any, filters: dict[str, Any]) -> QuerySet[AuditEvent]:
     """Newest first, scoped to ``workspace``."""
     return apply_filters(AuditEvent.objects.filter(workspace_id=workspace.pk), filters).order_by("-created_at", "-id")
+
+
+def event_changes(event: AuditEvent) -> list[tuple[str, Any, Any]]:
+    """A change event's ``before``/``after`` as (field, before, after) rows, fields in name order; [] when the
+    event carries no such objects. One reading for the list's field table and the event page."""
+    details = event.details if isinstance(event.details, dict) else {}
+    before, after = details.get("before"), details.get("after")
+    if not isinstance(before, dict) and not isinstance(after, dict):
+        return []
+    before = before if isinstance(before, dict) else {}
+    after = after if isinstance(after, dict) else {}
+    return [(k, before.get(k), after.get(k)) for k in sorted(set(before) | set(after))]
+
+
+def recent_actor_labels(workspace: Any, *, scan: int = 500, limit: int = 30) -> list[str]:
+    """Who acted lately in ``workspace`` (the actor filter's suggestions): distinct labels among the newest
+    ``scan`` events, newest first. Bounded by the newest-first index, whatever the log's size."""
+    labels = (
+        AuditEvent.objects.filter(workspace_id=workspace.pk).exclude(actor_label="")
+        .order_by("-created_at", "-id").values_list("actor_label", flat=True)[:scan]
+    )
+    return list(dict.fromkeys(labels))[:limit]
 
 
 def latest_verification(workspace: Any) -> AuditVerification | None:

@@ -19,6 +19,7 @@ from django.utils.http import urlencode
 from django.views.decorators.cache import never_cache
 
 from audit import selectors, services
+from audit.catalogue import ACTIONS, FAMILIES
 from audit.chain import event_chain_status, latest_checkpoint
 from audit.delivery import sink_statuses
 from audit.exceptions import AuditSettingRefused
@@ -62,6 +63,7 @@ def audit_list(request: HttpRequest, slug: str) -> HttpResponse:
         next_url=f"?{urlencode({**filters, 'cursor': page.next_cursor})}" if page and page.next_cursor else "",
         verification=selectors.latest_verification(workspace), checkpoint=latest_checkpoint(workspace.pk),
         sinks=sink_statuses(workspace) if access.can(Cap.SETTINGS_MANAGE) else [],
+        known_actions=ACTIONS, action_families=FAMILIES, known_actors=selectors.recent_actor_labels(workspace),
     ))
 
 
@@ -71,9 +73,8 @@ def audit_event(request: HttpRequest, slug: str, event_id: int) -> HttpResponse:
     if event is None:
         raise Http404("No such event")
     details = dict(event.details or {})
-    before, after = details.pop("before", None), details.pop("after", None)
-    keys = sorted(set(before or {}) | set(after or {})) if isinstance(before, dict) or isinstance(after, dict) else []
-    changes = [(k, (before or {}).get(k, ""), (after or {}).get(k, "")) for k in keys]
+    details.pop("before", None), details.pop("after", None)
+    changes = selectors.event_changes(event)
     return render(request, "audit/event.html", _ctx(
         request, event=event, changes=changes, other_details=details,
         details_json=json.dumps(event.details, indent=2, sort_keys=True),

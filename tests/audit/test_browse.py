@@ -190,3 +190,36 @@ def test_nobody_can_change_the_log_through_the_pages(world, log):
         client.post(url, {"action": "x"})
     assert AuditEvent.objects.get(pk=log[0].pk).action == "member.role_changed"
     assert not hasattr(__import__("workspaces.views_audit", fromlist=["x"]), "audit_event_delete")
+
+
+def test_the_list_shows_before_and_after_as_a_field_table(world, log):
+    body = login_client(world.owner_a).get("/w/alpha/audit/").content.decode()
+    row = body.split(f'data-event-id="{log[0].pk}"')[1].split("</tr>\n")[0]
+    assert '<table class="table changes">' in row
+    assert "<td>role</td><td>member</td><td>manager</td>" in row
+
+
+def test_filters_offer_known_actions_families_and_recent_actors(world, log):
+    body = login_client(world.owner_a).get("/w/alpha/audit/").content.decode()
+    actions = body.split('<datalist id="known-actions">')[1].split("</datalist>")[0]
+    actors = body.split('<datalist id="known-actors">')[1].split("</datalist>")[0]
+    assert '<option value="member.*">' in actions and '<option value="member.role_changed">' in actions
+    assert '<option value="owner@alpha.test">' in actors and '<option value="manager@alpha.test">' in actors
+    assert "owner@bravo.test" not in actors  # workspace B's actors are not suggested in A
+    assert 'list="known-actions"' in body and "An action (member.role_changed) or a family (member.*)." in body
+
+
+def test_an_empty_result_says_whether_the_filters_are_the_reason(world, log):
+    from django.template.loader import render_to_string
+
+    filtered = login_client(world.owner_a).get("/w/alpha/audit/?action=sso.*").content.decode()
+    assert "No events match these filters." in filtered and "Clear the filters" in filtered
+    unfiltered = render_to_string("audit/events_table.html", {"events": [], "workspace": world.a, "filtered": ""})
+    assert "No events yet." in unfiltered and "match these filters" not in unfiltered
+
+
+def test_the_event_page_shows_a_missing_side_as_a_dash(world):
+    event = record(world.a, "member.profile_changed", actor=as_actor(world.owner_a),
+                   details={"before": {}, "after": {"display_name": "Ada"}})
+    body = login_client(world.owner_a).get(f"/w/alpha/audit/{event.pk}/").content.decode()
+    assert "<td>display_name</td><td>—</td><td>Ada</td>" in body

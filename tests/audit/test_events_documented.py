@@ -280,3 +280,13 @@ def test_an_action_not_known_statically_fails_unless_listed() -> None:
         assert_documented(sources, SYNTHETIC_DOC)
     listed = {"widgets/services.py:widget_touch": frozenset({"widget.created"})}
     assert_documented(sources, SYNTHETIC_DOC, listed)
+
+
+def test_the_audit_page_catalogue_is_the_documented_list() -> None:
+    """audit.catalogue.ACTIONS (the action filter's suggestions) lists exactly the documented actions."""
+    from audit.catalogue import ACTIONS
+
+    documented = documented_actions(DOC.read_text())
+    assert len(ACTIONS) == len(set(ACTIONS)), "audit/catalogue.py lists an action twice"
+    assert not documented - set(ACTIONS), f"add to audit/catalogue.py: {', '.join(sorted(documented - set(ACTIONS)))}"
+    assert not set(ACTIONS) - documented, f"not documented: {', '.join(sorted(set(ACTIONS) - documented))}"

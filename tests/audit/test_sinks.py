@@ -19,7 +19,7 @@ from audit.models import AuditEvent, AuditOutbox, AuditSink
 from audit.services import audit_sink_create, audit_sink_delete, audit_sink_update
 from tests.conftest import NEVER_CACHE, login_client
 
-from .helpers import as_actor, record
+from .helpers import as_actor, frozen_now, record
 
 
 class Receiver:
@@ -271,3 +271,23 @@ def test_a_slow_receiver_never_blocks_changes_in_the_workspace(world, receiver):
     assert not done.is_set()  # the delivery was still in flight
     worker.join(10)
     assert AuditOutbox.objects.filter(sink=sink).count() == 1  # the new event is queued for the next batch
+
+
+def test_a_sink_with_events_waiting_over_a_minute_is_behind_not_ok(world, receiver):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from audit.delivery import sink_statuses
+
+    sink, _ = _sink(world, receiver.url)
+    receiver.up()
+    deliver_sink(sink.pk)  # the sink is ok: nothing waits
+    assert [s.state for s in sink_statuses(world.a)] == ["ok"]
+    record(world.a, "member.created")
+    assert [s.state for s in sink_statuses(world.a)] == ["ok"]  # one event, just queued: not yet behind
+    with frozen_now(timezone.now() + timedelta(seconds=61)):
+        statuses = sink_statuses(world.a)
+        assert [s.state for s in statuses] == ["behind"] and statuses[0].behind == 1
+        body = login_client(world.owner_a).get("/w/alpha/audit/").content.decode()
+    assert 'data-state="behind"' in body and "1 waiting, oldest" in body
