@@ -30,6 +30,26 @@ class AddMemberForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices, initial=Role.MEMBER)
 
 
+class MemberSearchForm(forms.Form):
+    """The members page's search and filters (GET). Every field optional; an unknown choice is a field error."""
+
+    q = forms.CharField(required=False, max_length=254, label="Search", help_text="Part of a name or email.")
+    role = forms.ChoiceField(required=False, choices=[("", "Any role"), *Role.choices])
+    status = forms.ChoiceField(
+        required=False, choices=[("", "Any status"), ("active", "Active"), ("deactivated", "Deactivated")]
+    )
+    two_factor = forms.ChoiceField(
+        required=False, label="Two-factor", choices=[("", "Any"), ("on", "On"), ("off", "Off")]
+    )
+    source = forms.ChoiceField(
+        required=False,
+        choices=[("", "Any source"), ("scim", "SCIM (IdP-managed)"), ("saml", "SAML (IdP-managed)"), ("portal", "Portal")],
+    )
+    sso = forms.ChoiceField(
+        required=False, label="SSO link", choices=[("", "Any"), ("linked", "Linked"), ("unlinked", "Not linked")]
+    )
+
+
 class TeamForm(forms.Form):
     name = forms.CharField(max_length=200)
 

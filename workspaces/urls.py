@@ -7,6 +7,7 @@ urlpatterns = [
     path("login/", views.login_view, name="login"),
     path("logout/", views.logout_view, name="logout"),
     path("w/<slug:slug>/", views.workspace_home, name="workspace_home"),
+    path("w/<slug:slug>/members/", views.member_list, name="member_list"),
     path("w/<slug:slug>/members/add/", views.member_add, name="member_add"),
     path("w/<slug:slug>/members/<int:member_id>/", views.member_detail, name="member_detail"),
     path("w/<slug:slug>/teams/new/", views.team_create, name="team_create"),

@@ -27,6 +27,7 @@ from .forms import (
     ApiKeyForm,
     GrantForm,
     LoginForm,
+    MemberSearchForm,
     RepositoryForm,
     RoleForm,
     TeamForm,
@@ -99,19 +100,42 @@ def home(request: AuthenticatedRequest) -> HttpResponse:
 # ----------------------------------------------------------------------------- workspace
 
 
+HOME_MEMBERS = 10
+
+
 @workspace_view()
 def workspace_home(request: WorkspaceRequest, slug: str) -> HttpResponse:
     me = request.access.membership
     events = recent_events(request.access.workspace, limit=10) if request.access.can(Cap.AUDIT_VIEW) else []
     return render(request, "workspaces/workspace_home.html", _ctx(
         request,
-        members=selectors.members_visible_to(me),
+        # The first few only: the members page searches and pages any number.
+        members=selectors.members_visible_to(me)[:HOME_MEMBERS + 1], home_members=HOME_MEMBERS,
         teams=selectors.teams_visible_to(me),
         repositories=selectors.repositories_visible_to(me),
         events=events,
         team_form=TeamForm(), repository_form=RepositoryForm(),
         deprovisioning=selectors.deprovision_counts(request.access.workspace)
         if request.access.can(Cap.SETTINGS_MANAGE) else None,
+    ))
+
+
+@workspace_view()
+def member_list(request: WorkspaceRequest, slug: str) -> HttpResponse:
+    """Members at any size: search, filters and keyset pages of 50 (the rows the viewer may see)."""
+    form = MemberSearchForm(request.GET)
+    filters = form.cleaned_data if form.is_valid() else {}
+    active = {k: v for k, v in filters.items() if v}
+    after = request.GET.get("after", "")
+    page = selectors.members_page(
+        request.access.membership, active, after=int(after) if after.isascii() and after.isdigit() and len(after) < 19 else None,
+    )
+    query = urlencode(active)
+    return render(request, "workspaces/member_list.html", _ctx(
+        request, form=form, members=page.members, filtered=bool(active), query=query, paged=bool(after),
+        next_url=f"?{urlencode({**active, 'after': page.next_after})}" if page.next_after else "",
+        # Workspace-wide figures only for those who see every member (a count would reveal private members).
+        counts=selectors.member_counts(request.access.workspace) if request.access.can(Cap.MEMBERS_VIEW_PRIVATE) else None,
     ))
 
 
