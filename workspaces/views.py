@@ -59,6 +59,21 @@ def _ctx(request: WorkspaceRequest, **extra: Any) -> dict[str, Any]:
     return {"workspace": access.workspace, "me": access.membership, "can": access.caps, **extra}
 
 
+def _unconfirmed(
+    request: WorkspaceRequest, *, title: str, consequences: list[str], confirm_label: str, cancel_url: str
+) -> HttpResponse | None:
+    """A destructive POST runs only once confirmed: the first POST renders a page that says what will happen
+    and posts the same fields again with ``confirmed=yes``. No script needed (the CSP allows none inline), and
+    a scripted client states its intent with the extra field. None when confirmed."""
+    if request.POST.get("confirmed") == "yes":
+        return None
+    fields = [(k, v) for k, values in request.POST.lists() if k not in ("csrfmiddlewaretoken", "confirmed") for v in values]
+    return render(request, "workspaces/confirm.html", _ctx(
+        request, title=title, consequences=consequences, confirm_label=confirm_label, cancel_url=cancel_url,
+        fields=fields, action_url=request.get_full_path(),
+    ))
+
+
 # ----------------------------------------------------------------------------- login
 
 
@@ -177,9 +192,42 @@ def member_detail(request: WorkspaceRequest, slug: str, member_id: int) -> HttpR
                 ok = _apply(request, visibility_form, services.membership_set_visibility, "Visibility changed.",
                             membership=member, visibility=visibility_form.cleaned_data["visibility"])
         elif action in ("deactivate", "reactivate"):
+            if action == "deactivate" and (ask := _unconfirmed(
+                request, title=f"Deactivate {member.email}?", confirm_label="Deactivate",
+                cancel_url=reverse("member_detail", args=[slug, member.pk]),
+                consequences=[
+                    "Their next request to this workspace is refused, and every session, API key and token of theirs"
+                    " here is revoked.",
+                    "Their membership, teams and history stay; an admin can reactivate them (revoked keys stay revoked).",
+                ],
+            )):
+                return ask
             fn = services.membership_deactivate if action == "deactivate" else services.membership_reactivate
             ok = _apply(request, role_form, fn, f"Member {action}d.", membership=member)
+        elif action == "remove":
+            if ask := _unconfirmed(
+                request, title=f"Remove {member.email} from {request.access.workspace.name}?", confirm_label="Remove member",
+                cancel_url=reverse("member_detail", args=[slug, member.pk]),
+                consequences=[
+                    "The membership, its role and its team memberships are deleted, and its sessions, API keys and"
+                    " tokens in this workspace are revoked.",
+                    "Their account stays (they may belong to other workspaces); the audit log keeps their history.",
+                    "If your identity provider still assigns them, its next push adds them back: unassign them there.",
+                ],
+            ):
+                return ask
+            if _apply(request, role_form, services.membership_remove, f"{member.email} removed.", membership=member):
+                return redirect("member_list", slug)
         elif action == "detach":
+            if ask := _unconfirmed(
+                request, title=f"Detach {member.email} from the identity provider?", confirm_label="Detach",
+                cancel_url=reverse("member_detail", args=[slug, member.pk]),
+                consequences=[
+                    "The portal then owns their name, email, role, active state and teams.",
+                    "The identity provider's further changes to them are not applied (it can still deactivate them).",
+                ],
+            ):
+                return ask
             ok = _apply(request, role_form, services.membership_detach,
                         "Detached from the identity provider: the portal now owns this member's fields.",
                         membership=member)
@@ -265,6 +313,15 @@ def team_detail(request: WorkspaceRequest, slug: str, team_id: int) -> HttpRespo
                 ok = _apply(request, rename_form, services.team_rename, "Team renamed.",
                             team=team, name=rename_form.cleaned_data["name"])
         elif action == "delete":
+            if ask := _unconfirmed(
+                request, title=f"Delete the team {team.name}?", confirm_label="Delete team",
+                cancel_url=reverse("team_detail", args=[slug, team.pk]),
+                consequences=[
+                    "Its members lose the repository access granted through it at once.",
+                    "Group sync mappings and SCIM groups that point at it stop applying; the audit log keeps its history.",
+                ],
+            ):
+                return ask
             if _apply(request, add_form, services.team_delete, f"Team {team.name} deleted.", team=team):
                 return redirect("workspace_home", slug)
         else:

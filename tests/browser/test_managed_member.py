@@ -29,6 +29,9 @@ def test_owner_sees_why_a_managed_member_is_read_only_then_detaches_it(page, wor
     expect(page.locator("select[name=role]")).to_have_count(0)
 
     page.click("text=Detach from the identity provider")
+    expect(page.locator("#confirm h1")).to_contain_text("Detach ada")  # the consequences first, then the action
+    expect(page.locator("#confirm")).to_contain_text("The portal then owns their name, email, role")
+    page.click("#confirm-button")
     expect(page.locator(".msg.success")).to_contain_text("Detached from the identity provider")
     expect(page.locator("#detached")).to_be_visible()
     page.select_option("select[name=role]", "member")

@@ -12,7 +12,7 @@ def test_a_request_right_after_the_deactivate_response_is_refused_before_any_tas
     member = login_client(world.member_a)
     assert member.get("/w/alpha/").status_code == 200
     with django_capture_on_commit_callbacks(execute=True):
-        response = owner_client.post(f"/w/alpha/members/{world.member_a.pk}/", {"action": "deactivate"})
+        response = owner_client.post(f"/w/alpha/members/{world.member_a.pk}/", {"action": "deactivate", "confirmed": "yes"})
     assert response.status_code == 302
     assert DeprovisionJob.objects.get().status == DeprovisionStatus.PENDING  # broker down: nothing ran
     refused = member.get("/w/alpha/")
@@ -22,5 +22,5 @@ def test_a_request_right_after_the_deactivate_response_is_refused_before_any_tas
 
 
 def test_the_owner_who_deactivated_keeps_access(world, owner_client, dead_broker):
-    owner_client.post(f"/w/alpha/members/{world.member_a.pk}/", {"action": "deactivate"})
+    owner_client.post(f"/w/alpha/members/{world.member_a.pk}/", {"action": "deactivate", "confirmed": "yes"})
     assert owner_client.get("/w/alpha/").status_code == 200

@@ -42,7 +42,7 @@ def test_the_deactivate_page_succeeds_when_redis_is_down_and_the_job_stays_pendi
     world, owner_client, dead_broker, caplog, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        response = owner_client.post(f"/w/alpha/members/{world.member_a.pk}/", {"action": "deactivate"})
+        response = owner_client.post(f"/w/alpha/members/{world.member_a.pk}/", {"action": "deactivate", "confirmed": "yes"})
     assert response.status_code == 302
     assert "stay pending for the sweeper" in caplog.text
     assert not Membership.objects.get(pk=world.member_a.pk).is_active

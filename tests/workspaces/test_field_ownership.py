@@ -28,7 +28,7 @@ def _page(world, member, who=None):
 
 
 def _post(world, member, who=None, **data):
-    return login_client(who or world.owner_a).post(f"/w/alpha/members/{member.pk}/", data)
+    return login_client(who or world.owner_a).post(f"/w/alpha/members/{member.pk}/", {"confirmed": "yes", **data})
 
 
 def _scim_member(scim, username="ada@alpha.test", **extra) -> Membership:

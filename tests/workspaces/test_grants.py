@@ -132,7 +132,7 @@ def test_ids_of_workspace_b_objects_are_404_under_workspace_as_url(world):
     assert client.get(f"/w/alpha/members/{world.outsider_b.pk}/").status_code == 404
     assert client.get(f"/w/alpha/teams/{b_team.pk}/").status_code == 404
     assert client.get(f"/w/alpha/repositories/{b_repo.pk}/").status_code == 404
-    response = client.post(f"/w/alpha/members/{world.outsider_b.pk}/", {"action": "deactivate"})
+    response = client.post(f"/w/alpha/members/{world.outsider_b.pk}/", {"action": "deactivate", "confirmed": "yes"})
     assert response.status_code == 404
     world.outsider_b.refresh_from_db()
     assert world.outsider_b.is_active

@@ -137,3 +137,59 @@ def test_the_home_page_shows_the_first_members_and_links_to_the_members_page(wor
 
 def test_workspace_b_cannot_list_workspace_a(world):
     assert login_client(world.outsider_b).get(URL).status_code in (403, 404)
+
+
+# ----------------------------------------------------------------------------- removing, with confirmation
+
+
+def test_deactivating_asks_first_and_nothing_changes_until_confirmed(world, owner):
+    url = f"/w/alpha/members/{world.member_a.pk}/"
+    page = owner.post(url, {"action": "deactivate"})
+    body = page.content.decode()
+    assert page.status_code == 200 and 'id="confirm"' in body and "Deactivate member@alpha.test?" in body
+    assert '<input type="hidden" name="action" value="deactivate">' in body
+    world.member_a.refresh_from_db()
+    assert world.member_a.is_active
+    assert owner.post(url, {"action": "deactivate", "confirmed": "yes"}).status_code == 302
+    world.member_a.refresh_from_db()
+    assert not world.member_a.is_active
+
+
+def test_an_owner_removes_a_member_after_confirming_and_it_is_audited(world, owner):
+    from audit.models import AuditEvent
+    from workspaces.models import Membership
+
+    url = f"/w/alpha/members/{world.member_a.pk}/"
+    ask = owner.post(url, {"action": "remove"}).content.decode()
+    assert "Remove member@alpha.test from" in ask and "Their account stays" in ask
+    assert Membership.objects.filter(pk=world.member_a.pk).exists()
+    response = owner.post(url, {"action": "remove", "confirmed": "yes"})
+    assert response.status_code == 302 and response["Location"] == "/w/alpha/members/"
+    assert not Membership.objects.filter(pk=world.member_a.pk).exists()
+    assert AuditEvent.objects.filter(workspace=world.a, action="member.removed", actor_label="owner@alpha.test").count() == 1
+
+
+def test_the_last_active_owner_cannot_be_removed(world, owner):
+    from workspaces.models import Membership
+
+    response = owner.post(f"/w/alpha/members/{world.owner_a.pk}/", {"action": "remove", "confirmed": "yes"}, follow=True)
+    assert Membership.objects.filter(pk=world.owner_a.pk).exists()
+    assert "Owner" in response.content.decode()
+
+
+def test_a_manager_cannot_remove_an_owner(world):
+    from workspaces.models import Membership
+
+    login_client(world.manager_a).post(f"/w/alpha/members/{world.owner_a.pk}/", {"action": "remove", "confirmed": "yes"})
+    assert Membership.objects.filter(pk=world.owner_a.pk).exists()
+
+
+def test_deleting_a_team_asks_first(world, owner):
+    from tests.factories import TeamFactory
+    from workspaces.models import Team
+
+    team = TeamFactory(workspace=world.a, name="core")
+    body = owner.post(f"/w/alpha/teams/{team.pk}/", {"action": "delete"}).content.decode()
+    assert "Delete the team core?" in body and Team.objects.filter(pk=team.pk).exists()
+    owner.post(f"/w/alpha/teams/{team.pk}/", {"action": "delete", "confirmed": "yes"})
+    assert not Team.objects.filter(pk=team.pk).exists()
