@@ -16,7 +16,8 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from audit.selectors import recent_events
+from audit.delivery import sink_statuses
+from audit.selectors import latest_verification, recent_events
 
 from . import selectors, services
 from .access import AuthenticatedRequest, WorkspaceRequest, granted_workspace_ids, workspace_view
@@ -132,7 +133,20 @@ def workspace_home(request: WorkspaceRequest, slug: str) -> HttpResponse:
         team_form=TeamForm(), repository_form=RepositoryForm(),
         deprovisioning=selectors.deprovision_counts(request.access.workspace)
         if request.access.can(Cap.SETTINGS_MANAGE) else None,
+        **(_overview_status(request) if request.access.can(Cap.SETTINGS_MANAGE) else {}),
     ))
+
+
+def _overview_status(request: WorkspaceRequest) -> dict[str, Any]:
+    """The Owner's status at a glance (SSO and provisioning come from their apps' template tags)."""
+    workspace = request.access.workspace
+    sinks = sink_statuses(workspace)
+    return {
+        "member_counts": selectors.member_counts(workspace),
+        "verification": latest_verification(workspace),
+        "sinks": sinks,
+        "sinks_behind": [s for s in sinks if s.state in ("behind", "failing")],
+    }
 
 
 @workspace_view()

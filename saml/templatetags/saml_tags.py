@@ -8,7 +8,7 @@ from django import template
 
 from workspaces.models import Workspace
 
-from ..selectors import recent_break_glass_uses
+from ..selectors import recent_break_glass_uses, saml_settings_for
 
 register = template.Library()
 
@@ -17,3 +17,9 @@ register = template.Library()
 def break_glass_notice(workspace: Workspace) -> dict[str, Any]:
     """Every member of the workspace sees that SAML-only was bypassed, by whom and when (last 30 days)."""
     return {"uses": list(recent_break_glass_uses(workspace)[:5]), "workspace": workspace}
+
+
+@register.inclusion_tag("saml/overview_status.html")
+def sso_overview(workspace: Workspace) -> dict[str, Any]:
+    """The overview's SSO card: configured, tested (when, by whom), enforced, a staged IdP waiting."""
+    return {"workspace": workspace, "sso": saml_settings_for(workspace)}

@@ -16,7 +16,7 @@ URL = "/w/alpha/settings/provisioning/"
 
 def test_owner_enables_scim_creates_a_bearer_token_and_sees_it_only_once(page, world, password):
     sign_in(page, "owner@alpha.test", password)
-    page.click("header >> text=Provisioning")
+    page.get_by_role("navigation", name="Workspace").get_by_role("link", name="Provisioning", exact=True).click()
     expect(page.locator("#scim-status")).to_have_text("off")
 
     page.click("#scim-toggle")

@@ -1,0 +1,61 @@
+"""The workspace layout in a real browser: the navigation is reachable and no page scrolls sideways, on a
+390 px phone as on a desktop; the current page is marked in the navigation."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from .conftest import sign_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+OWNER_PAGES = [
+    "/w/alpha/", "/w/alpha/members/", "/w/alpha/members/add/", "/w/alpha/settings/sso/",
+    "/w/alpha/settings/provisioning/", "/w/alpha/settings/group-sync/", "/w/alpha/settings/role-mapping/",
+    "/w/alpha/settings/two-factor/", "/w/alpha/settings/sessions/", "/w/alpha/settings/deprovisioning/",
+    "/w/alpha/api-keys/", "/w/alpha/audit/", "/w/alpha/audit/sinks/", "/account/2fa/",
+]
+
+
+def _overflow(page) -> int:
+    """How far the page scrolls sideways (0: not at all). Tables scroll inside their own box, not the page."""
+    return page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_no_owner_page_scrolls_sideways_and_sign_out_is_reachable(page, world, password, width):
+    page.set_viewport_size({"width": width, "height": 800})
+    sign_in(page, "owner@alpha.test", password)
+    for path in OWNER_PAGES:
+        page.goto(path)
+        assert _overflow(page) <= 0, f"{path} scrolls sideways at {width} px"
+        sign_out = page.get_by_role("button", name="Sign out")
+        assert sign_out.is_visible(), path
+        sign_out.scroll_into_view_if_needed()
+        box = sign_out.bounding_box()
+        assert box and 0 <= box["x"] and box["x"] + box["width"] <= width, f"Sign out is off-screen on {path} at {width} px"
+
+
+def test_the_navigation_works_on_a_phone_and_marks_the_current_page(page, world, password):
+    page.set_viewport_size({"width": 390, "height": 800})
+    sign_in(page, "owner@alpha.test", password)
+    nav = page.get_by_role("navigation", name="Workspace")
+    nav.get_by_role("link", name="Members", exact=True).click()
+    expect(page.locator("h1")).to_have_text("Members")
+    expect(nav.locator("a[aria-current=page]")).to_have_text("Members")
+    nav.get_by_role("link", name="Audit log", exact=True).click()
+    expect(page.locator("h1")).to_contain_text("Audit log")
+    expect(nav.get_by_role("link", name="Two-factor")).to_have_count(1)
+
+
+def test_a_member_sees_only_what_it_may_use(page, world, password):
+    sign_in(page, "member@alpha.test", password)
+    page.goto("/w/alpha/")
+    nav = page.get_by_role("navigation", name="Workspace")
+    expect(nav.get_by_role("link", name="Members", exact=True)).to_be_visible()
+    expect(nav.get_by_role("link", name="SSO and SAML-only")).to_have_count(0)
+    expect(nav.get_by_role("link", name="Audit log", exact=True)).to_have_count(0)
+    expect(page.locator("#overview-status")).to_have_count(0)
+    # Their own two-factor settings: one entry, in the workspace navigation.
+    expect(page.get_by_role("link", name="Two-factor")).to_have_count(1)
