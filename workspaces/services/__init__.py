@@ -16,7 +16,7 @@ from ..deprovisioning.outbox import deprovision_job_requeue
 from ..deprovisioning.revoke import membership_revoke_credentials
 from ..deprovisioning.runner import deprovision_jobs_claim_due, deprovision_jobs_run
 from ._common import actor_for_membership, require_capability
-from .api_keys import API_KEY_PREFIX, api_key_create, api_key_revoke
+from .api_keys import API_KEY_PREFIX, api_key_create, api_key_revoke, api_key_sso_refusal_record
 from .directory import (
     PROFILE_FIELDS,
     directory_may_grant_role,
@@ -94,6 +94,7 @@ __all__ = [
     "actor_for_membership",
     "api_key_create",
     "api_key_revoke",
+    "api_key_sso_refusal_record",
     "confirmed_totp_device",
     "deprovision_job_requeue",
     "deprovision_jobs_claim_due",
