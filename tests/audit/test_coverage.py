@@ -404,6 +404,9 @@ FIXTURES: dict[str, tuple[Callable[[Any], dict[str, Any]], str]] = {
     "workspaces.role_map_apply_preset": (
         lambda w: {"workspace": w.a, "preset": "cloudinary", "actor": _owner(w)}, "workspace.role_map_changed"
     ),
+    "workspaces.workspace_set_api_key_sso_window": (
+        lambda w: {"workspace": w.a, "window": 86400, "actor": _owner(w)}, "workspace.api_key_sso_window_changed"
+    ),
     "workspaces.workspace_sign_everyone_out": (
         lambda w: {"workspace": w.a, "actor": _owner(w)}, "workspace.signed_everyone_out"
     ),

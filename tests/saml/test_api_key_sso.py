@@ -84,6 +84,18 @@ class TestAPersonalKeyFollowsItsMembersSsoSignIn:
         sso_login(sso_a, "member@alpha.test")
         assert ApiClient(key).get(WORKSPACE).status_code == 200
 
+    def test_the_workspaces_window_decides(self, world, sso_a):
+        from workspaces.services import workspace_set_api_key_sso_window
+
+        enforce(world, sso_a)
+        key = personal_key(world.member_a)
+        sso_login(sso_a, "member@alpha.test")
+        workspace_set_api_key_sso_window(workspace=world.a, window=3600, actor=actor_for_membership(world.owner_a, "saml"))
+        with later(timedelta(minutes=59)):
+            assert ApiClient(key).get(WORKSPACE).status_code == 200
+        with later(timedelta(minutes=61)):
+            assert ApiClient(key).get(WORKSPACE).status_code == 403
+
 
 # ----------------------------------------------------------------------------- what authorises a key
 

@@ -73,6 +73,7 @@ from .users import user_disable, user_enable, user_session_forget, user_session_
 from .workspaces import (
     user_get_or_create,
     workspace_create,
+    workspace_set_api_key_sso_window,
     workspace_set_require_2fa,
     workspace_set_session_max_age,
     workspace_sign_everyone_out,
@@ -140,6 +141,7 @@ __all__ = [
     "user_session_forget",
     "user_session_record",
     "workspace_create",
+    "workspace_set_api_key_sso_window",
     "workspace_set_require_2fa",
     "workspace_set_session_max_age",
     "workspace_sign_everyone_out",
