@@ -130,6 +130,7 @@ class Workspace(models.Model):
             "jit_provisioning": self.jit_provisioning,
             "default_role": self.default_role,
             "require_2fa": self.require_2fa,
+            "api_key_sso_window_seconds": self.api_key_sso_window,
         }
 
 

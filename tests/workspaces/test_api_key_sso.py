@@ -1,5 +1,5 @@
-"""SSO-bound personal API keys, the portal's side: what records an SSO sign-in, and the window Owners set (page,
-command, audit).
+"""SSO-bound personal API keys, the portal's side: the window Owners set (page, command, audit), and what the API keys
+page and the API show about each key (personal or service, and whether SSO authorises it now).
 
 The signed SAML logins themselves are in tests/saml/test_api_key_sso.py; here a member's SSO sign-in is recorded
 with the service the SAML login calls (``membership_record_login`` with a ``saml`` actor)."""
@@ -14,7 +14,7 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from tests.api.conftest import ApiClient, personal_key
+from tests.api.conftest import ApiClient, personal_key, service_key
 from tests.conftest import login_client
 from workspaces.exceptions import ServiceError
 from workspaces.grants import GrantMethod
@@ -123,3 +123,64 @@ class TestTheWindow:
     def test_the_command_explains_a_refused_value(self, world):
         with pytest.raises(CommandError, match="between 1 hour and 90 days"):
             call_command("workspace_sessions", "alpha", "--api-key-sso-hours", "2161")
+
+
+class TestTheApiKeysPage:
+    def _rows(self, client) -> str:
+        return client.get(KEYS).content.decode()
+
+    def test_it_names_each_keys_kind(self, world):
+        personal_key(world.owner_a, name="laptop")
+        service_key(world.a, ["members:read"], name="connector")
+        page = self._rows(login_client(world.owner_a))
+        assert "personal (acts as owner@alpha.test)" in page
+        assert "service key <small>(members:read)</small>" in page
+
+    def test_in_a_saml_only_workspace_it_shows_whether_sso_authorises_a_personal_key(self, world):
+        saml_only(world.a)
+        personal_key(world.owner_a, name="laptop")
+        service_key(world.a, ["members:read"], name="connector")
+        owner = login_client(world.owner_a, method=GrantMethod.SAML)
+        page = self._rows(owner)
+        assert "needs SSO sign-in" in page and "not bound to a sign-in" in page
+        assert 'href="/saml/alpha/login/"' in page
+        signed_in_through_sso(world.owner_a)
+        until = Membership.objects.get(pk=world.owner_a.pk).last_sso_at + timedelta(days=7)
+        page = self._rows(owner)
+        assert f"authorised until {until:%Y-%m-%d %H:%M} UTC" in page and "needs SSO sign-in" not in page
+
+    def test_outside_saml_only_there_is_no_sso_column(self, world):
+        personal_key(world.owner_a, name="laptop")
+        page = self._rows(login_client(world.owner_a))
+        assert 'data-testid="key-sso"' not in page and "needs SSO sign-in" not in page
+
+    def test_a_member_sees_only_their_own_keys(self, world):
+        personal_key(world.owner_a, name="owners laptop")
+        personal_key(world.member_a, name="members laptop")
+        page = self._rows(login_client(world.member_a))
+        assert "personal (acts as member@alpha.test)" in page and "owner@alpha.test" not in page
+
+
+class TestTheApi:
+    URL = "/api/v1/workspaces/alpha/"
+
+    def test_a_personal_key_sees_its_kind_and_until_when_sso_authorises_it(self, world):
+        saml_only(world.a)
+        key = personal_key(world.member_a)
+        signed_in_through_sso(world.member_a)
+        until = Membership.objects.get(pk=world.member_a.pk).last_sso_at + timedelta(days=7)
+        body = ApiClient(key).get(self.URL).json()
+        assert body["policy"]["api_key_sso_window_seconds"] == 7 * 86400
+        assert body["key"] == {"kind": "personal", "prefix": key.split("_")[1], "acts_as": "member@alpha.test",
+                               "sso_authorised_until": until.isoformat().replace("+00:00", "Z")}
+
+    def test_a_personal_key_outside_saml_only_has_no_sso_deadline(self, world):
+        body = ApiClient(personal_key(world.member_a)).get(self.URL).json()
+        assert body["key"]["kind"] == "personal" and body["key"]["sso_authorised_until"] is None
+
+    def test_a_service_key_is_named_as_such(self, world):
+        saml_only(world.a)
+        key = service_key(world.a, ["members:read"])
+        body = ApiClient(key).get(self.URL).json()
+        assert body["key"] == {"kind": "service", "prefix": key.split("_")[1], "acts_as": None,
+                               "sso_authorised_until": None}
