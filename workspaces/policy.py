@@ -95,11 +95,13 @@ def personal_key_sso_problem(workspace: Workspace, membership: Membership, now: 
     until = personal_key_sso_until(workspace, membership)
     if until is not None and now < until:
         return ""
+    # The member is not named: whoever holds the key learns what to do, not whose key it is (the API keys page and
+    # the api_key.sso_refused event say that to the member and the Owners).
     login_url = settings.PUBLIC_BASE_URL + reverse("saml_login", args=[workspace.slug])
     return (
-        f"{workspace.name} requires single sign-on: this personal API key acts for {membership.user.email}, who has "
-        f"not signed in through SSO in the last {window_label(workspace.api_key_sso_window)}. Sign in to "
-        f"{workspace.name} through SSO at {login_url} to authorise this key again."
+        f"{workspace.name} requires single sign-on, and the member this personal API key acts for has not signed in "
+        f"through SSO in the last {window_label(workspace.api_key_sso_window)}. Sign in to {workspace.name} through "
+        f"SSO at {login_url} to authorise this key again."
     )
 
 

@@ -181,8 +181,8 @@ class TestTheRefusal:
         assert response.status_code == 403
         assert response["Content-Type"] == "application/json"
         assert response.json() == {"detail": (
-            "Alpha Inc requires single sign-on: this personal API key acts for member@alpha.test, who has not signed "
-            "in through SSO in the last 7 days. Sign in to Alpha Inc through SSO at "
+            "Alpha Inc requires single sign-on, and the member this personal API key acts for has not signed in "
+            "through SSO in the last 7 days. Sign in to Alpha Inc through SSO at "
             "https://gatehouse.example.test/saml/alpha/login/ to authorise this key again."
         )}
 
