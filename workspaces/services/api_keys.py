@@ -19,8 +19,8 @@ from ._common import acting_membership, actor_for_membership, require_capability
 
 API_KEY_PREFIX = "gh_"
 
-# A script retrying with a refused key must not fill the audit log: one event per key per window (an hour;
-# ``settings.API_KEY_SSO_REFUSAL_WINDOW`` in seconds, if set, for tests and operators who want another).
+# A script retrying with a refused key must not fill the audit log: one event per key and hour (the limiter reads
+# its window from settings by name; this one is not an environment setting, so the default applies).
 _sso_refusals = FixedWindowLimiter("apikeysso", window_setting="API_KEY_SSO_REFUSAL_WINDOW", default_window=3600)
 
 
