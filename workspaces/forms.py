@@ -108,3 +108,10 @@ class RoleMappingForm(forms.Form):
                             help_text="As in your IdP's SCIM role attribute, for example media_library_user. "
                                       "Matched without regard to case.")
     role = forms.ChoiceField(choices=Role.choices, label="Gatehouse role")
+
+
+class ApiKeySsoWindowForm(forms.Form):
+    hours = forms.IntegerField(
+        min_value=1, max_value=2160, label="An SSO sign-in authorises personal API keys for (hours)",
+        help_text="While SAML-only is on. 1 to 2160 hours (90 days); the default is 168 (7 days).",
+    )

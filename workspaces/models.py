@@ -109,6 +109,9 @@ class Workspace(models.Model):
     session_max_age = models.PositiveIntegerField(null=True, blank=True)
     # "Sign everyone out": grants issued before this no longer open the workspace.
     sessions_valid_after = models.DateTimeField(null=True, blank=True)
+    # While SAML-only is enforced, a personal API key acts only this long (seconds) after its member's last sign-in
+    # through the workspace's IdP (workspaces.policy.personal_key_sso_problem). Service keys are not bound to anyone.
+    api_key_sso_window = models.PositiveIntegerField(default=7 * 86400)
     # A role value from the IdP (SCIM ``role``) that neither a RoleMapping nor a Gatehouse role name matches.
     unknown_idp_role = models.CharField(max_length=8, choices=UnknownIdpRole.choices, default=UnknownIdpRole.REJECT)
     created_at = models.DateTimeField(default=timezone.now)
@@ -127,6 +130,7 @@ class Workspace(models.Model):
             "jit_provisioning": self.jit_provisioning,
             "default_role": self.default_role,
             "require_2fa": self.require_2fa,
+            "api_key_sso_window_seconds": self.api_key_sso_window,
         }
 
 
@@ -169,6 +173,9 @@ class Membership(models.Model):
     credentials_valid_after = models.DateTimeField(null=True, blank=True)
     deactivated_at = models.DateTimeField(null=True, blank=True)
     last_login_at = models.DateTimeField(null=True, blank=True)
+    # The last sign-in through this workspace's IdP (a verified SAML login; never a password or break-glass): what
+    # authorises the member's personal API keys while the workspace enforces SAML-only.
+    last_sso_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
     # SCIM meta.version: bumped by every service change.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db.models import Case, Count, Exists, OuterRef, Prefetch, Q, QuerySet, Value, When
@@ -20,6 +21,7 @@ from .models import (
     User,
     Workspace,
 )
+from .policy import personal_key_sso_problem, personal_key_sso_until
 from .roles import Cap, can
 
 
@@ -144,7 +146,38 @@ def api_keys_for(viewer: Membership) -> QuerySet[ApiKey]:
     mine = Q(membership=viewer)
     if can(viewer, Cap.APIKEY_SERVICE):
         mine |= Q(membership__isnull=True)
-    return ApiKey.objects.filter(mine, workspace_id=viewer.workspace_id).order_by("-created_at")
+    return (
+        ApiKey.objects.filter(mine, workspace_id=viewer.workspace_id)
+        .select_related("membership__user").order_by("-created_at")
+    )
+
+
+@dataclass(frozen=True)
+class ApiKeyRow:
+    """A key as the API keys page shows it: who it acts as, and (personal keys in a SAML-only workspace) whether
+    its member's SSO sign-in authorises it now and until when."""
+
+    key: ApiKey
+    acts_as: str  # the member's email; "" for a service key
+    sso_bound: bool  # the workspace enforces SAML-only and this is a personal key
+    sso_authorised: bool
+    sso_until: datetime | None
+
+
+def api_key_rows_for(viewer: Membership, now: datetime) -> list[ApiKeyRow]:
+    """``api_keys_for`` with each key's kind and SSO authorisation (``workspaces.policy``), one query."""
+    workspace = viewer.workspace
+    rows = []
+    for key in api_keys_for(viewer):
+        member = key.membership
+        if member is None:
+            rows.append(ApiKeyRow(key, "", False, False, None))
+            continue
+        rows.append(ApiKeyRow(
+            key, member.user.email, workspace.saml_only, not personal_key_sso_problem(workspace, member, now),
+            personal_key_sso_until(workspace, member),
+        ))
+    return rows
 
 
 def active_owner_count(workspace: Workspace) -> int:

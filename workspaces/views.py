@@ -12,6 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
@@ -423,7 +424,7 @@ def api_keys(request: WorkspaceRequest, slug: str) -> HttpResponse:
                 new_key = created[1]
                 form = ApiKeyForm()
     return render(request, "workspaces/api_keys.html", _ctx(
-        request, form=form, keys=selectors.api_keys_for(me), new_key=new_key,
+        request, form=form, keys=selectors.api_key_rows_for(me, timezone.now()), new_key=new_key,
     ))
 
 

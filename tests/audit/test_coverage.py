@@ -36,7 +36,7 @@ from tests.factories import RepositoryFactory, TeamFactory
 from tests.workspaces.test_two_factor import code, enrol
 from workspaces.models import ApiKey, Membership, RepositoryGrant, TeamMembership
 from workspaces.roles import ApiScope
-from workspaces.services import two_factor_enrol_start, user_actor
+from workspaces.services import api_key_create, two_factor_enrol_start, user_actor
 
 from .helpers import as_actor, frozen_now, record
 
@@ -185,6 +185,11 @@ def _readable_repository(w):
     RepositoryGrant.objects.create(repository=repo, membership=w.member_a, permission="read")
     return {"membership": w.member_a, "repository_name": "libs", "action": "pull",
             "actor": as_actor(w.member_a, "api_key")}
+
+
+def _personal_key(w):
+    key, _ = api_key_create(workspace=w.a, membership=w.member_a, name="laptop", actor=Actor.system("test set-up"))
+    return {"api_key": key}
 
 
 def _deactivated(w):
@@ -398,6 +403,9 @@ FIXTURES: dict[str, tuple[Callable[[Any], dict[str, Any]], str]] = {
     ),
     "workspaces.role_map_apply_preset": (
         lambda w: {"workspace": w.a, "preset": "cloudinary", "actor": _owner(w)}, "workspace.role_map_changed"
+    ),
+    "workspaces.workspace_set_api_key_sso_window": (
+        lambda w: {"workspace": w.a, "window": 86400, "actor": _owner(w)}, "workspace.api_key_sso_window_changed"
     ),
     "workspaces.workspace_sign_everyone_out": (
         lambda w: {"workspace": w.a, "actor": _owner(w)}, "workspace.signed_everyone_out"
@@ -675,6 +683,7 @@ def test_service_function_records_its_event_inside_its_own_transaction(qualname,
 # audit.record.record_decision as one self-committing statement (no transaction to pair it with).
 DECISIONS: dict[str, tuple[Callable[[Any], dict[str, Any]], str]] = {
     "workspaces.package_access_check": (_readable_repository, "package.pulled"),
+    "workspaces.api_key_sso_refusal_record": (_personal_key, "api_key.sso_refused"),
 }
 
 

@@ -4,7 +4,9 @@ A key resolves to exactly one workspace, once, up front (the tenant comes from t
 row, never from the caller): a valid key of workspace A on workspace B's URL is a plain 401.
 Keys are ``gh_<prefix>_<secret>``; the row is found by its prefix and the whole key's SHA-256
 is compared in constant time. Refused at once: revoked or expired keys, keys of a deactivated
-member or a disabled account, and keys issued before the member's credentials were revoked.
+member or a disabled account, and keys issued before the member's credentials were revoked (401,
+all alike). In a workspace that enforces SAML-only, a personal key whose member has not signed in
+through the workspace's IdP within its window is refused with 403 and what to do about it.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from workspaces.credentials import (
 )
 from workspaces.models import ApiKey, Membership, User, Workspace
 from workspaces.package_access import UNREAD, DecisionRow, Unread, decision_sql
-from workspaces.services import API_KEY_PREFIX, actor_for_membership
+from workspaces.policy import personal_key_sso_problem
+from workspaces.services import API_KEY_PREFIX, actor_for_membership, api_key_sso_refusal_record
 
 AUTH_METHOD = "api_key"
 REALM = "gatehouse-api"
@@ -222,6 +225,12 @@ def resolve_api_key(raw: str, slug: str | None, *, repository: str | None = None
         ):
             # Deprovisioning revokes keys in a background task; this refuses them before it runs.
             raise exceptions.AuthenticationFailed(_REFUSED)
+        # A SAML-only workspace: the member's SSO sign-in authorises the key (workspaces.policy). A known key of
+        # this workspace, so the answer may say why (403) and how to fix it; recorded once per key and hour.
+        sso_problem = personal_key_sso_problem(key.workspace, membership, now)
+        if sso_problem:
+            api_key_sso_refusal_record(api_key=key)
+            raise exceptions.PermissionDenied(sso_problem)
     record_use(key, now)
     if membership is None or decision_row is UNREAD:
         return ApiPrincipal(api_key=key, workspace=key.workspace, membership=membership)

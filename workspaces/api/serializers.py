@@ -35,15 +35,37 @@ class PolicySerializer(serializers.Serializer):
     jit_provisioning = serializers.BooleanField()
     default_role = serializers.ChoiceField(choices=Role.choices)
     require_2fa = serializers.BooleanField(help_text="Password logins need a second factor (TOTP).")
+    api_key_sso_window_seconds = serializers.IntegerField(
+        help_text="While saml_only is true, a personal API key works for this many seconds after its member's last "
+                  "sign-in through the workspace's IdP; then it is refused (403) until the member signs in through "
+                  "SSO again. Service keys are not bound to anyone's sign-in.",
+    )
+
+
+class CallingKeySerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["personal", "service"], help_text="personal: acts as its member; "
+                                   "service: the workspace's own key, limited to its scopes.")
+    prefix = serializers.CharField(help_text="The key's public prefix (gh_<prefix>_...).")
+    acts_as = serializers.EmailField(allow_null=True, help_text="Personal keys: the member's email. Service keys: null.")
+    sso_authorised_until = serializers.DateTimeField(
+        allow_null=True,
+        help_text="Personal keys in a SAML-only workspace: when the member's last SSO sign-in stops authorising the "
+                  "key (sign in through SSO again before then to extend it). Null otherwise.",
+    )
 
 
 class WorkspaceSerializer(serializers.ModelSerializer):
     policy = PolicySerializer(read_only=True)
+    key = serializers.SerializerMethodField(help_text="The API key making this request.")
 
     class Meta:
         model = Workspace
-        fields = ["slug", "name", "policy", "created_at"]
+        fields = ["slug", "name", "policy", "created_at", "key"]
         read_only_fields = fields
+
+    @extend_schema_field(CallingKeySerializer)
+    def get_key(self, obj: Workspace) -> dict[str, Any]:
+        return CallingKeySerializer(self.context["key"]).data
 
 
 class TeamRefSerializer(serializers.Serializer):

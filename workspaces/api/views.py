@@ -30,6 +30,7 @@ from workspaces import selectors, services
 from workspaces.exceptions import ServiceError
 from workspaces.models import Membership, TeamMembership
 from workspaces.package_access import UNREAD, PackageAction
+from workspaces.policy import personal_key_sso_until
 from workspaces.roles import ApiScope, Cap
 
 from . import schema as _schema  # noqa: F401  (registers the OpenAPI auth extension)
@@ -74,7 +75,8 @@ def not_found(request: Any, *args: Any, **kwargs: Any) -> JsonResponse:
 _ERRORS = {
     400: OpenApiResponse(ErrorSerializer, description="Invalid filter, cursor or body."),
     401: OpenApiResponse(ErrorSerializer, description="Missing, invalid, revoked or other-workspace key."),
-    403: OpenApiResponse(ErrorSerializer, description="The key's role or scopes do not allow this."),
+    403: OpenApiResponse(ErrorSerializer, description="The key's role or scopes do not allow this, or (a personal key in "
+                         "a SAML-only workspace) its member must sign in through SSO again to authorise it."),
 }
 _ERRORS_404 = {**_ERRORS, 404: OpenApiResponse(ErrorSerializer, description="No such object visible to this key.")}
 # No pattern: any slug but the key's own workspace's is refused the same way (401), whatever its shape.
@@ -180,10 +182,22 @@ def _filters(serializer_class: type, request: Request) -> dict[str, Any]:
 
 @extend_schema(tags=["workspace"], parameters=[_SLUG], responses={200: WorkspaceSerializer, **_ERRORS})
 class WorkspaceDetail(ApiView, APIView):
-    """The key's workspace: slug, name and policy flags. Any live key of the workspace may read it."""
+    """The key's workspace: slug, name and policy flags, and the key itself: personal (acting as whom) or service,
+    and for a personal key in a SAML-only workspace until when its member's SSO sign-in authorises it. Any live key
+    of the workspace may read it."""
 
     def get(self, request: Request, slug: str) -> Response:
-        return Response(WorkspaceSerializer(self.principal.workspace).data)
+        principal = self.principal
+        workspace, member = principal.workspace, principal.membership
+        key = {
+            "kind": "service" if member is None else "personal",
+            "prefix": principal.api_key.prefix,
+            "acts_as": member.user.email if member is not None else None,
+            "sso_authorised_until": (
+                personal_key_sso_until(workspace, member) if member is not None and workspace.saml_only else None
+            ),
+        }
+        return Response(WorkspaceSerializer(workspace, context={"key": key}).data)
 
 
 @extend_schema(tags=["members"], parameters=[_SLUG, MemberFilterSerializer], responses={200: MemberSerializer(many=True), **_ERRORS})

@@ -16,7 +16,7 @@ from ..deprovisioning.outbox import deprovision_job_requeue
 from ..deprovisioning.revoke import membership_revoke_credentials
 from ..deprovisioning.runner import deprovision_jobs_claim_due, deprovision_jobs_run
 from ._common import actor_for_membership, require_capability
-from .api_keys import API_KEY_PREFIX, api_key_create, api_key_revoke
+from .api_keys import API_KEY_PREFIX, api_key_create, api_key_revoke, api_key_sso_refusal_record
 from .directory import (
     PROFILE_FIELDS,
     directory_may_grant_role,
@@ -73,6 +73,7 @@ from .users import user_disable, user_enable, user_session_forget, user_session_
 from .workspaces import (
     user_get_or_create,
     workspace_create,
+    workspace_set_api_key_sso_window,
     workspace_set_require_2fa,
     workspace_set_session_max_age,
     workspace_sign_everyone_out,
@@ -94,6 +95,7 @@ __all__ = [
     "actor_for_membership",
     "api_key_create",
     "api_key_revoke",
+    "api_key_sso_refusal_record",
     "confirmed_totp_device",
     "deprovision_job_requeue",
     "deprovision_jobs_claim_due",
@@ -139,6 +141,7 @@ __all__ = [
     "user_session_forget",
     "user_session_record",
     "workspace_create",
+    "workspace_set_api_key_sso_window",
     "workspace_set_require_2fa",
     "workspace_set_session_max_age",
     "workspace_sign_everyone_out",

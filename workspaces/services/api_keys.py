@@ -8,15 +8,20 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.utils import timezone
 
-from audit.record import Actor, record_event
+from audit.record import Actor, record_decision, record_event
+from config.ratelimit import FixedWindowLimiter
 
 from ..credentials import hash_secret
 from ..exceptions import NotAllowed, ServiceError
 from ..models import ApiKey, Membership, Workspace
 from ..roles import ApiScope, Cap, can
-from ._common import acting_membership, require_capability
+from ._common import acting_membership, actor_for_membership, require_capability
 
 API_KEY_PREFIX = "gh_"
+
+# A script retrying with a refused key must not fill the audit log: one event per key and hour (the limiter reads
+# its window from settings by name; this one is not an environment setting, so the default applies).
+_sso_refusals = FixedWindowLimiter("apikeysso", window_setting="API_KEY_SSO_REFUSAL_WINDOW", default_window=3600)
 
 
 @transaction.atomic
@@ -77,3 +82,28 @@ def api_key_revoke(*, api_key: ApiKey, actor: Actor) -> ApiKey:
         target_type="api_key", target_id=api_key.pk, target_label=f"{api_key.name} ({api_key.prefix})",
     )
     return api_key
+
+
+def api_key_sso_refusal_record(*, api_key: ApiKey) -> None:
+    """``api_key.sso_refused``: a personal key was refused because its member has not signed in through the
+    SAML-only workspace's IdP within the workspace's window (``policy.personal_key_sso_problem``).
+
+    Recorded once per key and window (an hour), not once per attempt (the same aggregation as throttled sign-in
+    failures): Owners see which keys stopped and for whom, without a retry loop flooding the log. A decision that
+    changes nothing: ``record_decision`` appends the event on its own. ``api_key`` carries its member and workspace
+    (as the API key check reads them).
+    """
+    membership = api_key.membership
+    assert membership is not None, "service keys are never refused for SSO"
+    if not _sso_refusals.first_in_window(f"{api_key.pk}|{api_key.prefix}"):
+        return
+    workspace = api_key.workspace
+    record_decision(
+        actor=actor_for_membership(membership, "api_key"), action="api_key.sso_refused", workspace=workspace,
+        target_type="api_key", target_id=api_key.pk, target_label=f"{api_key.name} ({api_key.prefix})",
+        details={
+            "owner": membership.user.email,
+            "last_sso_at": membership.last_sso_at.isoformat() if membership.last_sso_at else None,
+            "window_seconds": workspace.api_key_sso_window,
+        },
+    )

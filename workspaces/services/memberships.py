@@ -11,6 +11,7 @@ from audit.record import Actor, record_event
 
 from ..deprovisioning.outbox import deprovision_job_add
 from ..exceptions import AlreadyExists, NotAllowed, ServiceError
+from ..grants import GrantMethod
 from ..models import DeprovisionCause, Membership, Visibility, Workspace
 from ..ownership import is_directory, require_portal_may_change
 from ..roles import Cap, Role, can, may_change_role, may_manage_member
@@ -197,6 +198,14 @@ def membership_remove(*, membership: Membership, actor: Actor) -> None:
 
 @transaction.atomic
 def membership_record_login(*, membership: Membership, actor: Actor, action: str = "auth.login_succeeded") -> None:
-    """Record a successful login into one workspace."""
-    Membership.objects.filter(pk=membership.pk).update(last_login_at=timezone.now())
+    """Record a successful login into one workspace.
+
+    A login the workspace's IdP vouched for (a verified SAML assertion: ``actor.auth_method`` ``saml``; never a
+    password or a break-glass code) also stamps ``last_sso_at``, which authorises the member's personal API keys
+    while the workspace enforces SAML-only (``workspaces.policy.personal_key_sso_problem``)."""
+    now = timezone.now()
+    fields = {"last_login_at": now}
+    if actor.auth_method == GrantMethod.SAML:
+        fields["last_sso_at"] = membership.last_sso_at = now
+    Membership.objects.filter(pk=membership.pk).update(**fields)
     record_event(actor=actor, action=action, workspace=membership.workspace, **member_target(membership))

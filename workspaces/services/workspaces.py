@@ -18,6 +18,10 @@ from ._common import lock_workspace, member_target, require_capability
 # Bounds of a workspace's sign-in lifetime: long enough to finish a task, short of a month.
 MIN_SESSION_MAX_AGE = 15 * 60
 MAX_SESSION_MAX_AGE = 30 * 86400
+# Bounds of how long an SSO sign-in authorises a member's personal API keys in a SAML-only workspace: at least an
+# hour (a key that lapses mid-task helps nobody), at most 90 days (beyond that the IdP's say-so is stale).
+MIN_API_KEY_SSO_WINDOW = 3600
+MAX_API_KEY_SSO_WINDOW = 90 * 86400
 
 
 def user_get_or_create(*, email: str, full_name: str = "", password: str | None = None) -> tuple[User, bool]:
@@ -133,5 +137,32 @@ def workspace_sign_everyone_out(*, workspace: Workspace, actor: Actor) -> Worksp
         actor=actor, action="workspace.signed_everyone_out", workspace=workspace,
         target_type="workspace", target_id=workspace.pk, target_label=workspace.slug,
         details={"at": workspace.sessions_valid_after.isoformat()},
+    )
+    return workspace
+
+
+@transaction.atomic
+def workspace_set_api_key_sso_window(*, workspace: Workspace, window: int, actor: Actor) -> Workspace:
+    """How long (seconds) a member's sign-in through the workspace's IdP authorises their personal API keys while
+    the workspace enforces SAML-only (``workspaces.policy.personal_key_sso_problem``).
+
+    Applies at once: a shorter window refuses, at their next request, keys whose member signed in longer ago."""
+    require_capability(actor, workspace, Cap.SETTINGS_MANAGE)
+    if not MIN_API_KEY_SSO_WINDOW <= window <= MAX_API_KEY_SSO_WINDOW:
+        raise ServiceError(
+            f"An SSO sign-in must authorise API keys for between {MIN_API_KEY_SSO_WINDOW // 3600} hour and "
+            f"{MAX_API_KEY_SSO_WINDOW // 86400} days.",
+            field="window",
+        )
+    workspace = lock_workspace(workspace)
+    if workspace.api_key_sso_window == window:
+        return workspace
+    before = workspace.api_key_sso_window
+    workspace.api_key_sso_window = window
+    workspace.save(update_fields=["api_key_sso_window"])
+    record_event(
+        actor=actor, action="workspace.api_key_sso_window_changed", workspace=workspace,
+        target_type="workspace", target_id=workspace.pk, target_label=workspace.slug,
+        details={"before_seconds": before, "after_seconds": window},
     )
     return workspace
