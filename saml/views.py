@@ -228,9 +228,11 @@ def acs(request: HttpRequest, slug: str) -> HttpResponse:
 
 def metadata(request: HttpRequest, slug: str) -> HttpResponse:
     # SP metadata is public and needed before the IdP is set up (Okta asks for it first).
-    if not selectors.saml_settings_by_slug(slug)[0]:
+    workspace, cfg = selectors.saml_settings_by_slug(slug)
+    if not workspace:
         raise Http404("No such workspace")
-    response = HttpResponse(sp_metadata_xml(slug), content_type="application/samlmetadata+xml")
+    xml = sp_metadata_xml(slug, cfg, selectors.sp_keys_for(cfg))
+    response = HttpResponse(xml, content_type="application/samlmetadata+xml")
     response["Content-Disposition"] = f'inline; filename="gatehouse-{slug}-sp-metadata.xml"'
     return response
 
