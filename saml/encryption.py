@@ -60,6 +60,8 @@ def encrypted_assertion_of(root: etree._Element) -> etree._Element | None:
     found = list(root.iter(xmlsafe.qname("saml", "EncryptedAssertion")))
     if not found:
         return None
+    if root.tag != xmlsafe.qname("samlp", "Response"):
+        raise EncryptionRefused("malformed", f"root element is {root.tag}")
     if len(found) > 1 or any(True for _ in root.iter(xmlsafe.qname("saml", "Assertion"))):
         raise EncryptionRefused("multiple_assertions", "more than one assertion (encrypted or plaintext)")
     if found[0].getparent() is not root:
@@ -109,12 +111,13 @@ def _decrypt_with(encrypted: etree._Element, key_pem: bytes) -> bytes:
 
 
 def decrypted_response(root: etree._Element, encrypted: etree._Element, keys: Sequence[bytes],
-                       verify_outer: Callable[[], None]) -> bytes:
+                       verify_outer: Callable[[], None]) -> tuple[bytes, etree._Element]:
     """The Response's XML with its EncryptedAssertion replaced by the plaintext Assertion, and without the Response
     signature (``verify_outer`` checks that one first, on the document as received: an invalid one is refused).
 
     Each key is tried in turn (rollover: the IdP may encrypt to the next or previous certificate). Raises
-    ``EncryptionRefused``; the result is parsed again by ``xmlsafe`` and goes through every check of the ACS.
+    ``EncryptionRefused``. Returns the new document and its ``xmlsafe`` parse, which goes through every check of the
+    ACS.
     """
     _check_algorithms(encrypted)
     if root.find(xmlsafe.qname("ds", "Signature")) is not None:
@@ -148,4 +151,8 @@ def decrypted_response(root: etree._Element, encrypted: etree._Element, keys: Se
     end = text.find(b"/>", start) + 2
     if start < 0 or end < 2:
         raise EncryptionRefused("decryption_failed", "the decrypted assertion could not be put back")
-    return text[:start] + bytes(etree.tostring(assertion)) + text[end:]
+    document = text[:start] + bytes(etree.tostring(assertion)) + text[end:]
+    try:
+        return document, xmlsafe.parse(document)
+    except xmlsafe.UnsafeXml as exc:
+        raise EncryptionRefused(exc.code, exc.message) from None
