@@ -85,6 +85,7 @@ def idp_metadata(entity_id: str, sso_url: str, *keys: IdpKey) -> str:
 MD = "{urn:oasis:names:tc:SAML:2.0:metadata}"
 DS = "{http://www.w3.org/2000/09/xmldsig#}"
 AES256_CBC = "http://www.w3.org/2001/04/xmlenc#aes256-cbc"
+AES256_GCM = "http://www.w3.org/2009/xmlenc11#aes256-gcm"
 RSA_OAEP = "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"
 RSA_1_5 = "http://www.w3.org/2001/04/xmlenc#rsa-1_5"
 
@@ -118,7 +119,8 @@ def verify_authn_request(location: str, trusted_certs: list[str]) -> etree._Elem
     return etree.fromstring(zlib.decompress(base64.b64decode(query["SAMLRequest"]), -15))
 
 
-def _encrypt_assertion(response: etree._Element, cert_pem: str, *, key_transport: str = RSA_OAEP) -> etree._Element:
+def _encrypt_assertion(response: etree._Element, cert_pem: str, *, key_transport: str = RSA_OAEP,
+                       content: str = AES256_CBC) -> etree._Element:
     """Replace the Response's Assertion by an EncryptedAssertion to ``cert_pem`` (xmlsec1 through pysaml2)."""
     assertion = response.find("{urn:oasis:names:tc:SAML:2.0:assertion}Assertion")
     # Declared under the assertion's own prefix: lxml re-maps a moved element's prefixes to its new parent's.
@@ -126,7 +128,7 @@ def _encrypt_assertion(response: etree._Element, cert_pem: str, *, key_transport
                             nsmap={"saml2": "urn:oasis:names:tc:SAML:2.0:assertion"})
     response.replace(assertion, wrapper)
     wrapper.append(assertion)
-    template = pre_encryption_part(msg_enc=AES256_CBC, key_enc=key_transport)
+    template = pre_encryption_part(msg_enc=content, key_enc=key_transport)
     with tempfile.NamedTemporaryFile("w", suffix=".pem") as cert_file:
         cert_file.write(cert_pem)
         cert_file.flush()
@@ -188,6 +190,7 @@ def build_response(
     response_extra: str = "",
     encrypt_to: str | None = None,
     key_transport: str = RSA_OAEP,
+    content_encryption: str = AES256_CBC,
 ) -> str | bytes:
     """An Okta-shaped Response, base64 encoded as the browser posts it (or raw XML bytes with ``as_bytes``)."""
     now = now or dt.datetime.now(dt.UTC)
@@ -242,7 +245,7 @@ def build_response(
     )
     response.append(assertion)
     if encrypt_to:
-        response = _encrypt_assertion(response, encrypt_to, key_transport=key_transport)
+        response = _encrypt_assertion(response, encrypt_to, key_transport=key_transport, content=content_encryption)
     if sign_response:
         response = _sign(response, key, sha1=sha1)
     else:

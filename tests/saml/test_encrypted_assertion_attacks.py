@@ -16,7 +16,7 @@ from saml import services
 from workspaces.services import actor_for_membership
 
 from .conftest import failures, post_acs, start_login
-from .idp import RSA_1_5, make_key, sp_certificates
+from .idp import AES256_GCM, RSA_1_5, make_key, sp_certificates
 
 SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
 SAMLP = "urn:oasis:names:tc:SAML:2.0:protocol"
@@ -180,3 +180,13 @@ def test_encrypted_test_sso_is_recorded_as_encrypted(world, keyed_a):
     raw = keyed_a.response(name_id="owner@alpha.test", in_response_to=request_id, encrypt_to=cert_a())
     assert post_acs(client, "alpha", raw).status_code == 302, failures(world.a)
     assert SamlSettings.objects.get(workspace=world.a).last_test_result["encrypted"] is True
+
+
+def test_aes_gcm_content_encryption_logs_in(world, keyed_a):
+    """Okta's AES256-GCM choice (XML Encryption 1.1)."""
+    client = Client()
+    request_id = start_login(client, "alpha")
+    raw = keyed_a.response(name_id="member@alpha.test", in_response_to=request_id, encrypt_to=cert_a(),
+                           content_encryption=AES256_GCM)
+    assert b"xmlenc11#aes256-gcm" in base64.b64decode(raw)
+    assert post_acs(client, "alpha", raw).status_code == 302, failures(world.a)
