@@ -127,7 +127,7 @@ def part1(iterations: int) -> dict[str, float]:
     encrypted = build_response(sp_entity_id=sp_entity_id(slug), acs_url=acs_url(slug), idp_entity_id=idp, key=key,
                                name_id="ada@example.test", groups=("eng", "ops"), encrypt_to=sp_key.cert_pem)
     stored_keys = acs.selectors.sp_decryption_keys
-    acs.selectors.sp_decryption_keys = lambda cfg: [sp_key.key_pem]
+    acs.selectors.sp_decryption_keys = lambda cfg: {sp_key.fingerprint_sha256: sp_key.key_pem}
     try:
         results["Gatehouse verify_response, assertion encrypted (RSA-OAEP 3072 + AES-256-CBC)"] = _median_ms(
             lambda: verify_response(cfg=cfg, slug=slug, workspace_id=1, saml_response=encrypted), iterations)

@@ -131,8 +131,13 @@ class VerifiedLogin:
     replay_expires_at: datetime
     authn_request: IssuedAuthnRequest | None = None
     in_response_to: str = ""
-    encrypted: bool = False
+    # The fingerprint of the SP key that decrypted the assertion; "" when it arrived in plaintext.
+    decrypted_with: str = ""
     extra: dict = field(default_factory=dict)
+
+    @property
+    def encrypted(self) -> bool:
+        return bool(self.decrypted_with)
 
 
 def _ts(value: str | None) -> datetime | None:
@@ -304,14 +309,15 @@ def _outer_signature(xml: bytes, root: etree._Element, cfg: SamlSettings, slug: 
         raise (_signature_failure(exc, verifier) or AcsFailure("signature_invalid", type(exc).__name__)) from None
 
 
-def _decrypted(xml: bytes, root: etree._Element, cfg: SamlSettings, slug: str) -> tuple[bytes, etree._Element]:
-    """The document the ACS checks: as received, or with its EncryptedAssertion decrypted (``encryption``)."""
+def _decrypted(xml: bytes, root: etree._Element, cfg: SamlSettings, slug: str) -> tuple[bytes, etree._Element, str]:
+    """The document the ACS checks: as received, or with its EncryptedAssertion decrypted (``encryption``), and the
+    fingerprint of the SP key that decrypted it ("" for a plaintext assertion)."""
     try:
         encrypted = encryption.encrypted_assertion_of(root)
         if encrypted is None:
             if cfg.require_encrypted_assertions:
                 raise AcsFailure("encryption_required", "a plaintext assertion, and this workspace requires encryption")
-            return xml, root
+            return xml, root, ""
         return encryption.decrypted_response(root, encrypted, selectors.sp_decryption_keys(cfg),
                                              lambda: _outer_signature(xml, root, cfg, slug))
     except encryption.EncryptionRefused as exc:
@@ -335,9 +341,8 @@ def verify_response(*, cfg: SamlSettings | None, slug: str, workspace_id: int, s
         root = xmlsafe.parse(xml)
     except xmlsafe.UnsafeXml as exc:
         raise AcsFailure(exc.code, exc.message) from None
-    decrypted, root = _decrypted(xml, root, cfg, slug)
-    encrypted = decrypted is not xml
-    if encrypted:
+    decrypted, root, decrypted_with = _decrypted(xml, root, cfg, slug)
+    if decrypted_with:
         xml, saml_response = decrypted, base64.b64encode(decrypted).decode("ascii")
     assertion = _shape(root)
 
@@ -432,5 +437,5 @@ def verify_response(*, cfg: SamlSettings | None, slug: str, workspace_id: int, s
         replay_expires_at=checks["replay_expires_at"],
         authn_request=request,
         in_response_to=in_response_to,
-        encrypted=encrypted,
+        decrypted_with=decrypted_with,
     )

@@ -22,7 +22,7 @@ import copy
 import hashlib
 import secrets
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 
 import xmlsec
 from lxml import etree
@@ -134,22 +134,22 @@ def _decrypt_with(encrypted: etree._Element, key_pem: bytes) -> bytes:
     raise EncryptionRefused("decryption_failed", "no EncryptedKey opens with this key")
 
 
-def decrypted_response(root: etree._Element, encrypted: etree._Element, keys: Sequence[bytes],
-                       verify_outer: Callable[[], None]) -> tuple[bytes, etree._Element]:
+def decrypted_response(root: etree._Element, encrypted: etree._Element, keys: Mapping[str, bytes],
+                       verify_outer: Callable[[], None]) -> tuple[bytes, etree._Element, str]:
     """The Response's XML with its EncryptedAssertion replaced by the plaintext Assertion, and without the Response
     signature (``verify_outer`` checks that one first, on the document as received: an invalid one is refused).
 
-    Each key is tried in turn (rollover: the IdP may encrypt to the next or previous certificate). Raises
-    ``EncryptionRefused``. Returns the new document and its ``xmlsafe`` parse, which goes through every check of the
-    ACS.
+    ``keys`` maps each key's name (its certificate's fingerprint) to its PEM; each is tried in turn (rollover: the
+    IdP may encrypt to the next or previous certificate). Raises ``EncryptionRefused``. Returns the new document, its
+    ``xmlsafe`` parse (which goes through every check of the ACS) and the name of the key that decrypted it.
     """
     _check_algorithms(encrypted)
     if root.find(xmlsafe.qname("ds", "Signature")) is not None:
         verify_outer()
-    plaintext = b""
-    for key_pem in keys:
+    plaintext, used = b"", ""
+    for name, key_pem in keys.items():
         try:
-            plaintext = _decrypt_with(encrypted, key_pem)
+            plaintext, used = _decrypt_with(encrypted, key_pem), name
             break
         except (EncryptionRefused, xmlsec.Error, etree.Error, ValueError):
             continue
@@ -177,6 +177,6 @@ def decrypted_response(root: etree._Element, encrypted: etree._Element, keys: Se
         raise EncryptionRefused("decryption_failed", "the decrypted assertion could not be put back")
     document = text[:start] + bytes(etree.tostring(assertion)) + text[end:]
     try:
-        return document, xmlsafe.parse(document)
+        return document, xmlsafe.parse(document), used
     except xmlsafe.UnsafeXml as exc:
         raise EncryptionRefused(exc.code, exc.message) from None

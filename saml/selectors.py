@@ -47,15 +47,15 @@ def active_sp_key(cfg: SamlSettings | None) -> SpKey | None:
     return next((k for k in sp_keys_for(cfg) if k.state == SpKeyState.ACTIVE), None)
 
 
-def sp_decryption_keys(cfg: SamlSettings) -> list[bytes]:
-    """The private keys (PEM) an encrypted assertion to this workspace may be decrypted with: active, next, previous.
-    Read only when an assertion is encrypted."""
-    pems = []
+def sp_decryption_keys(cfg: SamlSettings) -> dict[str, bytes]:
+    """The private keys (PEM, by certificate fingerprint) an encrypted assertion to this workspace may be decrypted
+    with: active, next, previous. Read only when an assertion is encrypted."""
+    pems: dict[str, bytes] = {}
     for key in sp_keys_for(cfg):
         if not key.key_encrypted:
             continue
         try:
-            pems.append(sp_keys.unprotect(key.key_encrypted))
+            pems[key.fingerprint_sha256] = sp_keys.unprotect(key.key_encrypted)
         except sp_keys.SpKeyUnreadable:
             # SECRET_KEY or SAML_SP_KEY_ENCRYPTION_KEY changed: the login is refused (decryption_failed), never a 500.
             logger.error("SP key %s of SAML settings %s cannot be decrypted at rest", key.pk, cfg.pk)

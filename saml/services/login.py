@@ -264,7 +264,7 @@ def sso_test_complete(*, workspace: Workspace, cfg: SamlSettings, login: Verifie
     mappings = list(selectors.group_mappings_for(workspace))
     would_get = sorted({m.team.name for m in mappings if m.team and m.idp_group in login.groups})
     details: dict[str, object] = {"email": login.email, "groups": login.groups[:50], "mapped_teams": would_get,
-                                  "encrypted": login.encrypted}
+                                  "encrypted": login.encrypted, "decrypted_with": login.decrypted_with}
     # What a login would do with the immutable subject and the role attribute, shown on the settings page. A value
     # a login would refuse (no subject, an unmapped role) fails the test: enforcing SAML-only on it would lock out.
     if cfg.subject_attribute:

@@ -9,8 +9,9 @@ Rollover never locks a workspace out (docs/saml.md, "SP key rollover"):
   **previous**: no longer published, still decrypting, so an IdP still encrypting to it keeps working;
 - ``sp_key_retire``: previous becomes **retired**, and its private key is erased.
 
-Turning "require encrypted assertions" on while SAML-only is enforced needs a fresh Test SSO that arrived encrypted:
-a switch that refuses every login the IdP sends today would lock everybody out.
+While SAML-only is enforced, a step that could refuse every login the IdP sends today needs a Test SSO showing it
+will not: turning "require encrypted assertions" on needs a fresh test that arrived encrypted, and retiring the
+previous key needs a test since the activation that was not encrypted to that key.
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ def _locked_settings(workspace: Workspace, actor: Actor) -> SamlSettings:
     if cfg is None:
         raise ServiceError("Set up the identity provider first; the SP key belongs to that set-up.")
     return cfg
+
+
+def _saml_only(workspace: Workspace) -> bool:
+    return bool(Workspace.objects.filter(pk=workspace.pk).values_list("saml_only", flat=True).first())
 
 
 def _key_details(key: SpKey) -> dict[str, str]:
@@ -97,6 +102,13 @@ def sp_key_retire(*, workspace: Workspace, actor: Actor) -> SpKey:
     old = _one(cfg, SpKeyState.PREVIOUS)
     if old is None:
         raise ServiceError("There is no previous SP key to retire.")
+    active = _one(cfg, SpKeyState.ACTIVE)
+    if _saml_only(workspace):
+        tested = cfg.last_test_succeeded_at
+        if (active is None or active.activated_at is None or tested is None or tested < active.activated_at
+                or cfg.last_test_result.get("decrypted_with") == old.fingerprint_sha256):
+            raise ServiceError("SAML-only is enforced: run Test SSO first. Retiring is possible once a test since the "
+                               "activation shows your IdP no longer encrypts to the previous certificate.")
     old.state, old.retired_at, old.key_encrypted = SpKeyState.RETIRED, timezone.now(), ""
     old.save(update_fields=["state", "retired_at", "key_encrypted"])
     record_event(actor=actor, action="sso.sp_key_retired", workspace=workspace, **workspace_target(workspace),
@@ -119,7 +131,7 @@ def sp_options_set(*, workspace: Workspace, actor: Actor, sign_authn_requests: b
         return cfg
     if any(wanted.values()) and _one(cfg, SpKeyState.ACTIVE) is None:
         raise ServiceError("Create the SP key first: signing requests and encrypted assertions both use it.")
-    if wanted["require_encrypted_assertions"] and not before["require_encrypted_assertions"] and workspace.saml_only:
+    if wanted["require_encrypted_assertions"] and not before["require_encrypted_assertions"] and _saml_only(workspace):
         if not (selectors.test_is_fresh(cfg) and cfg.last_test_result.get("encrypted")):
             raise ServiceError("SAML-only is enforced: turn assertion encryption on at the IdP and run Test SSO "
                                "(it must arrive encrypted) before requiring encryption, so nobody is locked out.")

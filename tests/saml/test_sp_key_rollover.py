@@ -168,3 +168,54 @@ def test_metadata_of_b_never_shows_the_keys_of_a(world, signing_a, sso_b):
     services.sp_key_prepare(workspace=world.b, actor=actor_for_membership(world.outsider_b, "password"))
     [cert_b] = sp_certificates(published("bravo"), "signing")
     assert cert_b != cert_a
+
+
+def _enforce(world, **last_test) -> None:
+    from django.utils import timezone
+
+    world.a.saml_only = True
+    world.a.save(update_fields=["saml_only"])
+    SamlSettings.objects.filter(workspace=world.a).update(last_test_succeeded_at=timezone.now(),
+                                                          last_test_result=last_test)
+
+
+def test_under_saml_only_retiring_needs_a_test_since_the_activation(world, signing_a):
+    from django.utils import timezone
+
+    services.sp_key_prepare(workspace=world.a, actor=owner(world))
+    _enforce(world, encrypted=True, decrypted_with="")  # a test before the activation proves nothing about it
+    services.sp_key_activate(workspace=world.a, actor=owner(world))
+    with pytest.raises(ServiceError, match="run Test SSO first"):
+        services.sp_key_retire(workspace=world.a, actor=owner(world))
+    SamlSettings.objects.filter(workspace=world.a).update(last_test_succeeded_at=timezone.now())
+    old = SpKey.objects.get(saml_settings__workspace=world.a, state=SpKeyState.PREVIOUS)
+    assert services.sp_key_retire(workspace=world.a, actor=owner(world)).pk == old.pk
+
+
+def test_under_saml_only_a_key_the_idp_still_encrypts_to_is_not_retired(world, signing_a):
+    services.sp_key_prepare(workspace=world.a, actor=owner(world))
+    services.sp_key_activate(workspace=world.a, actor=owner(world))
+    old = SpKey.objects.get(saml_settings__workspace=world.a, state=SpKeyState.PREVIOUS)
+    _enforce(world, encrypted=True, decrypted_with=old.fingerprint_sha256)
+    with pytest.raises(ServiceError, match="no longer encrypts to the previous"):
+        services.sp_key_retire(workspace=world.a, actor=owner(world))
+    new = SpKey.objects.get(saml_settings__workspace=world.a, state=SpKeyState.ACTIVE)
+    SamlSettings.objects.filter(workspace=world.a).update(
+        last_test_result={"encrypted": True, "decrypted_with": new.fingerprint_sha256})
+    services.sp_key_retire(workspace=world.a, actor=owner(world))
+
+
+def test_test_sso_records_which_key_decrypted_it(world, signing_a):
+    """Through the real flow: the settings page's Test SSO, answered encrypted to the active certificate."""
+    from saml.models import IssuedAuthnRequest
+    from tests.conftest import login_client
+
+    client = login_client(world.owner_a)
+    client.post("/w/alpha/settings/sso/", {"action": "test"})
+    request_id = IssuedAuthnRequest.objects.filter(workspace=world.a, purpose="test").latest("created_at").request_id
+    [cert] = sp_certificates(published(), "encryption")
+    post_acs(client, "alpha", signing_a.response(name_id="owner@alpha.test", in_response_to=request_id,
+                                                 encrypt_to=cert))
+    active = SpKey.objects.get(saml_settings__workspace=world.a, state=SpKeyState.ACTIVE)
+    result = SamlSettings.objects.get(workspace=world.a).last_test_result
+    assert result["encrypted"] is True and result["decrypted_with"] == active.fingerprint_sha256

@@ -47,7 +47,7 @@ def decrypt(cfg, xml: bytes):
 def test_a_plaintext_response_passes_through_untouched(cfg):
     xml = raw(now=timezone.now())
     root = xmlsafe.parse(xml)
-    assert acs._decrypted(xml, root, cfg, SLUG) == (xml, root)
+    assert acs._decrypted(xml, root, cfg, SLUG) == (xml, root, "")
 
 
 def test_a_plaintext_response_is_refused_when_encryption_is_required(cfg):
@@ -59,7 +59,8 @@ def test_a_plaintext_response_is_refused_when_encryption_is_required(cfg):
 
 def test_an_encrypted_response_becomes_the_signed_plaintext_assertion_without_the_response_signature(cfg, sp_key):
     xml = raw(now=timezone.now(), encrypt_to=sp_key.cert_pem)
-    plain, root = decrypt(cfg, xml)
+    plain, root, used = decrypt(cfg, xml)
+    assert used == sp_key.fingerprint_sha256
     assert root.find(xmlsafe.qname("saml", "EncryptedAssertion")) is None
     assert root.find(xmlsafe.qname("ds", "Signature")) is None  # it covered the ciphertext only
     assertion = root.find(xmlsafe.qname("saml", "Assertion"))
@@ -76,6 +77,7 @@ def test_verify_response_says_whether_the_assertion_was_encrypted(world, cfg, sp
         login = acs.verify_response(cfg=cfg, slug=SLUG, workspace_id=world.a.pk,
                                     saml_response=base64.b64encode(xml).decode())
         assert login.encrypted is expected and login.email == "member@alpha.test"
+        assert login.decrypted_with == (sp_key.fingerprint_sha256 if expected else "")
 
 
 def test_refusals_of_the_encryption_layer_keep_their_code(cfg, sp_key):
@@ -128,18 +130,19 @@ def _refusal(root, keys) -> tuple[str, str]:
 def test_each_key_is_tried_in_turn(sp_key):
     other = sp_keys.generate("https://gatehouse.test/other/")
     root = _encrypted(sp_key)
-    _, plain = encryption.decrypted_response(root, encryption.encrypted_assertion_of(root),
-                                             [other.key_pem, sp_key.key_pem], lambda: None)
-    assert plain.find(xmlsafe.qname("saml", "Assertion")) is not None
-    assert _refusal(root, [other.key_pem]) == ("decryption_failed", "no SP key of this workspace decrypts it (1 tried)")
-    assert _refusal(root, [])[0] == "decryption_failed"
+    _, plain, used = encryption.decrypted_response(root, encryption.encrypted_assertion_of(root),
+                                                   {"other": other.key_pem, "mine": sp_key.key_pem}, lambda: None)
+    assert plain.find(xmlsafe.qname("saml", "Assertion")) is not None and used == "mine"
+    assert _refusal(root, {"other": other.key_pem}) == (
+        "decryption_failed", "no SP key of this workspace decrypts it (1 tried)")
+    assert _refusal(root, {})[0] == "decryption_failed"
 
 
 def test_the_response_signature_is_checked_only_when_there_is_one(sp_key):
     calls = []
     for sign_response in (False, True):
         root = xmlsafe.parse(raw(now=timezone.now(), encrypt_to=sp_key.cert_pem, sign_response=sign_response))
-        encryption.decrypted_response(root, encryption.encrypted_assertion_of(root), [sp_key.key_pem],
+        encryption.decrypted_response(root, encryption.encrypted_assertion_of(root), {"k": sp_key.key_pem},
                                       lambda s=sign_response: calls.append(s))
     assert calls == [True]
 
@@ -147,13 +150,13 @@ def test_the_response_signature_is_checked_only_when_there_is_one(sp_key):
 def test_content_encrypted_as_content_not_element_is_refused(sp_key):
     root = _encrypted(sp_key)
     root.find(f".//{{{XENC}}}EncryptedData").set("Type", f"{XENC}Content")
-    assert _refusal(root, [sp_key.key_pem])[0] == "decryption_failed"
+    assert _refusal(root, {"k": sp_key.key_pem})[0] == "decryption_failed"
 
 
 def test_a_weak_content_algorithm_is_refused(sp_key):
     root = _encrypted(sp_key)
     root.find(f".//{{{XENC}}}EncryptedData/{{{XENC}}}EncryptionMethod").set("Algorithm", f"{XENC}tripledes-cbc")
-    assert _refusal(root, [sp_key.key_pem]) == (
+    assert _refusal(root, {"k": sp_key.key_pem}) == (
         "weak_algorithm", f"content encryption algorithm not allowed: {XENC}tripledes-cbc")
 
 
@@ -161,7 +164,7 @@ def test_an_encrypted_key_is_required(sp_key):
     root = _encrypted(sp_key)
     key = root.find(f".//{{{XENC}}}EncryptedKey")
     key.getparent().remove(key)
-    assert _refusal(root, [sp_key.key_pem]) == ("decryption_failed", "no EncryptedKey")
+    assert _refusal(root, {"k": sp_key.key_pem}) == ("decryption_failed", "no EncryptedKey")
 
 
 def test_an_encrypted_key_beside_the_data_is_found(sp_key):
@@ -171,7 +174,7 @@ def test_an_encrypted_key_beside_the_data_is_found(sp_key):
     key_info = key.getparent()
     key_info.getparent().remove(key_info)
     root.find(xmlsafe.qname("saml", "EncryptedAssertion")).append(key)
-    _, plain = encryption.decrypted_response(root, encryption.encrypted_assertion_of(root), [sp_key.key_pem],
+    _, plain, _ = encryption.decrypted_response(root, encryption.encrypted_assertion_of(root), {"k": sp_key.key_pem},
                                              lambda: None)
     assert plain.find(xmlsafe.qname("saml", "Assertion")) is not None
 
@@ -194,4 +197,4 @@ def test_a_comment_inside_the_encrypted_assertion_is_refused_after_decryption(sp
     name_id.append(etree.Comment("x"))
     name_id[0].tail = ".alpha.test"
     encrypted = xmlsafe.parse(etree.tostring(_encrypt_assertion(root, sp_key.cert_pem)))
-    assert _refusal(encrypted, [sp_key.key_pem])[0] == "comments_refused"
+    assert _refusal(encrypted, {"k": sp_key.key_pem})[0] == "comments_refused"
