@@ -219,3 +219,14 @@ def test_test_sso_records_which_key_decrypted_it(world, signing_a):
     active = SpKey.objects.get(saml_settings__workspace=world.a, state=SpKeyState.ACTIVE)
     result = SamlSettings.objects.get(workspace=world.a).last_test_result
     assert result["encrypted"] is True and result["decrypted_with"] == active.fingerprint_sha256
+
+
+def test_the_key_selectors_read_this_workspace_only(world, signing_a, sso_b):
+    from saml import selectors
+
+    services.sp_key_prepare(workspace=world.b, actor=actor_for_membership(world.outsider_b, "password"))
+    key_a = SpKey.objects.get(saml_settings__workspace=world.a)
+    key_b = SpKey.objects.get(saml_settings__workspace=world.b)
+    assert [k.pk for k in selectors.sp_keys_for(signing_a.cfg)] == [key_a.pk]
+    assert selectors.active_sp_key(sso_b.cfg).pk == key_b.pk
+    assert list(selectors.sp_decryption_keys(signing_a.cfg)) == [key_a.fingerprint_sha256]
