@@ -226,9 +226,12 @@ def _log_in(request: HttpRequest, user: User, workspace: Workspace, method: str,
 def login(request: HttpRequest, slug: str) -> HttpResponse:
     """SP-initiated login: remember the AuthnRequest and the page wanted (local paths only), go to the IdP."""
     workspace, cfg = _workspace_with_sso(slug)
-    target = services.authn_request_issue(
-        workspace=workspace, cfg=cfg, next_url=request.GET.get("next", ""), purpose=AuthnRequestPurpose.LOGIN,
-    )
+    try:
+        target = services.authn_request_issue(
+            workspace=workspace, cfg=cfg, next_url=request.GET.get("next", ""), purpose=AuthnRequestPurpose.LOGIN,
+        )
+    except ServiceError as exc:
+        return _error(request, exc.message, workspace=workspace, status=503)
     return redirect(target)
 
 

@@ -7,6 +7,7 @@ The caller (``saml.views.acs``) grants the session for this workspace only.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -28,10 +29,12 @@ from .. import selectors
 from ..acs import AcsFailure, VerifiedLogin, verify_response
 from ..models import AuthnRequestPurpose, IssuedAuthnRequest, SamlMemberState, SamlSettings, UsedAssertion
 from ..sp import RequestSigner, client_for, redirect_sso_url
-from ..sp_keys import load_private_key
+from ..sp_keys import SpKeyUnreadable, load_private_key
 from ._audit import saml_actor, workspace_target
 from .group_sync import asserted_role, group_sync_apply, role_attribute_apply
 from .idp_settings import saml_pending_apply, settings_with_pending
+
+logger = logging.getLogger(__name__)
 
 
 def _is_local_path(target: str) -> bool:
@@ -62,7 +65,13 @@ def authn_request_issue(
     signing = selectors.active_sp_key(cfg) if cfg.sign_authn_requests else None
     # Redirect binding: the signature goes in the query (SAMLRequest, RelayState, SigAlg, Signature; bindings 3.4.4.1),
     # made by pysaml2 with the workspace's active SP key. The cached client holds the key for this call only.
-    client.sec.sec_backend = RequestSigner(load_private_key(signing.key_encrypted)) if signing else None
+    try:
+        client.sec.sec_backend = RequestSigner(load_private_key(signing.key_encrypted)) if signing else None
+    except SpKeyUnreadable:
+        logger.error("the SP key of workspace %s cannot be decrypted at rest; AuthnRequests cannot be signed",
+                     workspace.pk)
+        raise ServiceError("Single sign-on cannot start: this workspace's SP key cannot be read (the portal's "
+                           "SAML_SP_KEY_ENCRYPTION_KEY or SECRET_KEY changed). Ask a workspace Owner.") from None
     try:
         request_id, info = client.prepare_for_authenticate(
             entityid=cfg.idp_entity_id, binding=BINDING_HTTP_REDIRECT, sso_url=destination if destination else None,

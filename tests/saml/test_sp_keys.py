@@ -8,7 +8,7 @@ encryption certificate.
 from __future__ import annotations
 
 import pytest
-from django.test import Client
+from django.test import Client, override_settings
 
 from audit.models import AuditEvent
 from saml import services
@@ -130,3 +130,39 @@ def test_the_private_key_is_stored_encrypted(world, keyed_a):
     assert key.state == SpKeyState.ACTIVE
     assert "PRIVATE KEY" not in key.key_encrypted and key.key_encrypted.startswith("gAAAA")  # a Fernet token
     assert "PRIVATE" not in metadata(Client())
+
+
+OTHER_KEY = override_settings(SAML_SP_KEY_ENCRYPTION_KEY="another key than the one the SP key was stored under")
+
+
+def test_an_unreadable_sp_key_is_a_plain_error_page_never_a_500(world, keyed_a):
+    with OTHER_KEY:
+        response = Client().get("/saml/alpha/login/")
+    assert response.status_code == 503
+    assert "SP key cannot be read" in response.content.decode()
+
+
+def test_an_unreadable_sp_key_refuses_encrypted_logins_as_decryption_failed(world, keyed_a):
+    client = Client()
+    published = metadata(client)
+    request_id = request_id_of(redirect_to_idp(client), sp_certificates(published, "signing"))
+    with OTHER_KEY:
+        response = post_acs(client, "alpha", keyed_a.response(
+            name_id="member@alpha.test", in_response_to=request_id,
+            encrypt_to=sp_certificates(published, "encryption")[0]))
+    assert response.status_code == 403 and failures(world.a) == ["decryption_failed"]
+
+
+def test_pysaml2_reads_the_published_metadata_as_an_idp_would(world, keyed_a):
+    """pysaml2's own metadata store (what a pysaml2 IdP imports) finds the SP's signing and encryption certificates."""
+    from saml2.mdstore import MetadataStore
+
+    from saml.sp import sp_entity_id
+
+    store = MetadataStore(attrc=None, config=None)
+    store.load("inline", metadata(Client()))
+    entity = sp_entity_id("alpha")
+    [(_, signing)] = store.certs(entity, "spsso", "signing")
+    [(_, encryption)] = store.certs(entity, "spsso", "encryption")
+    assert signing == encryption and "".join(signing.split()) in metadata(Client())
+    assert store.service(entity, "spsso_descriptor", "assertion_consumer_service")
