@@ -55,11 +55,13 @@ def _one(cfg: SamlSettings, state: str) -> SpKey | None:
 def sp_key_prepare(*, workspace: Workspace, actor: Actor) -> SpKey:
     """Generate a key pair: the workspace's first (active at once) or the next one of a rollover (published, decrypts,
     does not sign until ``sp_key_activate``). The private key is stored encrypted and never shown."""
+    ws.require_capability(actor, workspace, Cap.SETTINGS_MANAGE)
+    # Generated before the settings row is locked: an RSA 3072 key takes a fraction of a second to find.
+    generated = sp_keys.generate(sp_entity_id(workspace.slug))
     cfg = _locked_settings(workspace, actor)
     if _one(cfg, SpKeyState.NEXT) is not None:
         raise ServiceError("A next SP key is already prepared: activate it first.")
     first = _one(cfg, SpKeyState.ACTIVE) is None
-    generated = sp_keys.generate(sp_entity_id(workspace.slug))
     now = timezone.now()
     key = SpKey.objects.create(
         saml_settings=cfg, cert_pem=generated.cert_pem, key_encrypted=sp_keys.protect(generated.key_pem),
