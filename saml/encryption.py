@@ -6,14 +6,15 @@ workspace's SP private keys (active, next and previous during rollover; never an
 
 * Encryption proves nothing about who wrote the assertion: the SP certificate is public, so anyone can encrypt to
   it. The decrypted assertion must therefore carry its own IdP signature (SAML core 6.2: a signed assertion is
-  signed, then encrypted); a signature on the Response covers only the ciphertext and is checked here, on the
-  document as received, then dropped, because it does not cover the plaintext the ACS reads (``_shape`` then
-  refuses an unsigned assertion).
+  signed, then encrypted); a signature on the Response covers only the ciphertext and is checked first (the
+  caller's ``verify_outer``), on the document as received and before any private-key operation, then dropped,
+  because it does not cover the plaintext the ACS reads (``_shape`` then refuses an unsigned assertion).
 * One assertion, one place: exactly one EncryptedAssertion, a direct child of the Response, and no plaintext
   Assertion beside it (``multiple_assertions``), so no wrapping can put what is verified and what is read apart.
 * Algorithms: RSA-OAEP key transport only (RSA PKCS#1 v1.5 is Bleichenbacher's oracle), AES-CBC or AES-GCM content.
-* One refusal for every decryption failure (``decryption_failed``), whatever broke, so the answer is no padding or
-  format oracle; never a 500.
+* One refusal for every decryption failure (``decryption_failed``), whatever broke, including plaintext the hardened
+  parser refuses (the precise cause goes to the audit detail only), so the answer is no padding or format oracle
+  (Jager and Somorovsky's attack on XML Encryption with CBC); never a 500.
 """
 
 from __future__ import annotations
@@ -158,7 +159,7 @@ def decrypted_response(root: etree._Element, encrypted: etree._Element, keys: Ma
     try:
         assertion = xmlsafe.parse(plaintext)
     except xmlsafe.UnsafeXml as exc:
-        raise EncryptionRefused("decryption_failed" if exc.code == "malformed_xml" else exc.code, exc.message) from None
+        raise EncryptionRefused("decryption_failed", f"the decrypted text is refused ({exc.code})") from None
     if assertion.tag != xmlsafe.qname("saml", "Assertion"):
         raise EncryptionRefused("decryption_failed", f"the decrypted element is {assertion.tag}")
     response = copy.deepcopy(root)
@@ -179,4 +180,4 @@ def decrypted_response(root: etree._Element, encrypted: etree._Element, keys: Ma
     try:
         return document, xmlsafe.parse(document), used
     except xmlsafe.UnsafeXml as exc:
-        raise EncryptionRefused(exc.code, exc.message) from None
+        raise EncryptionRefused("decryption_failed", f"the decrypted document is refused ({exc.code})") from None
