@@ -503,6 +503,8 @@ SAML_AUTHN_REQUEST_TTL = env.int("SAML_AUTHN_REQUEST_TTL", default=600)
 SAML_TEST_FRESHNESS = env.int("SAML_TEST_FRESHNESS", default=24 * 3600)
 # Break-glass recovery codes produced when SAML-only is switched on.
 SAML_BREAK_GLASS_CODES = env.int("SAML_BREAK_GLASS_CODES", default=8)
+# Key material that encrypts workspaces' SP private keys at rest; empty: derived from SECRET_KEY.
+SAML_SP_KEY_ENCRYPTION_KEY = env.str("SAML_SP_KEY_ENCRYPTION_KEY", default="")
 # Metadata URLs are refreshed daily by beat (a failing refresh keeps the last good metadata); expired
 # AuthnRequests and replay records are purged hourly (seconds).
 _SAML_METADATA_REFRESH_EVERY = 24 * 3600

@@ -2,8 +2,11 @@
 
 Order of work (each step refuses with a code that goes into the ``sso.login_failed`` audit event):
 
-1. One hardened parse (``xmlsafe``): no DTD, no entities, no comments, no network, size-bounded.
-2. Shape: a samlp:Response with exactly one saml:Assertion as its direct child, no encrypted assertion,
+1. One hardened parse (``xmlsafe``): no DTD, no entities, no comments, no network, size-bounded. An
+   EncryptedAssertion is decrypted with this workspace's SP keys (``encryption``: the Response signature, if any,
+   checked on the document as received) and the decrypted document parsed again; with "require encrypted
+   assertions" on, a plaintext assertion is refused. Everything below runs on the decrypted document.
+2. Shape: a samlp:Response with exactly one saml:Assertion as its direct child, no encrypted assertion left,
    every ID unique, ds:Signature only directly under the Response or the Assertion, at least one of them
    signed. This alone defeats the known signature-wrapping layouts.
 3. Issuer and InResponseTo are matched against *this* workspace: the IdP entity ID from its validated
@@ -40,7 +43,7 @@ from saml2.sigver import SigverError
 from saml2.time_util import str_to_time
 from saml2.validate import ResponseLifetimeExceed, ToEarly
 
-from . import xmlsafe
+from . import encryption, selectors, xmlsafe
 from .models import IssuedAuthnRequest, SamlSettings
 from .sp import acs_url, client_for, sp_entity_id
 from .verifier import SignatureRefused
@@ -63,7 +66,11 @@ REASONS = {
     "signature_wrapping": "The sign-in response is malformed (signature structure).",
     "weak_algorithm": "The sign-in response uses a signature algorithm we do not accept.",
     "multiple_assertions": "The sign-in response must carry exactly one assertion.",
-    "encrypted_assertion": "Encrypted assertions are not supported; turn assertion encryption off at the IdP.",
+    "encrypted_assertion": "The sign-in response is malformed (encrypted assertion).",
+    "encryption_required": "This workspace accepts encrypted assertions only; turn assertion encryption on at the "
+                           "identity provider, with this workspace's encryption certificate.",
+    "decryption_failed": "The sign-in response could not be decrypted with this workspace's keys. Check that the "
+                         "identity provider encrypts to the current encryption certificate (SSO settings).",
     "issuer_mismatch": "The sign-in response comes from another identity provider.",
     "destination_mismatch": "The sign-in response was addressed to another service.",
     "recipient_mismatch": "The sign-in response was addressed to another service.",
@@ -124,7 +131,13 @@ class VerifiedLogin:
     replay_expires_at: datetime
     authn_request: IssuedAuthnRequest | None = None
     in_response_to: str = ""
+    # The fingerprint of the SP key that decrypted the assertion; "" when it arrived in plaintext.
+    decrypted_with: str = ""
     extra: dict = field(default_factory=dict)
+
+    @property
+    def encrypted(self) -> bool:
+        return bool(self.decrypted_with)
 
 
 def _ts(value: str | None) -> datetime | None:
@@ -285,6 +298,32 @@ def _attributes(assertion: etree._Element) -> dict[str, list[str]]:
     return attrs
 
 
+def _outer_signature(xml: bytes, root: etree._Element, cfg: SamlSettings, slug: str) -> None:
+    """Verify the Response signature of an encrypted response on the bytes as received (it covers the ciphertext)."""
+    client = client_for(cfg, slug)
+    verifier = client.sec.crypto
+    verifier.prime(xml, root)
+    try:
+        client.sec.correctly_signed_response(xml)
+    except Exception as exc:  # noqa: BLE001 - a refused signature, never a 500
+        raise (_signature_failure(exc, verifier) or AcsFailure("signature_invalid", type(exc).__name__)) from None
+
+
+def _decrypted(xml: bytes, root: etree._Element, cfg: SamlSettings, slug: str) -> tuple[bytes, etree._Element, str]:
+    """The document the ACS checks: as received, or with its EncryptedAssertion decrypted (``encryption``), and the
+    fingerprint of the SP key that decrypted it ("" for a plaintext assertion)."""
+    try:
+        encrypted = encryption.encrypted_assertion_of(root)
+        if encrypted is None:
+            if cfg.require_encrypted_assertions:
+                raise AcsFailure("encryption_required", "a plaintext assertion, and this workspace requires encryption")
+            return xml, root, ""
+        return encryption.decrypted_response(root, encrypted, selectors.sp_decryption_keys(cfg),
+                                             lambda: _outer_signature(xml, root, cfg, slug))
+    except encryption.EncryptionRefused as exc:
+        raise AcsFailure(exc.code, str(exc)) from None
+
+
 def open_authn_request(workspace_id: int, request_id: str, now: datetime) -> IssuedAuthnRequest | None:
     return IssuedAuthnRequest.objects.filter(
         workspace_id=workspace_id, request_id=request_id, consumed_at__isnull=True, expires_at__gt=now
@@ -302,6 +341,9 @@ def verify_response(*, cfg: SamlSettings | None, slug: str, workspace_id: int, s
         root = xmlsafe.parse(xml)
     except xmlsafe.UnsafeXml as exc:
         raise AcsFailure(exc.code, exc.message) from None
+    decrypted, root, decrypted_with = _decrypted(xml, root, cfg, slug)
+    if decrypted_with:
+        xml, saml_response = decrypted, base64.b64encode(decrypted).decode("ascii")
     assertion = _shape(root)
 
     # Issuer first: a response from another workspace's IdP is named for what it is.
@@ -395,4 +437,5 @@ def verify_response(*, cfg: SamlSettings | None, slug: str, workspace_id: int, s
         replay_expires_at=checks["replay_expires_at"],
         authn_request=request,
         in_response_to=in_response_to,
+        decrypted_with=decrypted_with,
     )

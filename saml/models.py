@@ -51,6 +51,11 @@ class SamlSettings(models.Model):
     # enforced"): metadata_xml, metadata_url, entity_id, sso_urls, certificates, staged_at, staged_by. It becomes
     # live only through a successful Test SSO answered by it; the live IdP keeps working meanwhile. {} when none.
     pending_idp = models.JSONField(default=dict, blank=True)
+    # This portal's own key pair (SpKey) at work: sign AuthnRequests (Redirect binding, RSA-SHA256) and refuse any
+    # assertion that is not encrypted to it. Both off by default; both need an active SP key.
+    # db_default: rows the previous release inserts during a rolling upgrade get the column's value from the database.
+    sign_authn_requests = models.BooleanField(default=False, db_default=False)
+    require_encrypted_assertions = models.BooleanField(default=False, db_default=False)
     # What the IdP asserted at the last successful Test SSO (groups, teams and role a login would give).
     last_test_result = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -63,6 +68,44 @@ class SamlSettings(models.Model):
 
     def __str__(self) -> str:
         return f"SAML for {self.workspace_id}: {self.idp_entity_id}"
+
+
+class SpKeyState(models.TextChoices):
+    NEXT = "next", "Next (published, decrypts, does not sign yet)"
+    ACTIVE = "active", "Active (signs, decrypts, published)"
+    PREVIOUS = "previous", "Previous (decrypts during the grace period, no longer published)"
+    RETIRED = "retired", "Retired (its private key is erased)"
+
+
+class SpKey(models.Model):
+    """This portal's key pair as the SP of one workspace: it signs AuthnRequests and receives encrypted assertions.
+
+    Generated here (``saml.sp_keys``); the certificate is public (SP metadata), the private key is kept only as a
+    Fernet token (``key_encrypted``) and never shown. Rollover: next -> active -> previous -> retired
+    (docs/saml.md, "SP key rollover"); at most one key is active and one is next per workspace.
+    """
+
+    saml_settings = models.ForeignKey(SamlSettings, on_delete=models.CASCADE, related_name="sp_keys")
+    cert_pem = models.TextField()
+    key_encrypted = models.TextField(blank=True, help_text="Fernet token of the PKCS#8 private key; '' once retired.")
+    fingerprint_sha256 = models.CharField(max_length=95)
+    not_valid_after = models.DateTimeField()
+    state = models.CharField(max_length=8, choices=SpKeyState.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["saml_settings"], condition=models.Q(state="active"),
+                                    name="sp_key_one_active"),
+            models.UniqueConstraint(fields=["saml_settings"], condition=models.Q(state="next"),
+                                    name="sp_key_one_next"),
+        ]
+
+    def __str__(self) -> str:
+        return f"SP key {self.fingerprint_sha256[:23]} ({self.state})"
 
 
 class SsoEmailDomain(models.Model):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -11,7 +12,8 @@ from django.utils import timezone
 
 from workspaces.models import Membership, TeamMembership, TeamSource, Workspace
 
-from .models import BreakGlassCode, GroupMapping, SamlSettings, SsoEmailDomain
+from . import sp_keys
+from .models import BreakGlassCode, GroupMapping, SamlSettings, SpKey, SpKeyState, SsoEmailDomain
 
 
 def saml_settings_for(workspace: Workspace) -> SamlSettings | None:
@@ -23,6 +25,41 @@ def saml_settings_by_slug(slug: str) -> tuple[Workspace | None, SamlSettings | N
     if workspace is None:
         return None, None
     return workspace, saml_settings_for(workspace)
+
+
+logger = logging.getLogger(__name__)
+
+# Which SP keys do what during rollover (docs/saml.md, "SP key rollover").
+PUBLISHED_STATES = (SpKeyState.ACTIVE, SpKeyState.NEXT)
+DECRYPTING_STATES = (SpKeyState.ACTIVE, SpKeyState.NEXT, SpKeyState.PREVIOUS)
+
+
+def sp_keys_for(cfg: SamlSettings | None) -> list[SpKey]:
+    """This workspace's SP keys that are not retired: active first, then next, then previous."""
+    if cfg is None or cfg.pk is None:
+        return []
+    order = {SpKeyState.ACTIVE: 0, SpKeyState.NEXT: 1, SpKeyState.PREVIOUS: 2}
+    keys = SpKey.objects.filter(saml_settings_id=cfg.pk, state__in=DECRYPTING_STATES)
+    return sorted(keys, key=lambda k: (order[SpKeyState(k.state)], k.created_at))
+
+
+def active_sp_key(cfg: SamlSettings | None) -> SpKey | None:
+    return next((k for k in sp_keys_for(cfg) if k.state == SpKeyState.ACTIVE), None)
+
+
+def sp_decryption_keys(cfg: SamlSettings) -> dict[str, bytes]:
+    """The private keys (PEM, by certificate fingerprint) an encrypted assertion to this workspace may be decrypted
+    with: active, next, previous. Read only when an assertion is encrypted."""
+    pems: dict[str, bytes] = {}
+    for key in sp_keys_for(cfg):
+        if not key.key_encrypted:
+            continue
+        try:
+            pems[key.fingerprint_sha256] = sp_keys.unprotect(key.key_encrypted)
+        except sp_keys.SpKeyUnreadable:
+            # SECRET_KEY or SAML_SP_KEY_ENCRYPTION_KEY changed: the login is refused (decryption_failed), never a 500.
+            logger.error("SP key %s of SAML settings %s cannot be decrypted at rest", key.pk, cfg.pk)
+    return pems
 
 
 def email_domain(email: str) -> str:

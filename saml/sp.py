@@ -10,10 +10,14 @@ from django.conf import settings
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.client import Saml2Client
 from saml2.config import SPConfig
+from saml2.cryptography.asymmetric import hashes
 from saml2.saml import NAMEID_FORMAT_EMAILADDRESS
+from saml2.sigver import RSACrypto, RSASigner
+from saml2.xmldsig import SIG_RSA_SHA256
 
+from . import sp_keys
 from .metadata import BINDING_REDIRECT
-from .models import SamlSettings
+from .models import SamlSettings, SpKey, SpKeyState
 from .verifier import InProcessVerifier
 
 
@@ -117,14 +121,54 @@ def client_for(cfg: SamlSettings, slug: str, *, in_process: bool = True) -> Gate
     return client
 
 
-def sp_metadata_xml(slug: str) -> str:
+class RequestSigner(RSACrypto):
+    """pysaml2's Redirect-binding signer for one key. pysaml2's own ``get_signer`` sets the key on a module-wide
+    ``RSASigner`` shared by every thread; this one builds a signer per call, so two workspaces signing at once never
+    swap keys. RSA-SHA256 only."""
+
+    def get_signer(self, sigalg: str, sigkey: Any = None) -> RSASigner | None:
+        if sigalg != SIG_RSA_SHA256:
+            return None
+        return RSASigner(hashes.SHA256(), sigkey or self.key)
+
+
+# Offered to the IdP in the encryption KeyDescriptor, strongest first (saml/encryption.py accepts exactly these).
+_ENCRYPTION_METHODS = (
+    "http://www.w3.org/2009/xmlenc11#aes256-gcm",
+    "http://www.w3.org/2009/xmlenc11#aes128-gcm",
+    "http://www.w3.org/2001/04/xmlenc#aes256-cbc",
+    "http://www.w3.org/2001/04/xmlenc#aes128-cbc",
+    "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p",
+)
+
+
+def _key_descriptors(keys: list[SpKey]) -> str:
+    """KeyDescriptors for the published keys (active, and next during rollover so the IdP can import it early)."""
+    out = []
+    for key in keys:
+        if key.state not in (SpKeyState.ACTIVE, SpKeyState.NEXT):
+            continue
+        info = (f"<ds:KeyInfo><ds:KeyName>{key.fingerprint_sha256}</ds:KeyName><ds:X509Data><ds:X509Certificate>"
+                f"{sp_keys.cert_b64(key.cert_pem)}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>")
+        methods = "".join(f'<md:EncryptionMethod Algorithm="{m}"/>' for m in _ENCRYPTION_METHODS)
+        out.append(f'<md:KeyDescriptor use="signing">{info}</md:KeyDescriptor>')
+        out.append(f'<md:KeyDescriptor use="encryption">{info}{methods}</md:KeyDescriptor>')
+    return "".join(out)
+
+
+def sp_metadata_xml(slug: str, cfg: SamlSettings | None = None, keys: list[SpKey] | None = None) -> str:
+    """This workspace's SP metadata: entity ID, ACS, and its published SP certificates with what they are for."""
     entity = quoteattr(sp_entity_id(slug))
     acs = quoteattr(acs_url(slug))
+    keys = keys or []
+    signs = bool(cfg and cfg.sign_authn_requests and any(k.state == SpKeyState.ACTIVE for k in keys))
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f'<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID={entity}>'
-        '<md:SPSSODescriptor AuthnRequestsSigned="false" WantAssertionsSigned="true" '
+        f'<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" '
+        f'xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID={entity}>'
+        f'<md:SPSSODescriptor AuthnRequestsSigned="{"true" if signs else "false"}" WantAssertionsSigned="true" '
         'protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">'
+        f"{_key_descriptors(keys)}"
         f"<md:NameIDFormat>{NAMEID_FORMAT_EMAILADDRESS}</md:NameIDFormat>"
         f'<md:AssertionConsumerService Binding="{BINDING_HTTP_POST}" Location={acs} index="0" isDefault="true"/>'
         "</md:SPSSODescriptor></md:EntityDescriptor>\n"

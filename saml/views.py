@@ -23,11 +23,11 @@ from workspaces.forms import LoginForm, posted_id
 from workspaces.models import Team, User, Workspace
 from workspaces.roles import Cap
 
-from . import selectors, services
+from . import selectors, services, sp_keys
 from .acs import AcsFailure
 from .forms import BreakGlassForm, GroupMappingForm, SsoSettingsForm
 from .metadata import cert_info
-from .models import AuthnRequestPurpose, SamlSettings
+from .models import AuthnRequestPurpose, SamlSettings, SpKeyState
 from .sp import acs_url, login_url, sp_entity_id, sp_metadata_xml
 
 AUTH_BACKEND = "workspaces.auth_backends.EmailBackend"
@@ -36,6 +36,14 @@ AUTH_BACKEND = "workspaces.auth_backends.EmailBackend"
 def _ctx(request: WorkspaceRequest, **extra: Any) -> dict[str, Any]:
     access = request.access
     return {"workspace": access.workspace, "me": access.membership, "can": access.caps, **extra}
+
+
+def _sp_key_rows(cfg: SamlSettings | None) -> list[dict[str, Any]]:
+    """The SP keys the settings page shows: certificates and fingerprints only, never the private key."""
+    return [{"state": k.state, "label": SpKeyState(k.state).label, "cert_pem": k.cert_pem,
+             "fingerprint_sha256": k.fingerprint_sha256, "sha1": sp_keys.sha1_fingerprint(k.cert_pem),
+             "not_valid_after": k.not_valid_after, "created_at": k.created_at}
+            for k in selectors.sp_keys_for(cfg)]
 
 
 def _sp_info(slug: str) -> dict[str, str]:
@@ -101,6 +109,30 @@ def sso_settings(request: WorkspaceRequest, slug: str) -> HttpResponse:
             elif action == "discard_pending":
                 services.saml_pending_discard(workspace=workspace, actor=actor)
                 messages.success(request, "The staged IdP change is discarded; the live IdP is unchanged.")
+            elif action == "sp_key_prepare":
+                key = services.sp_key_prepare(workspace=workspace, actor=actor)
+                messages.success(request, "SP key created and active: give its certificate to your IdP." if
+                                 key.state == SpKeyState.ACTIVE else
+                                 "Next SP key prepared and published in the SP metadata. Give its certificate to your "
+                                 "IdP, then activate it.")
+                return redirect("sso_settings", slug)
+            elif action == "sp_key_activate":
+                services.sp_key_activate(workspace=workspace, actor=actor)
+                messages.success(request, "The new SP key is active and signs requests; the previous key still "
+                                          "decrypts until you retire it.")
+                return redirect("sso_settings", slug)
+            elif action == "sp_key_retire":
+                services.sp_key_retire(workspace=workspace, actor=actor)
+                messages.success(request, "The previous SP key is retired: assertions encrypted to it are refused.")
+                return redirect("sso_settings", slug)
+            elif action == "sp_options":
+                services.sp_options_set(
+                    workspace=workspace, actor=actor,
+                    sign_authn_requests=request.POST.get("sign_authn_requests") == "on",
+                    require_encrypted_assertions=request.POST.get("require_encrypted_assertions") == "on",
+                )
+                messages.success(request, "Request signing and assertion encryption settings saved.")
+                return redirect("sso_settings", slug)
             elif action == "regenerate_codes":
                 codes = services.break_glass_codes_regenerate(workspace=workspace, actor=actor)
                 messages.success(request, "New recovery codes issued; the old unused ones no longer work.")
@@ -113,10 +145,11 @@ def sso_settings(request: WorkspaceRequest, slug: str) -> HttpResponse:
                 messages.error(request, exc.message)
     cfg = selectors.saml_settings_for(workspace)
     certs = [cert_info(c) for c in cfg.certificates] if cfg else []
+    keys = _sp_key_rows(cfg)
     return render(request, "saml/settings.html", _ctx(
         request, form=form, cfg=cfg, certs=certs, sp=_sp_info(slug), codes=codes,
         test_fresh=selectors.test_is_fresh(cfg), last_test=cfg.last_test_result if cfg else {},
-        pending=services.pending_summary(cfg),
+        pending=services.pending_summary(cfg), sp_keys=keys, sp_key_next=any(k["state"] == SpKeyState.NEXT for k in keys),
         codes_left=selectors.break_glass_codes_left(workspace),
         domains=[d.domain for d in cfg.email_domains.all()] if cfg else [],
     ))
@@ -193,9 +226,12 @@ def _log_in(request: HttpRequest, user: User, workspace: Workspace, method: str,
 def login(request: HttpRequest, slug: str) -> HttpResponse:
     """SP-initiated login: remember the AuthnRequest and the page wanted (local paths only), go to the IdP."""
     workspace, cfg = _workspace_with_sso(slug)
-    target = services.authn_request_issue(
-        workspace=workspace, cfg=cfg, next_url=request.GET.get("next", ""), purpose=AuthnRequestPurpose.LOGIN,
-    )
+    try:
+        target = services.authn_request_issue(
+            workspace=workspace, cfg=cfg, next_url=request.GET.get("next", ""), purpose=AuthnRequestPurpose.LOGIN,
+        )
+    except ServiceError as exc:
+        return _error(request, exc.message, workspace=workspace, status=503)
     return redirect(target)
 
 
@@ -228,9 +264,11 @@ def acs(request: HttpRequest, slug: str) -> HttpResponse:
 
 def metadata(request: HttpRequest, slug: str) -> HttpResponse:
     # SP metadata is public and needed before the IdP is set up (Okta asks for it first).
-    if not selectors.saml_settings_by_slug(slug)[0]:
+    workspace, cfg = selectors.saml_settings_by_slug(slug)
+    if not workspace:
         raise Http404("No such workspace")
-    response = HttpResponse(sp_metadata_xml(slug), content_type="application/samlmetadata+xml")
+    xml = sp_metadata_xml(slug, cfg, selectors.sp_keys_for(cfg))
+    response = HttpResponse(xml, content_type="application/samlmetadata+xml")
     response["Content-Disposition"] = f'inline; filename="gatehouse-{slug}-sp-metadata.xml"'
     return response
 

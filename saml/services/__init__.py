@@ -5,6 +5,7 @@
   the replay store and its housekeeping.
 - ``group_sync``: IdP groups -> teams and org roles, and the mappings Owners define.
 - ``enforcement``: SAML-only on/off and the break-glass recovery codes.
+- ``sp_key``: this portal's SP key pair per workspace (rollover), signed AuthnRequests, required encryption.
 
 Keyword-only, atomic, audited in the same transaction (``audit.record.record_event``), rights through
 ``workspaces.roles``; member and team changes go through ``workspaces.services`` so SSO, SCIM and the UI
@@ -38,6 +39,7 @@ from .login import (
     sso_test_complete,
     verify_login_response,
 )
+from .sp_key import sp_key_activate, sp_key_prepare, sp_key_retire, sp_options_set
 
 __all__ = [
     "SsoOutcome",
@@ -58,6 +60,10 @@ __all__ = [
     "saml_only_set",
     "saml_pending_discard",
     "saml_settings_save",
+    "sp_key_activate",
+    "sp_key_prepare",
+    "sp_key_retire",
+    "sp_options_set",
     "sso_login_complete",
     "sso_login_failed_record",
     "sso_test_complete",

@@ -7,6 +7,7 @@ The caller (``saml.views.acs``) grants the session for this workspace only.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -15,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from saml2 import BINDING_HTTP_REDIRECT
+from saml2.xmldsig import SIG_RSA_SHA256
 
 from audit.record import Actor, record_event
 from config.metrics import saml_login_counted
@@ -26,10 +28,13 @@ from workspaces.roles import Role, directory_may_grant
 from .. import selectors
 from ..acs import AcsFailure, VerifiedLogin, verify_response
 from ..models import AuthnRequestPurpose, IssuedAuthnRequest, SamlMemberState, SamlSettings, UsedAssertion
-from ..sp import client_for, redirect_sso_url
+from ..sp import RequestSigner, client_for, redirect_sso_url
+from ..sp_keys import SpKeyUnreadable, load_private_key
 from ._audit import saml_actor, workspace_target
 from .group_sync import asserted_role, group_sync_apply, role_attribute_apply
 from .idp_settings import saml_pending_apply, settings_with_pending
+
+logger = logging.getLogger(__name__)
 
 
 def _is_local_path(target: str) -> bool:
@@ -57,12 +62,25 @@ def authn_request_issue(
         cfg = settings_with_pending(cfg) or cfg
     client = client_for(cfg, workspace.slug)
     destination = redirect_sso_url(cfg)
-    request_id, info = client.prepare_for_authenticate(
-        entityid=cfg.idp_entity_id, binding=BINDING_HTTP_REDIRECT, sso_url=destination if destination else None,
-        relay_state="",
-        # Test SSO asks the IdP to authenticate the Owner again rather than reuse an IdP session.
-        force_authn=purpose == AuthnRequestPurpose.TEST,
-    )
+    signing = selectors.active_sp_key(cfg) if cfg.sign_authn_requests else None
+    # Redirect binding: the signature goes in the query (SAMLRequest, RelayState, SigAlg, Signature; bindings 3.4.4.1),
+    # made by pysaml2 with the workspace's active SP key. The cached client holds the key for this call only.
+    try:
+        client.sec.sec_backend = RequestSigner(load_private_key(signing.key_encrypted)) if signing else None
+    except SpKeyUnreadable:
+        logger.error("the SP key of workspace %s cannot be decrypted at rest; AuthnRequests cannot be signed",
+                     workspace.pk)
+        raise ServiceError("Single sign-on cannot start: this workspace's SP key cannot be read (the portal's "
+                           "SAML_SP_KEY_ENCRYPTION_KEY or SECRET_KEY changed). Ask a workspace Owner.") from None
+    try:
+        request_id, info = client.prepare_for_authenticate(
+            entityid=cfg.idp_entity_id, binding=BINDING_HTTP_REDIRECT, sso_url=destination if destination else None,
+            relay_state="", sign=signing is not None, sigalg=SIG_RSA_SHA256,
+            # Test SSO asks the IdP to authenticate the Owner again rather than reuse an IdP session.
+            force_authn=purpose == AuthnRequestPurpose.TEST,
+        )
+    finally:
+        client.sec.sec_backend = None
     now = timezone.now()
     IssuedAuthnRequest.objects.create(
         workspace=workspace, request_id=request_id, purpose=purpose, next_url=safe_next(next_url),
@@ -254,7 +272,8 @@ def sso_test_complete(*, workspace: Workspace, cfg: SamlSettings, login: Verifie
         raise AcsFailure("member_inactive", "the test was not started by an active Owner")
     mappings = list(selectors.group_mappings_for(workspace))
     would_get = sorted({m.team.name for m in mappings if m.team and m.idp_group in login.groups})
-    details: dict[str, object] = {"email": login.email, "groups": login.groups[:50], "mapped_teams": would_get}
+    details: dict[str, object] = {"email": login.email, "groups": login.groups[:50], "mapped_teams": would_get,
+                                  "encrypted": login.encrypted, "decrypted_with": login.decrypted_with}
     # What a login would do with the immutable subject and the role attribute, shown on the settings page. A value
     # a login would refuse (no subject, an unmapped role) fails the test: enforcing SAML-only on it would lock out.
     if cfg.subject_attribute:

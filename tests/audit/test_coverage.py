@@ -295,6 +295,19 @@ def _role_from_idp(w) -> dict[str, Any]:
     return {"membership": w.member_a, "role": "manager", "state": state, "actor": saml_actor("SAML role attribute")}
 
 
+def _sp_key(w, *, rollover: int = 0) -> dict[str, Any]:
+    """Workspace A's IdP with an active SP key; each rollover step prepares (1), then activates (2) a next key."""
+    from saml.services import sp_key_activate, sp_key_prepare
+
+    _sso(w)
+    sp_key_prepare(workspace=w.a, actor=_owner(w))
+    if rollover >= 1:
+        sp_key_prepare(workspace=w.a, actor=_owner(w))
+    if rollover >= 2:
+        sp_key_activate(workspace=w.a, actor=_owner(w))
+    return {"workspace": w.a, "actor": _owner(w)}
+
+
 def _staged_idp(w) -> Any:
     from saml.models import SamlSettings
     from tests.saml.idp import idp_metadata, make_key
@@ -494,6 +507,10 @@ FIXTURES: dict[str, tuple[Callable[[Any], dict[str, Any]], str]] = {
     ),
     "saml.group_mapping_delete": (_group_mapping, "sso.group_mapping_deleted"),
     "saml.saml_only_set": (_tested_sso, "sso.enforcement_changed"),
+    "saml.sp_key_prepare": (lambda w: {"workspace": _sso(w).workspace, "actor": _owner(w)}, "sso.sp_key_prepared"),
+    "saml.sp_key_activate": (lambda w: _sp_key(w, rollover=1), "sso.sp_key_activated"),
+    "saml.sp_key_retire": (lambda w: _sp_key(w, rollover=2), "sso.sp_key_retired"),
+    "saml.sp_options_set": (lambda w: {**_sp_key(w), "sign_authn_requests": True}, "sso.sp_options_changed"),
     "saml.break_glass_codes_regenerate": (_enforced, "sso.break_glass_codes_regenerated"),
     "saml.break_glass_use": (_break_glass_use, "sso.break_glass_used"),
     "saml.break_glass_failed_record": (

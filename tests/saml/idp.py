@@ -3,6 +3,13 @@
 Okta signs the Assertion and then the Response (both RSA-SHA256, exclusive c14n, KeyInfo with the cert).
 ``build_response`` makes exactly that with signxml; keyword arguments change one thing at a time so each
 attack test says what it breaks. Test-only keys: nothing here is a secret.
+
+With ``encrypt_to`` (an SP certificate, as read from Gatehouse's published SP metadata) the signed assertion is
+encrypted the way Okta's "Assertion Encryption" does it: sign the assertion, encrypt it (xmlsec1 ``--encrypt``
+through pysaml2's ``CryptoBackendXmlSec1.encrypt_assertion``, RSA-OAEP + AES), then sign the Response over the
+ciphertext. ``verify_authn_request`` is the IdP's side of signed requests: it checks the Redirect-binding signature
+(SAMLRequest, RelayState, SigAlg, Signature) with pysaml2's ``verify_redirect_signature`` against the SP certificates
+the IdP imported, and refuses an unsigned or tampered request.
 """
 
 from __future__ import annotations
@@ -10,14 +17,18 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import functools
+import tempfile
 import uuid
+import zlib
 from dataclasses import dataclass
+from urllib.parse import parse_qs, urlparse
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from lxml import etree
+from saml2.sigver import CryptoBackendXmlSec1, RSACrypto, pre_encryption_part, verify_redirect_signature
 from signxml import SignatureConstructionMethod, XMLSigner
 
 EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
@@ -71,6 +82,63 @@ def idp_metadata(entity_id: str, sso_url: str, *keys: IdpKey) -> str:
     )
 
 
+MD = "{urn:oasis:names:tc:SAML:2.0:metadata}"
+DS = "{http://www.w3.org/2000/09/xmldsig#}"
+AES256_CBC = "http://www.w3.org/2001/04/xmlenc#aes256-cbc"
+AES256_GCM = "http://www.w3.org/2009/xmlenc11#aes256-gcm"
+RSA_OAEP = "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"
+RSA_1_5 = "http://www.w3.org/2001/04/xmlenc#rsa-1_5"
+
+
+class IdpRefused(Exception):
+    """The test IdP refuses the AuthnRequest (unsigned, badly signed, tampered), as Okta with "Signed Requests" does."""
+
+
+def sp_certificates(sp_metadata: str | bytes, use: str) -> list[str]:
+    """The PEM certificates Gatehouse's SP metadata publishes for ``use`` ("signing" or "encryption")."""
+    root = etree.fromstring(sp_metadata.encode() if isinstance(sp_metadata, str) else sp_metadata)
+    out = []
+    for kd in root.iter(f"{MD}KeyDescriptor"):
+        if kd.get("use") == use:
+            b64 = "".join(kd.find(f".//{DS}X509Certificate").text.split())
+            lines = [b64[i:i + 64] for i in range(0, len(b64), 64)]
+            out.append("-----BEGIN CERTIFICATE-----\n" + "\n".join(lines) + "\n-----END CERTIFICATE-----\n")
+    return out
+
+
+def verify_authn_request(location: str, trusted_certs: list[str]) -> etree._Element:
+    """The AuthnRequest of a Redirect-binding URL, once its signature verifies with one of ``trusted_certs``."""
+    query = {k: v[0] for k, v in parse_qs(urlparse(location).query).items()}
+    if "Signature" not in query or "SigAlg" not in query:
+        raise IdpRefused("the AuthnRequest is not signed")
+    if query["SigAlg"] != "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256":
+        raise IdpRefused(f"signature algorithm {query['SigAlg']}")
+    bodies = ["".join(c.strip().splitlines()[1:-1]) for c in trusted_certs]  # pysaml2 wants the base64 body
+    if not any(verify_redirect_signature(query, RSACrypto(None), cert=body) for body in bodies):
+        raise IdpRefused("the AuthnRequest's signature does not verify with the SP certificate")
+    return etree.fromstring(zlib.decompress(base64.b64decode(query["SAMLRequest"]), -15))
+
+
+def _encrypt_assertion(response: etree._Element, cert_pem: str, *, key_transport: str = RSA_OAEP,
+                       content: str = AES256_CBC) -> etree._Element:
+    """Replace the Response's Assertion by an EncryptedAssertion to ``cert_pem`` (xmlsec1 through pysaml2)."""
+    assertion = response.find("{urn:oasis:names:tc:SAML:2.0:assertion}Assertion")
+    # Declared under the assertion's own prefix: lxml re-maps a moved element's prefixes to its new parent's.
+    wrapper = etree.Element("{urn:oasis:names:tc:SAML:2.0:assertion}EncryptedAssertion",
+                            nsmap={"saml2": "urn:oasis:names:tc:SAML:2.0:assertion"})
+    response.replace(assertion, wrapper)
+    wrapper.append(assertion)
+    template = pre_encryption_part(msg_enc=content, key_enc=key_transport)
+    with tempfile.NamedTemporaryFile("w", suffix=".pem") as cert_file:
+        cert_file.write(cert_pem)
+        cert_file.flush()
+        out = CryptoBackendXmlSec1("/usr/bin/xmlsec1").encrypt_assertion(
+            etree.tostring(response).decode(), cert_file.name, template, key_type="aes-256",
+            node_xpath="/*[local-name()='Response']/*[local-name()='EncryptedAssertion']/*[local-name()='Assertion']",
+        )
+    return etree.fromstring(out.encode())
+
+
 def _iso(t: dt.datetime) -> str:
     return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -120,6 +188,9 @@ def build_response(
     assertion_id: str | None = None,
     as_bytes: bool = False,
     response_extra: str = "",
+    encrypt_to: str | None = None,
+    key_transport: str = RSA_OAEP,
+    content_encryption: str = AES256_CBC,
 ) -> str | bytes:
     """An Okta-shaped Response, base64 encoded as the browser posts it (or raw XML bytes with ``as_bytes``)."""
     now = now or dt.datetime.now(dt.UTC)
@@ -173,6 +244,8 @@ def build_response(
         f"{response_extra}</saml2p:Response>"
     )
     response.append(assertion)
+    if encrypt_to:
+        response = _encrypt_assertion(response, encrypt_to, key_transport=key_transport, content=content_encryption)
     if sign_response:
         response = _sign(response, key, sha1=sha1)
     else:

@@ -172,3 +172,24 @@ def test_owner_recovery_is_linked_where_a_locked_out_owner_lands(world, enforced
     assert 'id="break-glass-link"' in failed and "/saml/alpha/break-glass/" in failed
     no_grant = login_client(world.owner_a).get("/w/alpha/").content.decode()  # a password session, SAML-only on
     assert 'id="break-glass-link"' in no_grant and "/saml/alpha/break-glass/" in no_grant
+
+
+def test_a_staged_idp_that_encrypts_answers_test_sso_with_the_workspaces_sp_key(world, enforced):
+    """The SP key belongs to the workspace, not to one IdP: a staged IdP encrypts to the same certificate."""
+    from saml.models import SpKey
+    from saml.sp_keys import cert_b64
+
+    services.sp_key_prepare(workspace=world.a, actor=_owner(world))
+    services.sp_options_set(workspace=world.a, actor=_owner(world), sign_authn_requests=True)
+    new = _new_idp(world)
+    _save(world, idp_metadata(NEW_IDP, "https://idp.new/sso", new.key))
+    cert = SpKey.objects.get(saml_settings__workspace=world.a).cert_pem
+    client = _owner_client(world)
+    client.post(URL, {"action": "test"})
+    request = IssuedAuthnRequest.objects.filter(workspace__slug="alpha", purpose="test").latest("created_at")
+    response = post_acs(client, "alpha", new.response(name_id="owner@alpha.test", in_response_to=request.request_id,
+                                                      encrypt_to=cert))
+    assert response.status_code == 302, failures(world.a)
+    cfg = SamlSettings.objects.get(workspace=world.a)
+    assert cfg.idp_entity_id == NEW_IDP and cfg.pending_idp == {} and cfg.last_test_result["encrypted"] is True
+    assert cert_b64(cert) in Client().get("/saml/alpha/metadata/").content.decode()
