@@ -14,7 +14,7 @@ from saml.models import SamlMemberState
 from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
 from workspaces.models import Membership
 
-migration = importlib.import_module("saml.migrations.0005_last_sso_backfill")
+migration = importlib.import_module("saml.migrations.0006_last_sso_backfill")
 
 
 @pytest.mark.django_db

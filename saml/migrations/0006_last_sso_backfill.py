@@ -21,7 +21,7 @@ def copy_last_sso(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("saml", "0004_pending_idp"),
+        ("saml", "0005_sp_keys"),
         ("workspaces", "0009_api_key_sso"),
     ]
 
