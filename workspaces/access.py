@@ -32,6 +32,7 @@ from .grants import (
     GrantMethod,
     grant_workspace,
     granted_workspace_ids,
+    mark_grant_recorded,
     mark_grants_second_factor,
     revoke_grant,
     session_grants,
@@ -39,7 +40,7 @@ from .grants import (
 from .models import Membership, User, Workspace
 from .policy import grant_policy_problem
 from .roles import Cap, can, capabilities
-from .services import actor_for_membership
+from .services import actor_for_membership, membership_record_login
 
 # The grant codec lives in ``grants``; these names stay importable from here for the login paths.
 __all__ = [
@@ -140,6 +141,12 @@ def access_workspace(request: HttpRequest, slug: str, need: str = Cap.WORKSPACE_
         if grant is not None:
             revoke_grant(request, workspace.pk)
         raise NoGrant(workspace, problem)
+    granted = cast(dict[str, Any], grant)
+    if granted.get("unrecorded"):
+        # A password sign-in is recorded in a workspace when the session first opens it, and only then: signing in
+        # to use workspace B leaves nothing in workspace A's log (see ``grants``).
+        membership_record_login(membership=membership, actor=actor_for_membership(membership, granted["method"]))
+        mark_grant_recorded(request, workspace.pk)
     if not can(membership, need):
         raise PermissionDenied("Your role in this workspace does not allow this page.")
     return WorkspaceAccess(workspace=workspace, membership=membership, method=cast(dict[str, Any], grant)["method"])

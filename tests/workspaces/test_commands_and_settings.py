@@ -90,7 +90,8 @@ def test_failed_password_login_is_audited_and_explained(world):
 
 
 def test_successful_password_login_is_audited_in_the_workspace(world, password):
-    Client().post("/login/", {"email": "member@alpha.test", "password": password})
+    # Recorded when the session opens the workspace (the login lands there), not at the password step.
+    Client().post("/login/", {"email": "member@alpha.test", "password": password}, follow=True)
     event = AuditEvent.objects.get(action="auth.login_succeeded")
     assert (event.workspace_id, event.auth_method) == (world.a.pk, "password")
 
