@@ -103,6 +103,11 @@ def grant_problem(grant: dict[str, Any] | None, workspace: Workspace, membership
     """Why a grant does not (or no longer) open this workspace; empty when it does."""
     if membership is None:
         return "not a member"
+    if membership.consent_pending:
+        # Consent (workspaces/consent.py): the workspace attached an existing account; it opens nothing until the
+        # person accepts.
+        return (f"You have not joined this workspace yet. Accept the invitation sent to {membership.user.email} "
+                "(an Owner can resend it).")
     if not membership.is_active:
         return "Your membership in this workspace is deactivated."
     if not membership.user.is_active:

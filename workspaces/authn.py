@@ -36,7 +36,10 @@ class LoginResult:
 def _record_failure(email: str, reason: str) -> None:
     """A failed password login goes into each workspace the email belongs to (or the global chain)."""
     actor = Actor(kind="user", id="", label=email[:255], auth_method="password")
-    memberships = Membership.objects.filter(user__email__iexact=email).select_related("workspace")
+    # Only workspaces the person has joined: a membership pending consent must not learn of the account's sign-ins.
+    memberships = Membership.objects.filter(
+        user__email__iexact=email, consent_pending_since__isnull=True
+    ).select_related("workspace")
     with transaction.atomic():
         workspaces: list[Workspace | None] = [m.workspace for m in memberships] or [None]
         for workspace in workspaces:
@@ -90,8 +93,11 @@ def password_login(request: HttpRequest, email: str, password: str) -> LoginResu
 
 
 def _joined_memberships(user: User) -> list[Membership]:
-    """The active memberships a password may open."""
-    return list(Membership.objects.filter(user=user, is_active=True).select_related("workspace", "user"))
+    """The active memberships a password may open: not those pending consent (the person has not joined them)."""
+    return list(
+        Membership.objects.filter(user=user, is_active=True, consent_pending_since__isnull=True)
+        .select_related("workspace", "user")
+    )
 
 
 def _complete_login(

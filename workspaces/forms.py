@@ -88,3 +88,19 @@ class RoleMappingForm(forms.Form):
                             help_text="As in your IdP's SCIM role attribute, for example media_library_user. "
                                       "Matched without regard to case.")
     role = forms.ChoiceField(choices=Role.choices, label="Gatehouse role")
+
+
+class InvitationPasswordForm(forms.Form):
+    """A new account's first password, chosen on the invitation page (checked by Django's password validators in
+    ``services.invitation_accept``)."""
+
+    password = forms.CharField(label="Choose a password", strip=False,
+                               widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    password_again = forms.CharField(label="Type it again", strip=False,
+                                     widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("password") and data.get("password") != data.get("password_again"):
+            self.add_error("password_again", "The two passwords differ.")
+        return data
