@@ -7,9 +7,12 @@ account chooses its password. Used, expired, revoked and replaced links say what
 from __future__ import annotations
 
 from datetime import timedelta
+from io import StringIO
 from urllib.parse import quote
 
 import pytest
+from django.core import mail
+from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
@@ -210,3 +213,23 @@ def test_accepting_a_link_of_a_changes_nothing_in_b(world, dana, invited):
     dana.refresh_from_db()
     assert not dana.consent_pending and dana.role == "member"
     assert not AuditEvent.objects.filter(workspace=world.b, action__startswith="member.invitation").exists()
+
+
+# ----------------------------------------------------------------------------- the command
+
+
+def test_member_invite_command_invites_resends_lists_and_revokes(world, dana, django_capture_on_commit_callbacks):
+    out = StringIO()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("member_invite", "alpha", DANA, "--role", "collaborator", stdout=out)
+    assert "they join when they accept" in out.getvalue()
+    member = Membership.objects.get(workspace=world.a, user__email=DANA)
+    assert member.consent_pending and member.role == "collaborator" and len(mail.outbox) == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("member_invite", "alpha", DANA, "--resend", stdout=out)
+    assert len(sent_tokens(DANA)) == 2
+    listing = StringIO()
+    call_command("member_invite", "alpha", "--list", stdout=listing)
+    assert listing.getvalue().count(DANA) == 1 and "existing account" in listing.getvalue()
+    call_command("member_invite", "alpha", DANA, "--revoke", stdout=out)
+    assert not Invitation.objects.filter(membership=member, revoked_at__isnull=True).exists()
