@@ -52,7 +52,11 @@ def invitation_url(token: str) -> str:
 
 def _send(invitation_id: int, token: str) -> None:
     """Send the email (after commit). A mail relay that fails is logged, never turned into a failed request: SCIM
-    and SSO answers do not depend on it, and an Owner can resend."""
+    and SSO answers do not depend on it, and an Owner can resend.
+
+    Sent in the process that made the token, not through Celery: only its hash is stored, so a task would have to
+    carry the token itself through the broker (a secret at rest in Redis). ``EMAIL_TIMEOUT`` bounds the wait.
+    """
     invitation = Invitation.objects.select_related("workspace", "membership").filter(pk=invitation_id).first()
     if invitation is None or not invitation.is_open:
         return
