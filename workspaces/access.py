@@ -60,10 +60,12 @@ __all__ = [
 class NoGrant(PermissionDenied):
     """The person belongs to the workspace, but this session was not authenticated for it."""
 
-    def __init__(self, workspace: Workspace, reason: str) -> None:
+    def __init__(self, workspace: Workspace, reason: str, *, consent_pending: bool = False) -> None:
         super().__init__(reason)
         self.workspace = workspace
         self.reason = reason
+        # The person has not accepted the workspace's invitation: signing in again would not help.
+        self.consent_pending = consent_pending
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,7 @@ def access_workspace(request: HttpRequest, slug: str, need: str = Cap.WORKSPACE_
     if problem:
         if grant is not None:
             revoke_grant(request, workspace.pk)
-        raise NoGrant(workspace, problem)
+        raise NoGrant(workspace, problem, consent_pending=membership.consent_pending)
     granted = cast(dict[str, Any], grant)
     if granted.get("unrecorded"):
         # A password sign-in is recorded in a workspace when the session first opens it, and only then: signing in

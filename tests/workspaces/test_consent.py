@@ -95,6 +95,7 @@ def test_a_pending_member_is_refused_the_workspace_with_where_the_invitation_wen
     response = login_client(dana, world.a).get("/w/alpha/")
     assert response.status_code == 403
     assert f"Accept the invitation sent to {DANA}" in response.content.decode()
+    assert 'id="consent-pending"' in response.content.decode() and "Sign in again" not in response.content.decode()
 
 
 def test_a_password_sign_in_grants_no_pending_workspace_and_records_nothing_there(
