@@ -37,3 +37,20 @@ def check_xmlsec1(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
             id="gatehouse.E002",
         )]
     return []
+
+
+CONSOLE_EMAIL = "django.core.mail.backends.console.EmailBackend"
+
+
+@register(Tags.security, deploy=True)
+def check_email_backend(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    """Invitations are how people join and consent (docs/architecture.md, "Consent and ownership"): in production
+    they must leave the machine, not be printed to the log (where anyone reading it could accept them)."""
+    if not settings.DEBUG and settings.EMAIL_BACKEND == CONSOLE_EMAIL:
+        return [Warning(
+            "EMAIL_BACKEND is the console backend: invitation emails are printed to the log, not sent.",
+            hint="Set EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend and EMAIL_HOST (docs/deploy.md, "
+                 "\"Outgoing email\").",
+            id="gatehouse.W002",
+        )]
+    return []

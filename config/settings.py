@@ -347,6 +347,22 @@ OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Gatehouse")
 # A pending password login waits this long (seconds) for its second factor.
 TWO_FACTOR_PENDING_SECONDS = env.int("TWO_FACTOR_PENDING_SECONDS", default=600)
 
+# ================================================================= invitations and outgoing email
+# How long an invitation link works (hours); a used, revoked or expired link is refused and an Owner resends it.
+INVITATION_TTL_HOURS = _positive_int("INVITATION_TTL_HOURS", 72)
+# How mail leaves (invitations): the console backend prints it (demo, development); set smtp in production.
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+# SMTP relay for the smtp backend; ignored by the console backend.
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+# Seconds an SMTP connection may take before sending gives up (a stuck relay never holds a request long).
+EMAIL_TIMEOUT = _positive_int("EMAIL_TIMEOUT", 10)
+# The From address of invitations.
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Gatehouse <no-reply@gatehouse.invalid>")
+
 # ================================================================= SCIM credentials and OAuth 2
 # django-oauth-toolkit serves /oauth/authorize/ and /oauth/token/ for SCIM clients (Okta's "OAuth 2"
 # mode, Entra's client-credentials mode). Every OAuth client is bound to one workspace through a

@@ -256,6 +256,11 @@ def acs(request: HttpRequest, slug: str) -> HttpResponse:
     except AcsFailure as failure:
         services.sso_login_failed_record(workspace=workspace, failure=failure, email=email)
         return _error(request, failure.public_reason, workspace=workspace)
+    if outcome.consent_pending:
+        # No grant: the membership opens nothing until the person accepts the invitation sent to the account.
+        return render(request, "saml/consent_pending.html", {
+            "sso_workspace": workspace, "invited_email": outcome.membership.user.email,
+        }, status=403)
     expires = verified.session_not_on_or_after
     _log_in(request, outcome.membership.user, workspace, GrantMethod.SAML,
             expires_at=expires.astimezone(UTC).timestamp() if expires else None)

@@ -32,6 +32,7 @@ from .grants import (
     GrantMethod,
     grant_workspace,
     granted_workspace_ids,
+    mark_grant_recorded,
     mark_grants_second_factor,
     revoke_grant,
     session_grants,
@@ -39,7 +40,7 @@ from .grants import (
 from .models import Membership, User, Workspace
 from .policy import grant_policy_problem
 from .roles import Cap, can, capabilities
-from .services import actor_for_membership
+from .services import actor_for_membership, membership_record_login
 
 # The grant codec lives in ``grants``; these names stay importable from here for the login paths.
 __all__ = [
@@ -59,10 +60,12 @@ __all__ = [
 class NoGrant(PermissionDenied):
     """The person belongs to the workspace, but this session was not authenticated for it."""
 
-    def __init__(self, workspace: Workspace, reason: str) -> None:
+    def __init__(self, workspace: Workspace, reason: str, *, consent_pending: bool = False) -> None:
         super().__init__(reason)
         self.workspace = workspace
         self.reason = reason
+        # The person has not accepted the workspace's invitation: signing in again would not help.
+        self.consent_pending = consent_pending
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,11 @@ def grant_problem(grant: dict[str, Any] | None, workspace: Workspace, membership
     """Why a grant does not (or no longer) open this workspace; empty when it does."""
     if membership is None:
         return "not a member"
+    if membership.consent_pending:
+        # Consent (workspaces/consent.py): the workspace attached an existing account; it opens nothing until the
+        # person accepts.
+        return (f"You have not joined this workspace yet. Accept the invitation sent to {membership.user.email} "
+                "(an Owner can resend it).")
     if not membership.is_active:
         return "Your membership in this workspace is deactivated."
     if not membership.user.is_active:
@@ -139,7 +147,13 @@ def access_workspace(request: HttpRequest, slug: str, need: str = Cap.WORKSPACE_
     if problem:
         if grant is not None:
             revoke_grant(request, workspace.pk)
-        raise NoGrant(workspace, problem)
+        raise NoGrant(workspace, problem, consent_pending=membership.consent_pending)
+    granted = cast(dict[str, Any], grant)
+    if granted.get("unrecorded"):
+        # A password sign-in is recorded in a workspace when the session first opens it, and only then: signing in
+        # to use workspace B leaves nothing in workspace A's log (see ``grants``).
+        membership_record_login(membership=membership, actor=actor_for_membership(membership, granted["method"]))
+        mark_grant_recorded(request, workspace.pk)
     if not can(membership, need):
         raise PermissionDenied("Your role in this workspace does not allow this page.")
     return WorkspaceAccess(workspace=workspace, membership=membership, method=cast(dict[str, Any], grant)["method"])

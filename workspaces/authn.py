@@ -21,7 +21,6 @@ from config.ratelimit import Counter, FixedWindowLimiter
 from .grants import GrantMethod, grant_workspace
 from .models import Membership, User, Workspace
 from .policy import second_factor_due, split_for_password
-from .services import actor_for_membership, membership_record_login
 
 
 @dataclass
@@ -37,7 +36,10 @@ class LoginResult:
 def _record_failure(email: str, reason: str) -> None:
     """A failed password login goes into each workspace the email belongs to (or the global chain)."""
     actor = Actor(kind="user", id="", label=email[:255], auth_method="password")
-    memberships = Membership.objects.filter(user__email__iexact=email).select_related("workspace")
+    # Only workspaces the person has joined: a membership pending consent must not learn of the account's sign-ins.
+    memberships = Membership.objects.filter(
+        user__email__iexact=email, consent_pending_since__isnull=True
+    ).select_related("workspace")
     with transaction.atomic():
         workspaces: list[Workspace | None] = [m.workspace for m in memberships] or [None]
         for workspace in workspaces:
@@ -75,9 +77,7 @@ def password_login(request: HttpRequest, email: str, password: str) -> LoginResu
         _login_failures.hit(_login_counters(request, email))
         _record_failure(email, "bad email or password")
         return LoginResult(False, "That email and password do not match. Check both and try again.")
-    memberships = list(
-        Membership.objects.filter(user=user, is_active=True).select_related("workspace", "user")
-    )
+    memberships = _joined_memberships(user)
     allowed, sso_only = split_for_password(memberships)
     if memberships and not allowed and not user.is_staff:
         _record_failure(user.email, "password login refused: workspace enforces SAML-only")
@@ -92,13 +92,22 @@ def password_login(request: HttpRequest, email: str, password: str) -> LoginResu
     return _complete_login(request, user, allowed, sso_only)
 
 
+def _joined_memberships(user: User) -> list[Membership]:
+    """The active memberships a password may open: not those pending consent (the person has not joined them)."""
+    return list(
+        Membership.objects.filter(user=user, is_active=True, consent_pending_since__isnull=True)
+        .select_related("workspace", "user")
+    )
+
+
 def _complete_login(
     request: HttpRequest, user: User, allowed: list[Membership], sso_only: list[Workspace], mfa: bool = False
 ) -> LoginResult:
     login(request, user, backend="workspaces.auth_backends.EmailBackend")
     for membership in allowed:
-        grant_workspace(request, membership.workspace, GrantMethod.PASSWORD, mfa=mfa)
-        membership_record_login(membership=membership, actor=actor_for_membership(membership, "password"))
+        # Recorded in a workspace's audit log when the session first opens it (``access``), not here: a sign-in to
+        # use one workspace is nobody else's business.
+        grant_workspace(request, membership.workspace, GrantMethod.PASSWORD, mfa=mfa, record_on_first_use=True)
     return LoginResult(True, granted=[m.workspace for m in allowed], sso_required=sso_only)
 
 
@@ -130,8 +139,7 @@ def pending_second_factor_user(request: HttpRequest) -> User | None:
 def complete_second_factor(request: HttpRequest, user: User, device: Device) -> LoginResult:
     """The second factor was verified: sign in and grant the same workspaces a password login would."""
     request.session.pop(PENDING_KEY, None)
-    memberships = list(Membership.objects.filter(user=user, is_active=True).select_related("workspace", "user"))
-    allowed, sso_only = split_for_password(memberships)
+    allowed, sso_only = split_for_password(_joined_memberships(user))
     result = _complete_login(request, user, allowed, sso_only, mfa=True)
     otp_login(request, device)
     return result

@@ -27,8 +27,10 @@ def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpR
     if _is_api(request):
         return JsonResponse({"detail": "You do not have permission to perform this action."}, status=403)
     if isinstance(exception, NoGrant):
-        return render(request, "errors/no_grant.html",
-                      {"workspace": exception.workspace, "reason": exception.reason}, status=403)
+        return render(request, "errors/no_grant.html", {
+            "workspace": exception.workspace, "reason": exception.reason,
+            "consent_pending": exception.consent_pending,
+        }, status=403)
     return render(request, "errors/403.html", {"reason": str(exception or "")}, status=403)
 
 

@@ -36,7 +36,8 @@ class MemberSearchForm(forms.Form):
     q = forms.CharField(required=False, max_length=254, label="Search", help_text="Part of a name or email.")
     role = forms.ChoiceField(required=False, choices=[("", "Any role"), *Role.choices])
     status = forms.ChoiceField(
-        required=False, choices=[("", "Any status"), ("active", "Active"), ("deactivated", "Deactivated")]
+        required=False,
+        choices=[("", "Any status"), ("active", "Active"), ("deactivated", "Deactivated"), ("invited", "Invited (pending)")],
     )
     two_factor = forms.ChoiceField(
         required=False, label="Two-factor", choices=[("", "Any"), ("on", "On"), ("off", "Off")]
@@ -115,3 +116,19 @@ class ApiKeySsoWindowForm(forms.Form):
         min_value=1, max_value=2160, label="An SSO sign-in authorises personal API keys for (hours)",
         help_text="While SAML-only is on. 1 to 2160 hours (90 days); the default is 168 (7 days).",
     )
+
+
+class InvitationPasswordForm(forms.Form):
+    """A new account's first password, chosen on the invitation page (checked by Django's password validators in
+    ``services.invitation_accept``)."""
+
+    password = forms.CharField(label="Choose a password", strip=False,
+                               widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    password_again = forms.CharField(label="Type it again", strip=False,
+                                     widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("password") and data.get("password") != data.get("password_again"):
+            self.add_error("password_again", "The two passwords differ.")
+        return data

@@ -2,7 +2,9 @@
 
 A grant lives in the (database-backed) session under ``SESSION_KEY``:
 ``{"<workspace id>": {"method": "password" | "saml" | "break_glass", "at": epoch, "exp": epoch | None,
-"mfa": bool}}``. This module only reads and writes that shape; ``access`` decides whether a grant
+"mfa": bool, "unrecorded": bool}}``. ``unrecorded``: a password sign-in grants every workspace its policy allows, but
+is recorded in a workspace's audit log only when the session first opens that workspace (``access``), so a sign-in
+meant for workspace B never shows up in workspace A's log. This module only reads and writes that shape; ``access`` decides whether a grant
 opens a workspace, and ``deprovisioning.revoke`` removes grants from stored sessions.
 """
 
@@ -34,15 +36,30 @@ def session_grants(request: HttpRequest) -> dict[str, Grant]:
 
 
 def grant_workspace(
-    request: HttpRequest, workspace: Workspace, method: str, expires_at: float | None = None, mfa: bool = False
+    request: HttpRequest, workspace: Workspace, method: str, expires_at: float | None = None, mfa: bool = False,
+    record_on_first_use: bool = False,
 ) -> None:
     """Record that this session authenticated for ``workspace`` (and for no other).
 
     ``mfa``: a second factor (TOTP or recovery code) was verified for this password login.
+    ``record_on_first_use``: the sign-in is not yet in the workspace's audit log; the grant check records it when
+    this session first opens the workspace.
     """
     grants = dict(session_grants(request))
-    grants[str(workspace.pk)] = {"method": method, "at": time.time(), "exp": expires_at, "mfa": mfa}
+    grant: Grant = {"method": method, "at": time.time(), "exp": expires_at, "mfa": mfa}
+    if record_on_first_use:
+        grant["unrecorded"] = True
+    grants[str(workspace.pk)] = grant
     request.session[SESSION_KEY] = grants
+
+
+def mark_grant_recorded(request: HttpRequest, workspace_id: int) -> None:
+    """The sign-in behind this workspace's grant is now in its audit log."""
+    grants = dict(session_grants(request))
+    grant = grants.get(str(workspace_id))
+    if grant is not None and grant.get("unrecorded"):
+        grants[str(workspace_id)] = {k: v for k, v in grant.items() if k != "unrecorded"}
+        request.session[SESSION_KEY] = grants
 
 
 def mark_grants_second_factor(request: HttpRequest) -> None:

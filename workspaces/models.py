@@ -162,6 +162,10 @@ class Membership(models.Model):
     # the IdP, after which the portal owns every field.
     role_from_idp = models.BooleanField(default=False)
     detached_at = models.DateTimeField(null=True, blank=True)
+    # Consent (docs/architecture.md, "Consent and ownership"): set when this workspace attached an account that existed
+    # before (it has a password or a membership elsewhere) without proving its email domain. Until the person accepts
+    # the invitation sent to them, the membership opens nothing and shows nothing of the account.
+    consent_pending_since = models.DateTimeField(null=True, blank=True)
     given_name = models.CharField(max_length=150, blank=True)
     family_name = models.CharField(max_length=150, blank=True)
     display_name = models.CharField(max_length=255, blank=True)
@@ -205,6 +209,11 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user.email} in {self.workspace.slug}"
+
+    @property
+    def consent_pending(self) -> bool:
+        """The person has not yet accepted this workspace's invitation: no access, nothing of the account shown."""
+        return self.consent_pending_since is not None
 
     @property
     def name(self) -> str:
@@ -369,6 +378,39 @@ class ApiKey(models.Model):
     def is_live(self) -> bool:
         now = timezone.now()
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+# ----------------------------------------------------------------------------- invitations
+
+
+class Invitation(models.Model):
+    """An emailed link that lets one person join one workspace (``membership``, created when they were invited).
+
+    Only a SHA-256 of the token is stored (``workspaces.credentials.hash_secret``); the link is sent once. A link
+    works until it is accepted, revoked, replaced by a resend, or ``expires_at``.
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="invitations")
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="invitations")
+    email = models.CharField(max_length=254)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.CharField(max_length=255, blank=True, help_text="The audit label of who sent it.")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["workspace", "accepted_at", "revoked_at"], name="invitation_ws_open")]
+
+    def __str__(self) -> str:
+        return f"invitation of {self.email} to {self.workspace_id}"
+
+    @property
+    def is_open(self) -> bool:
+        """Neither accepted nor revoked (it may still have expired)."""
+        return self.accepted_at is None and self.revoked_at is None
 
 
 # ----------------------------------------------------------------------------- deprovisioning

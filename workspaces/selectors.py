@@ -6,13 +6,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Case, Count, Exists, OuterRef, Prefetch, Q, QuerySet, Value, When
+from django.db.models import BooleanField, Case, Count, Exists, OuterRef, Prefetch, Q, QuerySet, Value, When
+from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from .credentials import hash_secret
 from .models import (
     ApiKey,
     DeprovisionJob,
     DeprovisionStatus,
+    Invitation,
     Membership,
     Repository,
     RepositoryGrant,
@@ -62,11 +65,15 @@ def member_search(viewer: Membership, filters: dict[str, str]) -> QuerySet[Membe
         )
     if filters.get("role"):
         qs = qs.filter(role=filters["role"])
-    if filters.get("status"):
-        qs = qs.filter(is_active=filters["status"] == "active")
+    status = filters.get("status")
+    if status == "invited":
+        qs = qs.filter(consent_pending_since__isnull=False)
+    elif status:
+        qs = qs.filter(is_active=status == "active", consent_pending_since__isnull=True)
     if filters.get("two_factor"):
+        # A member pending consent has no known 2FA state here (member_two_factor): it matches neither filter.
         confirmed = Exists(TOTPDevice.objects.filter(user_id=OuterRef("user_id"), confirmed=True))
-        qs = qs.filter(confirmed if filters["two_factor"] == "on" else ~confirmed)
+        qs = qs.filter(confirmed if filters["two_factor"] == "on" else ~confirmed, consent_pending_since__isnull=True)
     source = filters.get("source")
     if source == "scim":
         qs = qs.filter(detached_at__isnull=True).exclude(scim_username="")
@@ -98,9 +105,11 @@ def members_page(
 
 
 def member_counts(workspace: Workspace) -> dict[str, int]:
-    """Active and deactivated members (the overview's figures), in one query."""
+    """Active, deactivated and invited (pending consent) members (the overview's figures), in one query."""
+    pending = Q(consent_pending_since__isnull=False)
     counts = Membership.objects.filter(workspace=workspace).aggregate(
-        active=Count("pk", filter=Q(is_active=True)), deactivated=Count("pk", filter=Q(is_active=False))
+        active=Count("pk", filter=Q(is_active=True) & ~pending), deactivated=Count("pk", filter=Q(is_active=False) & ~pending),
+        invited=Count("pk", filter=pending),
     )
     return {k: v or 0 for k, v in counts.items()}
 
@@ -181,7 +190,9 @@ def api_key_rows_for(viewer: Membership, now: datetime) -> list[ApiKeyRow]:
 
 
 def active_owner_count(workspace: Workspace) -> int:
-    return Membership.objects.filter(workspace=workspace, role="owner", is_active=True).count()
+    return Membership.objects.filter(
+        workspace=workspace, role="owner", is_active=True, consent_pending_since__isnull=True
+    ).count()
 
 
 # ----------------------------------------------------------------------------- connector API reads
@@ -190,10 +201,31 @@ def active_owner_count(workspace: Workspace) -> int:
 
 
 def _with_two_factor(qs: QuerySet[Membership]) -> QuerySet[Membership]:
-    """Annotate ``has_confirmed_totp`` (read by ``User.two_factor_enabled``) in the same SELECT: no query per row."""
+    """Annotate ``has_confirmed_totp`` (read by ``member_two_factor``) in the same SELECT: no query per row.
+
+    NULL for a member pending consent: the workspace learns nothing of an account it has not been let into.
+    """
     return qs.annotate(
-        has_confirmed_totp=Exists(TOTPDevice.objects.filter(user_id=OuterRef("user_id"), confirmed=True))
+        has_confirmed_totp=Case(
+            When(consent_pending_since__isnull=False, then=Value(None)),
+            default=Exists(TOTPDevice.objects.filter(user_id=OuterRef("user_id"), confirmed=True)),
+            output_field=BooleanField(null=True),
+        )
     )
+
+
+def member_two_factor(membership: Membership) -> bool | None:
+    """Whether the member's account has 2FA, as the workspace may know it: None (unknown) while the member is
+    pending consent, since the account is not yet the workspace's to inspect."""
+    if membership.consent_pending:
+        return None
+    annotated = getattr(membership, "has_confirmed_totp", None)
+    return bool(annotated) if annotated is not None else membership.user.two_factor_enabled
+
+
+def member_last_login(membership: Membership) -> Any:
+    """The member's last sign-in to this workspace; None while pending consent."""
+    return None if membership.consent_pending else membership.last_login_at
 
 
 def _visible_team_ids(workspace: Workspace, viewer: Membership | None) -> QuerySet[Team, Any]:
@@ -289,3 +321,44 @@ def deprovision_jobs_recent_done(workspace: Workspace, limit: int = 20) -> Query
     return DeprovisionJob.objects.filter(workspace=workspace, status=DeprovisionStatus.DONE).order_by(
         "-finished_at", "-pk"
     )[:limit]
+
+
+# ----------------------------------------------------------------------------- invitations
+
+
+def invitation_by_token(token: str) -> Invitation | None:
+    """The invitation a link carries, found by the token's hash (a 256-bit secret: its hash reveals nothing and
+    cannot be guessed, so the lookup needs no constant-time comparison). Resolves to exactly one workspace's row."""
+    if not token or len(token) > 128:
+        return None
+    return (
+        Invitation.objects.select_related("workspace", "membership__user")
+        .filter(token_hash=hash_secret(token)).first()
+    )
+
+
+def invitation_problem(invitation: Invitation) -> str:
+    """Why this link no longer works, said so the person knows what to do; empty when it works."""
+    ask = f"Ask an Owner of {invitation.workspace.name} to send you a new invitation."
+    if invitation.accepted_at is not None:
+        return f"This invitation was already used. If you still cannot open the workspace, {ask[0].lower()}{ask[1:]}"
+    if invitation.revoked_at is not None:
+        return f"This invitation was withdrawn or replaced by a newer one. {ask}"
+    if invitation.expires_at <= timezone.now():
+        return f"This invitation expired on {invitation.expires_at:%Y-%m-%d %H:%M} UTC. {ask}"
+    return ""
+
+
+def invitation_sets_password(invitation: Invitation) -> bool:
+    """The invitation creates the person's first password (a new account the workspace made, with none yet); any
+    other invitation is accepted by signing in as the account."""
+    membership = invitation.membership
+    return not membership.consent_pending and not membership.user.has_usable_password()
+
+
+def invitations_open(workspace: Workspace) -> QuerySet[Invitation]:
+    """Invitations not yet accepted or revoked (expired ones included, to be resent), newest first."""
+    return (
+        Invitation.objects.filter(workspace=workspace, accepted_at__isnull=True, revoked_at__isnull=True)
+        .select_related("membership__user").order_by("-created_at", "-pk")
+    )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_role_map, views_sessions, views_twofactor
+from . import views, views_invitations, views_role_map, views_sessions, views_twofactor
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -9,6 +9,9 @@ urlpatterns = [
     path("w/<slug:slug>/", views.workspace_home, name="workspace_home"),
     path("w/<slug:slug>/members/", views.member_list, name="member_list"),
     path("w/<slug:slug>/members/add/", views.member_add, name="member_add"),
+    path("w/<slug:slug>/invitations/<int:invitation_id>/", views_invitations.invitation_manage,
+         name="invitation_manage"),
+    path("invitations/<str:token>/", views_invitations.invitation_accept, name="invitation_accept"),
     path("w/<slug:slug>/members/<int:member_id>/", views.member_detail, name="member_detail"),
     path("w/<slug:slug>/teams/new/", views.team_create, name="team_create"),
     path("w/<slug:slug>/teams/<int:team_id>/", views.team_detail, name="team_detail"),

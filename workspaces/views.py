@@ -128,6 +128,8 @@ def workspace_home(request: WorkspaceRequest, slug: str) -> HttpResponse:
         request,
         # The first few only: the members page searches and pages any number.
         members=selectors.members_visible_to(me)[:HOME_MEMBERS + 1], home_members=HOME_MEMBERS,
+        invitations=selectors.invitations_open(request.access.workspace) if request.access.can(Cap.MEMBER_MANAGE) else [],
+        now=timezone.now(),
         teams=selectors.teams_visible_to(me),
         repositories=selectors.repositories_visible_to(me),
         events=events,
@@ -174,8 +176,13 @@ def member_add(request: WorkspaceRequest, slug: str) -> HttpResponse:
     form = AddMemberForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         membership = _apply(request, form, services.membership_add, "Member added.",
-                            workspace=request.access.workspace, **form.cleaned_data)
+                            workspace=request.access.workspace, invite=True, **form.cleaned_data)
         if membership:
+            if membership.consent_pending:
+                messages.info(request, f"{membership.email} already has a Gatehouse account: an invitation went to that "
+                                       "address, and they join when they accept it.")
+            elif membership.invitations.exists():
+                messages.info(request, f"An invitation to choose a password went to {membership.email}.")
             return redirect("member_detail", slug, membership.pk)
     return render(request, "workspaces/member_add.html", _ctx(request, form=form))
 

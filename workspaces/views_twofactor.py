@@ -161,7 +161,8 @@ def workspace_two_factor(request: WorkspaceRequest, slug: str) -> HttpResponse:
         else:
             messages.success(request, "Saved.")
             return redirect("workspace_two_factor", slug)
-    members = Membership.objects.filter(workspace=workspace, is_active=True)
+    # Members pending consent are not counted: their accounts' 2FA status is not this workspace's to know yet.
+    members = Membership.objects.filter(workspace=workspace, is_active=True, consent_pending_since__isnull=True)
     with_2fa = members.filter(user__totpdevice__confirmed=True).distinct().count()
     return render(request, "workspaces/2fa/workspace.html", {
         "workspace": workspace, "me": access.membership, "can": access.caps, "form": form,

@@ -95,6 +95,9 @@ class SsoOutcome:
     next_url: str
     test: bool = False
     created: bool = False
+    # The member exists but the person has not accepted this workspace's invitation (workspaces/consent.py): no
+    # session grant, the page says where the invitation went.
+    consent_pending: bool = False
 
 
 def _consume(login: VerifiedLogin, workspace: Workspace, now: datetime) -> None:
@@ -232,6 +235,17 @@ def sso_login_complete(*, workspace: Workspace, cfg: SamlSettings, login: Verifi
         created = True
     if not membership.is_active or not membership.user.is_active:
         raise AcsFailure("member_inactive", f"{login.email} is deactivated in this workspace")
+    if membership.consent_pending:
+        # An existing account this workspace attached (now by JIT, or earlier by SCIM or an Owner): the IdP's
+        # assertion proves the person to this workspace, but joining it is the person's choice, made by accepting
+        # the invitation (sent just now by JIT). Committed, not rolled back: the member and its invitation stay.
+        saml_login_counted("refused", "consent_pending")
+        record_event(
+            actor=Actor(kind="user", id="", label=login.email[:255], auth_method="saml"),
+            action="sso.login_failed", workspace=workspace, **workspace_target(workspace),
+            details={"reason": "consent_pending", "detail": "the person has not accepted the invitation yet"},
+        )
+        return SsoOutcome(membership=membership, next_url="", created=created, consent_pending=True)
     if not created:
         _follow_directory(membership, cfg, login, subject, found_by)
     state, _ = SamlMemberState.objects.get_or_create(membership=membership)

@@ -42,6 +42,7 @@ from .helpers import as_actor, frozen_now, record
 
 # Public functions of services modules that change nothing, or only delegate to an audited one.
 NOT_A_CHANGE: dict[str, str] = {
+    "workspaces.invitation_url": "builds the link of a token; no write",
     "workspaces.user_get_or_create": "creates the global account only inside membership_add, "
     "whose member.created event records new_account",
     "workspaces.team_add_member": "delegates to team_add_members (audited)",
@@ -338,7 +339,25 @@ def _with_role_mapping(w) -> dict[str, Any]:
     return {"workspace": w.a, "values": ["admin"], "actor": _owner(w)}
 
 
+def _invitation(w):
+    """Workspace A invites workspace B's Owner (an existing account): a pending member and its open invitation."""
+    from workspaces.services import membership_add
+
+    membership = membership_add(workspace=w.a, email=w.outsider_b.user.email, actor=_owner(w))
+    return membership.invitations.get()
+
+
 FIXTURES: dict[str, tuple[Callable[[Any], dict[str, Any]], str]] = {
+    "workspaces.invitation_issue": (lambda w: {"membership": w.member_a, "actor": _owner(w)}, "member.invited"),
+    "workspaces.invitation_resend": (
+        lambda w: {"invitation": _invitation(w), "actor": _owner(w)}, "member.invitation_resent",
+    ),
+    "workspaces.invitation_revoke": (
+        lambda w: {"invitation": _invitation(w), "actor": _owner(w)}, "member.invitation_revoked",
+    ),
+    "workspaces.invitation_accept": (
+        lambda w: {"invitation": _invitation(w), "user": w.outsider_b.user}, "member.invitation_accepted",
+    ),
     "workspaces.workspace_create": (
         lambda w: {"slug": "gamma", "name": "Gamma", "owner": w.owner_a.user, "actor": Actor.system("cli")},
         "workspace.created",

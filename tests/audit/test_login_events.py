@@ -10,7 +10,9 @@ from audit.models import AuditEvent
 def test_a_successful_password_login_is_recorded_in_the_workspace_with_ip_and_method(world, password):
     world.owner_a.user.set_password(password)
     world.owner_a.user.save()
-    Client(REMOTE_ADDR="198.51.100.4").post("/login/", {"email": "owner@alpha.test", "password": password})
+    # follow: the login lands in the workspace, whose first request records the sign-in there.
+    Client(REMOTE_ADDR="198.51.100.4").post("/login/", {"email": "owner@alpha.test", "password": password},
+                                            follow=True)
     event = AuditEvent.objects.get(action="auth.login_succeeded")
     assert (event.workspace_id, event.auth_method, event.ip) == (world.a.pk, "password", "198.51.100.4")
     assert event.actor_label == "owner@alpha.test"

@@ -17,6 +17,7 @@ PRODUCTION_ENV = {
     "DEBUG": "false",
     "BEHIND_TLS_PROXY": "true",
     "DJANGO_SETTINGS_MODULE": "config.settings",
+    "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
 }
 
 

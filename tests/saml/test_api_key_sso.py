@@ -114,6 +114,7 @@ class TestOnlyTheWorkspacesIdpAuthorisesAKey:
         client = Client()
         response = client.post("/login/", {"email": "member@alpha.test", "password": password})
         assert response.status_code == 302
+        assert client.get("/w/alpha/").status_code == 200  # a password sign-in is recorded where it is first used
         world.member_a.refresh_from_db()
         assert world.member_a.last_login_at is not None and world.member_a.last_sso_at is None
         enforce(world, sso_a)

@@ -81,6 +81,20 @@ def test_deactivated_membership_is_refused_even_with_a_fresh_grant(member):
     assert problem(grant(), member) == DEACTIVATED
 
 
+# ----------------------------------------------------------------------------- consent
+
+
+def test_a_membership_pending_consent_is_refused_even_with_a_fresh_saml_grant(member):
+    member.consent_pending_since = at(NOW - 60)
+    reason = problem(grant(access.GrantMethod.SAML), member)
+    assert reason.startswith("You have not joined this workspace yet. Accept the invitation sent to ")
+
+
+def test_an_accepted_membership_is_not_refused_for_consent(member):
+    member.consent_pending_since = None
+    assert problem(grant(access.GrantMethod.SAML), member) == ""
+
+
 # ----------------------------------------------------------------------------- account active
 
 
@@ -332,3 +346,24 @@ def test_workspace_access_actor_and_capabilities_follow_the_membership(world, cl
     assert result.actor.auth_method == "password"
     assert result.can(Cap.MEMBERS_LIST) and not result.can(Cap.TEAM_MANAGE)
     assert result.caps["members_list"] is True and result.caps["team_manage"] is False
+
+
+# ----------------------------------------------------------------------------- where a password sign-in is recorded
+
+
+def test_an_unrecorded_grant_is_recorded_once_in_the_workspace_it_opens(world, clock):
+    from audit.models import AuditEvent
+
+    request = request_for(world.member_a.user)
+    access.grant_workspace(request, world.a, access.GrantMethod.PASSWORD, record_on_first_use=True)
+    access.grant_workspace(request, world.b, access.GrantMethod.PASSWORD, record_on_first_use=True)
+    request.session[access.SESSION_KEY] = {k: {**g, "at": NOW - 60} for k, g in
+                                           request.session[access.SESSION_KEY].items()}
+    world.member_a.created_at = at(NOW - 3600)
+    world.member_a.save(update_fields=["created_at"])
+    access.access_workspace(request, "alpha")
+    access.access_workspace(request, "alpha")
+    assert list(AuditEvent.objects.filter(action="auth.login_succeeded").values_list("workspace__slug", flat=True)) \
+        == ["alpha"]
+    assert "unrecorded" not in request.session[access.SESSION_KEY][str(world.a.pk)]
+    assert request.session[access.SESSION_KEY][str(world.b.pk)]["unrecorded"] is True

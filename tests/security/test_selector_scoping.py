@@ -475,3 +475,33 @@ def test_open_deprovision_jobs_of_a_are_a_s_pending_job(twins):
 
 def test_finished_deprovision_jobs_of_a_are_a_s_done_job(twins):
     assert [j.status for j in selectors.deprovision_jobs_recent_done(twins.w.a)] == ["done"]
+
+
+# ----------------------------------------------------------------------------- consent: the account stays B's
+
+
+def test_the_roster_of_a_hides_the_2fa_status_of_a_member_pending_consent_that_b_sees(twins):
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    TOTPDevice.objects.create(user=twins.member_a.user, name="phone", confirmed=True)
+    Membership.objects.filter(pk=twins.member_a.pk).update(consent_pending_since=timezone.now())
+    in_a = selectors.api_members(workspace=twins.w.a, viewer=None).get(pk=twins.member_a.pk)
+    in_b = selectors.api_members(workspace=twins.w.b, viewer=None).get(pk=twins.member_b.pk)
+    assert in_a.has_confirmed_totp is None and selectors.member_two_factor(in_a) is None
+    assert in_b.has_confirmed_totp is True and selectors.member_two_factor(in_b) is True
+    in_a.has_confirmed_totp = True  # even a row annotated some other way says nothing while pending
+    assert selectors.member_two_factor(in_a) is None and selectors.member_last_login(in_a) is None
+
+
+def test_invitation_reads_of_a_include_no_invitation_of_b(twins):
+    from workspaces.credentials import hash_secret
+    from workspaces.models import Invitation
+
+    for ws, member in ((twins.w.a, twins.member_a), (twins.w.b, twins.member_b)):
+        Invitation.objects.create(workspace=ws, membership=member, email=SHARED_EMAIL,
+                                  token_hash=hash_secret(f"token-{ws.slug}"), expires_at=timezone.now() + timedelta(hours=1))
+    assert {i.workspace_id for i in selectors.invitations_open(twins.w.a)} == {twins.w.a.pk}
+    # A token resolves to its own workspace's invitation only; its stored hash is not a token.
+    assert selectors.invitation_by_token("token-alpha").membership == twins.member_a
+    assert selectors.invitation_by_token("token-bravo").membership == twins.member_b
+    assert selectors.invitation_by_token(hash_secret("token-alpha")) is None

@@ -90,7 +90,8 @@ def test_failed_password_login_is_audited_and_explained(world):
 
 
 def test_successful_password_login_is_audited_in_the_workspace(world, password):
-    Client().post("/login/", {"email": "member@alpha.test", "password": password})
+    # Recorded when the session opens the workspace (the login lands there), not at the password step.
+    Client().post("/login/", {"email": "member@alpha.test", "password": password}, follow=True)
     event = AuditEvent.objects.get(action="auth.login_succeeded")
     assert (event.workspace_id, event.auth_method) == (world.a.pk, "password")
 
@@ -127,6 +128,18 @@ def test_system_check_warns_about_the_default_public_url_in_production(settings)
     assert [e.id for e in checks.check_public_base_url(None)] == ["gatehouse.W001"]
     settings.PUBLIC_BASE_URL = "gatehouse.example.com"
     assert [e.id for e in checks.check_public_base_url(None)] == ["gatehouse.E001"]
+
+
+def test_deploy_check_warns_that_the_console_email_backend_prints_invitations_in_production(settings):
+    from config import checks
+
+    settings.DEBUG = False
+    settings.EMAIL_BACKEND = checks.CONSOLE_EMAIL
+    assert [e.id for e in checks.check_email_backend(None)] == ["gatehouse.W002"]
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    assert checks.check_email_backend(None) == []
+    settings.DEBUG, settings.EMAIL_BACKEND = True, checks.CONSOLE_EMAIL
+    assert checks.check_email_backend(None) == []
 
 
 def test_seed_demo_prints_the_demo_password_only_while_it_works(db):

@@ -193,3 +193,19 @@ def test_deleting_a_team_asks_first(world, owner):
     assert "Delete the team core?" in body and Team.objects.filter(pk=team.pk).exists()
     owner.post(f"/w/alpha/teams/{team.pk}/", {"action": "delete", "confirmed": "yes"})
     assert not Team.objects.filter(pk=team.pk).exists()
+
+
+def test_a_member_pending_consent_shows_invited_and_nothing_of_its_account(world, owner):
+    TOTPDevice.objects.create(user=world.member_a.user, name="phone", confirmed=True)
+    world.member_a.consent_pending_since = timezone.now()
+    world.member_a.last_login_at = timezone.now()
+    world.member_a.save(update_fields=["consent_pending_since", "last_login_at"])
+    response = owner.get(URL)
+    row = _rows(response.content.decode())["member@alpha.test"]
+    assert ">invited</span>" in row and ">unknown</span>" in row and "ago" not in row
+    assert "4 active, 0 deactivated, 1 invited." in response.content.decode()
+    # The two-factor filters cannot tell its state either way; the invited filter finds it.
+    assert "member@alpha.test" not in _emails(owner.get(URL, {"two_factor": "on"}))
+    assert "member@alpha.test" not in _emails(owner.get(URL, {"two_factor": "off"}))
+    assert _emails(owner.get(URL, {"status": "invited"})) == ["member@alpha.test"]
+    assert "member@alpha.test" not in _emails(owner.get(URL, {"status": "active"}))

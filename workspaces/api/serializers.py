@@ -19,6 +19,7 @@ from workspaces.models import (
 )
 from workspaces.package_access import PackageAction
 from workspaces.roles import Role
+from workspaces.selectors import member_last_login, member_two_factor
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -84,21 +85,40 @@ class MemberSerializer(serializers.ModelSerializer):
     email = serializers.EmailField(source="user.email", read_only=True)
     name = serializers.CharField(read_only=True)
     active = serializers.BooleanField(source="is_active", read_only=True)
-    two_factor_enabled = serializers.SerializerMethodField()
-    last_login = serializers.DateTimeField(source="last_login_at", read_only=True, allow_null=True)
+    two_factor_enabled = serializers.SerializerMethodField(
+        help_text="Whether the person's account has a second factor; null (unknown) while the member has not yet "
+                  "accepted the workspace's invitation (consent pending): the workspace sees nothing of the account "
+                  "until then.",
+    )
+    last_login = serializers.SerializerMethodField(
+        help_text="The last sign-in to this workspace; null when never, and while consent is pending.",
+    )
+    consent_pending = serializers.SerializerMethodField(
+        help_text="The member was added with an existing account and has not yet accepted the invitation; until "
+                  "then the membership opens nothing.",
+    )
     teams = serializers.SerializerMethodField()
 
     class Meta:
         model = Membership
         fields = [
-            "id", "email", "name", "role", "visibility", "two_factor_enabled", "active", "last_login",
+            "id", "email", "name", "role", "visibility", "two_factor_enabled", "active", "last_login", "consent_pending",
             "external_id", "created_at", "deactivated_at", "teams",
         ]
         read_only_fields = fields
 
-    def get_two_factor_enabled(self, obj: Membership) -> bool:
-        annotated = getattr(obj, "has_confirmed_totp", None)
-        return bool(annotated) if annotated is not None else obj.user.two_factor_enabled
+    @extend_schema_field(serializers.BooleanField(allow_null=True))
+    def get_two_factor_enabled(self, obj: Membership) -> bool | None:
+        return member_two_factor(obj)
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_last_login(self, obj: Membership) -> str | None:
+        value = member_last_login(obj)
+        return serializers.DateTimeField().to_representation(value) if value is not None else None
+
+    @extend_schema_field(serializers.BooleanField())
+    def get_consent_pending(self, obj: Membership) -> bool:
+        return obj.consent_pending
 
     @extend_schema_field(TeamRefSerializer(many=True))
     def get_teams(self, obj: Membership) -> list[dict[str, Any]]:

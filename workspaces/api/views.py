@@ -362,7 +362,8 @@ class AccessCheck(ApiView, APIView):
                 raise exceptions.ValidationError({"member": ["A service key must name the member to check."]})
             membership = (
                 Membership.objects.select_related("user")
-                .filter(workspace=principal.workspace, user__email__iexact=email, is_active=True)
+                .filter(workspace=principal.workspace, user__email__iexact=email, is_active=True,
+                        consent_pending_since__isnull=True)
                 .first()
             )
             if membership is None:

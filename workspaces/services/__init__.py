@@ -26,6 +26,14 @@ from .directory import (
     membership_update_profile,
     team_update_external_id,
 )
+from .invitations import (
+    InvitationUnusable,
+    invitation_accept,
+    invitation_issue,
+    invitation_resend,
+    invitation_revoke,
+    invitation_url,
+)
 from .memberships import (
     membership_add,
     membership_change_role,
@@ -105,6 +113,12 @@ __all__ = [
     "membership_link_subject",
     "membership_rename",
     "hash_recovery_code",
+    "InvitationUnusable",
+    "invitation_accept",
+    "invitation_issue",
+    "invitation_resend",
+    "invitation_revoke",
+    "invitation_url",
     "membership_add",
     "membership_change_role",
     "membership_deactivate",

@@ -65,7 +65,9 @@ def ensure_other_active_owner(membership: Membership) -> None:
     """Refuse a change that would leave the workspace without an active Owner."""
     lock_workspace(membership.workspace)
     others = (
-        Membership.objects.filter(workspace_id=membership.workspace_id, role=Role.OWNER, is_active=True)
+        # An Owner pending consent may never accept: it does not keep the workspace governed.
+        Membership.objects.filter(workspace_id=membership.workspace_id, role=Role.OWNER, is_active=True,
+                                  consent_pending_since__isnull=True)
         .exclude(pk=membership.pk)
         .exists()
     )

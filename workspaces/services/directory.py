@@ -77,6 +77,10 @@ def _account_may_follow(user: User, membership: Membership, email: str) -> str:
     workspace alone. An account that is also a member elsewhere keeps its email, so no workspace's IdP renames a
     person in another workspace; and an address another account holds is never taken from it.
     """
+    if membership.consent_pending:
+        # Consent (workspaces/consent.py): the account existed before this workspace attached it; until the person
+        # accepts, the workspace owns nothing of it, its email least of all.
+        return "the person has not accepted this workspace's invitation"
     if Membership.objects.filter(user=user).exclude(pk=membership.pk).exists():
         return "the account is also a member of another workspace"
     if User.objects.filter(email__iexact=email).exclude(pk=user.pk).exists():

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from audit.record import Actor, record_event
 
+from ..consent import consent_required
 from ..deprovisioning.outbox import deprovision_job_add
 from ..exceptions import AlreadyExists, NotAllowed, ServiceError
 from ..grants import GrantMethod
@@ -22,6 +23,7 @@ from ._common import (
     require_capability,
     touch,
 )
+from .invitations import invitation_issue
 from .workspaces import user_get_or_create
 
 
@@ -36,12 +38,16 @@ def membership_add(
     password: str | None = None,
     visibility: str = Visibility.PUBLIC,
     source: str = "ui",
+    invite: bool = False,
     **fields: Any,
 ) -> Membership:
     """Add a person to a workspace, creating their global account if needed.
 
     An existing account gains a membership here and nothing else: no authority elsewhere,
-    and its email and password are left as they are.
+    and its email and password are left as they are. When ``workspaces.consent`` says the account
+    is someone's already, the membership is created pending consent and an invitation goes to the
+    account's address: until the person accepts, it opens nothing and shows nothing of the account.
+    ``invite``: a new account without a password gets an invitation to choose one (the member page).
     """
     require_capability(actor, workspace, Cap.MEMBER_MANAGE)
     if role not in Role.values:
@@ -52,17 +58,22 @@ def membership_add(
     user, created = user_get_or_create(email=email, full_name=full_name, password=password)
     if Membership.objects.filter(workspace=workspace, user=user).exists():
         raise AlreadyExists(f"{user.email} is already a member of this workspace.", field="email")
+    pending = consent_required(workspace=workspace, user=user, created=created)
     try:
         with transaction.atomic():
             membership = Membership.objects.create(
-                workspace=workspace, user=user, role=role, visibility=visibility, **fields
+                workspace=workspace, user=user, role=role, visibility=visibility,
+                consent_pending_since=timezone.now() if pending else None, **fields
             )
     except IntegrityError as exc:
         raise AlreadyExists("A member with this userName already exists in this workspace.", field="email") from exc
     record_event(
         actor=actor, action="member.created", workspace=workspace, **member_target(membership),
-        details={"role": role, "visibility": visibility, "source": source, "new_account": created},
+        details={"role": role, "visibility": visibility, "source": source, "new_account": created,
+                 "consent_pending": pending},
     )
+    if pending or (invite and not user.has_usable_password()):
+        invitation_issue(membership=membership, actor=actor)
     return membership
 
 

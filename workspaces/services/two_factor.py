@@ -26,9 +26,11 @@ def user_actor(user: User, auth_method: str) -> Actor:
 
 def _record_account_event(*, user: User, actor: Actor, action: str, details: dict[str, Any] | None = None) -> None:
     """Account events land in every workspace the person is an active member of (their admins see them),
-    or in the global chain for someone who belongs nowhere."""
+    or in the global chain for someone who belongs nowhere. Not in a workspace whose invitation the person has not
+    accepted (consent pending): it may not learn the account's 2FA status."""
     workspace_ids: list[int | None] = list(
-        Membership.objects.filter(user=user, is_active=True).values_list("workspace_id", flat=True)
+        Membership.objects.filter(user=user, is_active=True, consent_pending_since__isnull=True)
+        .values_list("workspace_id", flat=True)
     ) or [None]
     for workspace_id in workspace_ids:
         record_event(
