@@ -225,3 +225,35 @@ def prune_request_log(workspace_id: int) -> int:
 def recent_requests(workspace: Workspace, limit: int = 50) -> QuerySet[ScimRequestLog]:
     """The provisioning page's log, newest first, with the credential's name (one query)."""
     return ScimRequestLog.objects.filter(workspace=workspace).select_related("credential").order_by("-id")[:limit]
+
+
+REQUEST_LOG_PAGE = 50
+
+
+def request_log_page(
+    workspace: Workspace, filters: dict[str, str], *, before: int | None = None, limit: int = REQUEST_LOG_PAGE
+) -> tuple[list[ScimRequestLog], int | None]:
+    """One page of the workspace's request log, newest first, older than the row ``before`` (keyset on id, the
+    log's own index); and the id to continue from, None on the last page.
+
+    ``filters`` (``RequestLogFilterForm``): ``outcome`` ok | failed | unauthenticated, ``method``, ``status``
+    (an exact code), ``path`` (part of the path, e.g. a member id or ``Groups``).
+    """
+    qs = ScimRequestLog.objects.filter(workspace=workspace).select_related("credential").order_by("-id")
+    outcome = filters.get("outcome")
+    if outcome == "ok":
+        qs = qs.filter(status__lt=400)
+    elif outcome == "failed":
+        qs = qs.filter(status__gte=400)
+    elif outcome == "unauthenticated":
+        qs = qs.filter(status=401)
+    if filters.get("method"):
+        qs = qs.filter(method=filters["method"])
+    if filters.get("status"):
+        qs = qs.filter(status=int(filters["status"]))
+    if filters.get("path"):
+        qs = qs.filter(path__icontains=filters["path"])
+    if before is not None:
+        qs = qs.filter(pk__lt=before)
+    rows = list(qs[: limit + 1])
+    return rows[:limit], (rows[limit - 1].pk if len(rows) > limit else None)

@@ -40,3 +40,14 @@ class ProvisioningPolicyForm(forms.Form):
         help_text="Off (recommended): SCIM, the role attribute and group sync can never make an Owner, so a "
                   "compromised IdP cannot take the workspace over.",
     )
+
+
+class RequestLogFilterForm(forms.Form):
+    """The request log's filters (GET); every field optional."""
+
+    outcome = forms.ChoiceField(required=False, choices=[
+        ("", "Any outcome"), ("ok", "Succeeded"), ("failed", "Failed"), ("unauthenticated", "Refused credential (401)"),
+    ])
+    method = forms.ChoiceField(required=False, choices=[("", "Any method")] + [(m, m) for m in ("GET", "POST", "PUT", "PATCH", "DELETE")])
+    status = forms.IntegerField(required=False, min_value=100, max_value=599, help_text="An exact HTTP status, e.g. 409.")
+    path = forms.CharField(required=False, max_length=200, help_text="Part of the path: Users, Groups, or an id.")

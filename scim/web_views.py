@@ -14,6 +14,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.cache import never_cache
 
 from workspaces.access import workspace_view
@@ -26,8 +27,8 @@ from . import services
 from .credential_selectors import credential_of, credentials_with_state
 from .models import CredentialKind
 from .oauth import workspace_scope
-from .request_log import recent_requests
-from .web_forms import CredentialForm, ProvisioningPolicyForm
+from .request_log import recent_requests, request_log_page
+from .web_forms import CredentialForm, ProvisioningPolicyForm, RequestLogFilterForm
 
 
 def _credential_or_404(request: HttpRequest) -> Any:
@@ -102,9 +103,26 @@ def provisioning(request: HttpRequest, slug: str) -> HttpResponse:
         "workspace": workspace, "me": access.membership, "can": access.caps,
         "form": form, "new_secret": new_secret, "policy_form": policy_form,
         "credentials": credentials_with_state(workspace),
-        "requests": recent_requests(workspace),
+        "requests": recent_requests(workspace, limit=10),
         "scim_base_url": f"{base}/scim/v2/{workspace.slug}/",
         "oauth_authorize_url": base + reverse("oauth2_provider:authorize"),
         "oauth_token_url": base + reverse("oauth2_provider:token"),
         "oauth_scope": workspace_scope(workspace.pk),
+    })
+
+
+@workspace_view(need=Cap.SETTINGS_MANAGE)
+def request_log(request: HttpRequest, slug: str) -> HttpResponse:
+    """Every SCIM request the log keeps, newest first: filters and keyset pages of 50."""
+    access = request.access  # type: ignore[attr-defined]  # set by workspace_view
+    form = RequestLogFilterForm(request.GET)
+    filters = {k: str(v) for k, v in (form.cleaned_data if form.is_valid() else {}).items() if v not in (None, "")}
+    raw = request.GET.get("before", "")
+    before = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 19 else None
+    rows, next_before = request_log_page(access.workspace, filters, before=before)
+    query = urlencode(filters)
+    return render(request, "scim/request_log.html", {
+        "workspace": access.workspace, "me": access.membership, "can": access.caps,
+        "form": form, "requests": rows, "filtered": bool(filters), "query": query, "paged": before is not None,
+        "next_url": f"?{urlencode({**filters, 'before': next_before})}" if next_before else "",
     })
