@@ -124,5 +124,5 @@ def request_log(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "scim/request_log.html", {
         "workspace": access.workspace, "me": access.membership, "can": access.caps,
         "form": form, "requests": rows, "filtered": bool(filters), "query": query, "paged": before is not None,
-        "next_url": f"?{urlencode({**filters, 'before': next_before})}" if next_before else "",
+        "next_url": f"?{urlencode({**filters, 'before': str(next_before)})}" if next_before else "",
     })
