@@ -98,6 +98,9 @@ def provisioning(request: HttpRequest, slug: str) -> HttpResponse:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
             if action != "create":
                 messages.error(request, exc.message)
+    if new_secret and new_secret["credential"].kind == CredentialKind.BASIC:
+        # Okta asks for Basic credentials as a username and a password: shown apart, each with its copy button.
+        new_secret["username"], _, new_secret["password"] = new_secret["secret"].partition(":")
     base = settings.PUBLIC_BASE_URL
     return render(request, "scim/provisioning.html", {
         "workspace": workspace, "me": access.membership, "can": access.caps,

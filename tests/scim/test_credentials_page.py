@@ -117,3 +117,27 @@ def test_recent_requests_of_this_workspace_are_listed_with_their_error(world):
     html = login_client(world.owner_a).get(URL).content.decode()
     assert "userName is taken" in html and "uniqueness" in html
     assert "bravo-only" not in html
+
+
+def test_a_new_basic_credential_is_shown_as_the_username_and_password_okta_asks_for(world):
+    client = login_client(world.owner_a)
+    html = client.post(URL, {"action": "create", "kind": "basic", "name": "Okta Basic"}).content.decode()
+    credential = ScimCredential.objects.get(workspace=world.a)
+
+    def testid(name: str) -> str:
+        start = html.index(f'data-testid="{name}">') + len(f'data-testid="{name}">')
+        return html[start:html.index("</", start)]
+
+    username, password = testid("new-basic-username"), testid("new-basic-password")
+    assert username == credential.key_id and len(password) > 30
+    assert testid("new-secret") == f"{username}:{password}"
+    assert 'data-copy="new-basic-username"' in html and 'data-copy="new-basic-password"' in html
+
+
+def test_the_setup_guides_give_okta_and_entra_their_values(world):
+    html = login_client(world.owner_a).get(URL).content.decode()
+    okta = html.split('id="guide-okta"')[1].split("</details>")[0]
+    entra = html.split('id="guide-entra"')[1].split("</details>")[0]
+    assert '<code id="okta-base-url">http' in okta and "/scim/v2/alpha/</code>" in okta
+    assert '<code id="okta-unique-id">userName</code>' in okta and "Basic Auth" in okta and "OAuth 2" in okta
+    assert '<code id="entra-tenant-url">' in entra and "/scim/v2/alpha/</code>" in entra and "Secret Token" in entra
