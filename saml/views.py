@@ -23,7 +23,7 @@ from workspaces.forms import LoginForm, posted_id
 from workspaces.models import Team, User, Workspace
 from workspaces.roles import Cap
 
-from . import selectors, services, sp_keys
+from . import selectors, services, sp_keys, test_result
 from .acs import AcsFailure
 from .forms import BreakGlassForm, GroupMappingForm, SsoSettingsForm
 from .metadata import cert_info
@@ -155,6 +155,20 @@ def sso_settings(request: WorkspaceRequest, slug: str) -> HttpResponse:
     ))
 
 
+@never_cache
+@workspace_view(need=Cap.SETTINGS_MANAGE)
+def sso_test_result(request: WorkspaceRequest, slug: str) -> HttpResponse:
+    """The admin's Test SSO result: success with what the IdP sent and what a login would do, or the exact reason
+    it failed and what to check. Reached from the ACS; also by hand, to see the last successful test."""
+    workspace = request.access.workspace
+    cfg = selectors.saml_settings_for(workspace)
+    failure = test_result.last_failure(workspace, request.user.pk, cfg.last_test_succeeded_at if cfg else None)
+    return render(request, "saml/test_result.html", _ctx(
+        request, cfg=cfg, outcome=failure, last_test=cfg.last_test_result if cfg else {},
+        test_fresh=selectors.test_is_fresh(cfg), sp=_sp_info(slug),
+    ))
+
+
 @workspace_view(need=Cap.SETTINGS_MANAGE)
 def group_sync(request: WorkspaceRequest, slug: str) -> HttpResponse:
     workspace = request.access.workspace
@@ -248,13 +262,19 @@ def acs(request: HttpRequest, slug: str) -> HttpResponse:
         email = verified.email
         if verified.authn_request is not None and verified.authn_request.purpose == AuthnRequestPurpose.TEST:
             services.sso_test_complete(workspace=workspace, cfg=cfg, login=verified, pending=by_staged_idp)
-            # The session is not touched: Test SSO changes no grants. The settings page shows the result.
-            return redirect(f"{reverse('sso_settings', args=[slug])}?{urlencode({'tested': '1'})}")
+            # The session's grants are not touched: Test SSO changes no rights. The result page shows what happened.
+            test_result.forget_failure(workspace, verified.authn_request.user_id or 0)
+            return redirect("sso_test_result", slug)
         outcome = services.sso_login_complete(
             workspace=workspace, cfg=cfg, login=verified, relay_state=request.POST.get("RelayState", ""),
         )
     except AcsFailure as failure:
         services.sso_login_failed_record(workspace=workspace, failure=failure, email=email)
+        starter = test_result.test_starter(workspace, saml_response)
+        if starter is not None:
+            # A refused Test SSO: back to the admin's result page with the reason, not the end-user error page.
+            test_result.remember_failure(workspace, starter, failure)
+            return redirect("sso_test_result", slug)
         return _error(request, failure.public_reason, workspace=workspace)
     if outcome.consent_pending:
         # No grant: the membership opens nothing until the person accepts the invitation sent to the account.

@@ -299,8 +299,11 @@ def sso_test_complete(*, workspace: Workspace, cfg: SamlSettings, login: Verifie
         # Answered and verified by the staged IdP, for an active Owner: it becomes the live IdP now.
         saml_pending_apply(cfg=cfg, actor=ws.actor_for_membership(owner, "saml"))
         details["applied_staged_idp"] = True
+    # The result page also shows the NameID and the attributes as sent (the audit event keeps the summary only).
+    shown = {**details, "name_id": login.name_id[:255],
+             "attributes": {k[:200]: [v[:200] for v in values[:5]] for k, values in list(login.attributes.items())[:30]}}
     SamlSettings.objects.filter(pk=cfg.pk).update(
-        last_test_succeeded_at=now, last_test_by=starter, last_test_result=details
+        last_test_succeeded_at=now, last_test_by=starter, last_test_result=shown
     )
     record_event(
         actor=ws.actor_for_membership(owner, "saml"), action="sso.test_succeeded", workspace=workspace,

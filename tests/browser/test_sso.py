@@ -113,7 +113,10 @@ def test_owner_sets_up_tests_and_enforces_sso_then_members_get_in_only_through_i
     idp.user = ("owner@alpha.test", ())
     page.goto("/w/alpha/settings/sso/")
     page.click("#test-sso")
-    expect(page).to_have_url(re.compile(r"/w/alpha/settings/sso/\?tested=1$"))
+    expect(page).to_have_url(re.compile(r"/w/alpha/settings/sso/test/$"))  # the admin's result page
+    expect(page.locator("#test-succeeded")).to_contain_text("The identity provider signed you in")
+    expect(page.locator("#test-email")).to_have_text("owner@alpha.test")
+    page.goto("/w/alpha/settings/sso/")
     expect(page.locator("#last-test")).to_contain_text("owner@alpha.test")
     page.click("#enforce")
     expect(page.locator("#break-glass-codes li")).to_have_count(8)

@@ -83,7 +83,9 @@ def idp():
 def _test_sso(page) -> None:
     page.goto("/w/alpha/settings/sso/")
     page.click("#test-sso")
-    expect(page).to_have_url(re.compile(r"/w/alpha/settings/sso/\?tested=1$"))
+    expect(page).to_have_url(re.compile(r"/w/alpha/settings/sso/test/$"))
+    expect(page.locator("#test-succeeded")).to_be_visible()
+    page.goto("/w/alpha/settings/sso/")
     expect(page.locator("#sp-options")).to_contain_text("The last Test SSO arrived encrypted")
 
 

@@ -180,7 +180,8 @@ def test_test_sso_shows_the_role_a_login_would_give(world, sso_a):
     page = client.get(URL).content.decode()
     assert 'id="last-test-role">manager<' in page
     # A value a login would refuse fails the test: SAML-only cannot then be enforced on it.
-    assert _run_test(client, sso_a, ["janitor"], status=403)
+    assert _run_test(client, sso_a, ["janitor"])  # refused: back to the admin's result page, which says why
+    assert 'id="test-failed"' in client.get("/w/alpha/settings/sso/test/").content.decode()
     assert "janitor" in AuditEvent.objects.filter(action="sso.login_failed").latest("seq").details["detail"]
     _role(world.owner_a)
     assert world.owner_a.role == "owner"  # a test changes nobody's role

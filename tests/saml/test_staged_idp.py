@@ -106,7 +106,9 @@ def test_a_failed_test_leaves_the_change_staged(world, enforced):
     new = _new_idp(world)
     _save(world, idp_metadata(NEW_IDP, "https://idp.new/sso", new.key))
     client = _owner_client(world)
-    assert _test_sso(client, new, email="member@alpha.test").status_code == 403  # not the Owner who started it
+    refused = _test_sso(client, new, email="member@alpha.test")  # not the Owner who started it
+    assert refused["Location"] == "/w/alpha/settings/sso/test/"
+    assert 'id="test-failed"' in client.get(refused["Location"]).content.decode()
     cfg = SamlSettings.objects.get(workspace=world.a)
     assert cfg.idp_entity_id == IDP_A and cfg.pending_idp["entity_id"] == NEW_IDP
 
