@@ -108,3 +108,11 @@ class RoleMappingForm(forms.Form):
                             help_text="As in your IdP's SCIM role attribute, for example media_library_user. "
                                       "Matched without regard to case.")
     role = forms.ChoiceField(choices=Role.choices, label="Gatehouse role")
+
+
+class DomainClaimForm(forms.Form):
+    domain = forms.CharField(
+        max_length=253, label="Email domain",
+        help_text="The part after the @ in your people's addresses, for example bigcorp.com. You prove it with a "
+                  "DNS TXT record before it sends anyone to your SSO.",
+    )
