@@ -10,8 +10,9 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from workspaces.models import Membership, TeamMembership, TeamSource, Workspace
+from workspaces.selectors import verified_workspace_for_email
 
-from .models import BreakGlassCode, GroupMapping, SamlSettings, SsoEmailDomain
+from .models import BreakGlassCode, GroupMapping, SamlSettings
 
 
 def saml_settings_for(workspace: Workspace) -> SamlSettings | None:
@@ -25,20 +26,15 @@ def saml_settings_by_slug(slug: str) -> tuple[Workspace | None, SamlSettings | N
     return workspace, saml_settings_for(workspace)
 
 
-def email_domain(email: str) -> str:
-    return email.rpartition("@")[2].strip().lower()
-
-
 def sso_workspace_for_email(email: str) -> Workspace | None:
-    """The workspace whose SSO claims this email's domain (``/login/``'s "Log in with SSO")."""
-    domain = email_domain(email)
-    if not domain:
+    """The workspace whose SSO ``/login/``'s "Log in with SSO" sends this email to: the one workspace holding the
+    email's domain verified (a DNS TXT record proved it, ``workspaces.selectors``), when it has set up SSO. A
+    claimed but unverified domain routes nowhere, so no workspace can send another company's people to its IdP."""
+    workspace_id = verified_workspace_for_email(email)
+    if workspace_id is None:
         return None
-    row = (
-        SsoEmailDomain.objects.select_related("saml_settings__workspace")
-        .filter(domain__iexact=domain).first()
-    )
-    return row.saml_settings.workspace if row else None
+    cfg = SamlSettings.objects.select_related("workspace").filter(workspace_id=workspace_id).first()
+    return cfg.workspace if cfg else None
 
 
 def _answering_to(members: QuerySet[Membership], email: str) -> QuerySet[Membership]:
