@@ -33,10 +33,11 @@ def workspace_domains(request: WorkspaceRequest, slug: str) -> HttpResponse:
                     return redirect("workspace_domains", slug)
             elif action in ("verify", "remove"):
                 # Scoped to this workspace: another workspace's claim id is "not found", as a missing one.
-                claim = selectors.domain_claims_of(workspace).select_related("workspace").filter(
+                found = selectors.domain_claims_of(workspace).select_related("workspace").filter(
                     pk=posted_id(request.POST, "claim")).first()
-                if claim is None:
+                if found is None:
                     raise ServiceError("That domain claim no longer exists: it expired or was removed.")
+                claim = found
                 if action == "verify":
                     claim = services.domain_claim_verify(claim=claim, actor=access.actor)
                     if claim.verified_at is not None and not claim.last_error:

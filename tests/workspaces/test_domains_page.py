@@ -29,7 +29,7 @@ def test_an_owner_claims_a_domain_and_sees_the_exact_record_to_publish(world):
     assert _add(client, "BigCorp.test").status_code == 302
     claim = _claim(world)
     page = client.get(URL).content.decode()
-    assert '<code id="record-name-%d">_gatehouse-challenge.bigcorp.test</code>' % claim.pk in page
+    assert f'<code id="record-name-{claim.pk}">_gatehouse-challenge.bigcorp.test</code>' in page
     assert f'<code id="record-value-{claim.pk}">gatehouse-verification={claim.token}</code>' in page
     assert f'data-copy="record-value-{claim.pk}"' in page and "/static/js/copy.js" in page
     assert "pending" in page and "Expires" in page
