@@ -141,3 +141,12 @@ def test_the_recheck_shows_progress(world, dns):
     DomainClaim.objects.update(last_checked_at=None)
     text = _command("--recheck")
     assert "[1/1] bigcorp.test (alpha)" in text and "verified: 1" in text
+
+
+def test_support_sees_who_claims_a_domain_in_the_django_admin_but_cannot_change_it(world, admin_client):
+    _command("alpha", "add", "bigcorp.test")
+    page = admin_client.get("/admin/workspaces/domainclaim/?q=bigcorp").content.decode()
+    assert "bigcorp.test" in page
+    assert admin_client.get("/admin/workspaces/domainclaim/add/").status_code == 403
+    claim = _claim(world)
+    assert admin_client.get(f"/admin/workspaces/domainclaim/{claim.pk}/delete/").status_code == 403
