@@ -252,3 +252,17 @@ def test_a_removed_claim_cannot_be_checked(world, dns):
     services.domain_claim_remove(claim=claim, actor=_owner(world.owner_a))
     with pytest.raises(ServiceError, match="no longer exists"):
         _verify(claim, world.owner_a)
+
+
+def test_beat_runs_the_recheck_hourly_through_the_periodic_claim(world, dns, settings):
+    import workspaces.tasks  # noqa: F401 - registers the task, as a worker's autodiscovery does
+    from config.tasks import run_periodic
+
+    job = settings.PERIODIC_JOBS["domain-recheck"]
+    assert job["task"] == "workspaces.tasks.recheck_domain_claims" and job["every"] == 3600
+    assert settings.CELERY_BEAT_SCHEDULE["domain-recheck"]["args"] == ("domain-recheck",)
+    claim = _claim(world)
+    DomainClaim.objects.filter(pk=claim.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    run_periodic.apply(args=["domain-recheck"]).get()
+    assert not DomainClaim.objects.filter(pk=claim.pk).exists()
+    assert AuditEvent.objects.get(action="domain.expired").actor_label == "domain verification"
