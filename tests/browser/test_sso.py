@@ -106,6 +106,11 @@ def test_owner_sets_up_tests_and_enforces_sso_then_members_get_in_only_through_i
     name = page.locator("code[id^=record-name-]").inner_text()
     value = page.locator("code[id^=record-value-]").inner_text()
     assert name == "_gatehouse-challenge.alpha.test"
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    copy = page.locator("button[data-copy^=record-value-]")
+    copy.click()  # static/js/copy.js (the CSP allows no inline script)
+    expect(copy).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == value
     dns.set_txt(name, value)
     page.click("button:has-text('Verify now')")
     expect(page.locator(".msg.success")).to_contain_text("alpha.test is verified")
