@@ -9,8 +9,8 @@ from django.db.models import Q, QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from workspaces.domains import verified_workspace_for_email
 from workspaces.models import Membership, TeamMembership, TeamSource, Workspace
-from workspaces.selectors import verified_workspace_for_email
 
 from .models import BreakGlassCode, GroupMapping, SamlSettings
 
@@ -28,7 +28,7 @@ def saml_settings_by_slug(slug: str) -> tuple[Workspace | None, SamlSettings | N
 
 def sso_workspace_for_email(email: str) -> Workspace | None:
     """The workspace whose SSO ``/login/``'s "Log in with SSO" sends this email to: the one workspace holding the
-    email's domain verified (a DNS TXT record proved it, ``workspaces.selectors``), when it has set up SSO. A
+    email's domain verified (a DNS TXT record proved it, ``workspaces.domains``), when it has set up SSO. A
     claimed but unverified domain routes nowhere, so no workspace can send another company's people to its IdP."""
     workspace_id = verified_workspace_for_email(email)
     if workspace_id is None:

@@ -11,8 +11,9 @@ team that runs the portal without touching the apex. The lookup goes through dns
 waits for it on the domains page. It is not an outbound request to an address an Owner typed (the
 recursive resolver is ours), so it does not go through ``config/outbound.py``.
 
-The rules built on a verified claim (``/login/`` discovery, the IdP moving an account's email into a domain) ask
-``workspaces.selectors.email_domain_verified`` and ``verified_workspace_for_email``.
+The rules built on a verified claim (``/login/`` discovery, the IdP moving an account's email into a domain, an
+existing account joining without an invitation in ``workspaces.consent``) ask the two reads at the end of this
+module, ``email_domain_verified`` and ``verified_workspace_for_email``: the one reading of "verified".
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ import dns.exception
 import dns.resolver
 import idna
 from django.conf import settings
+
+from .models import DomainClaim
 
 logger = logging.getLogger("gatehouse.domains")
 
@@ -132,3 +135,27 @@ def lookup_token(domain: str, token: str) -> Lookup:
     if not values:
         return Lookup(found=False, problem=f"No TXT record found at {name}: {add}.")
     return Lookup(found=False, problem=f"The TXT record at {name} does not hold this claim's value: {add}.")
+
+
+def email_domain_verified(workspace_id: int, email: str) -> bool:
+    """Does workspace ``workspace_id`` hold the domain of ``email`` verified (a DNS TXT record proved it)?
+
+    The one rule for what a verified domain allows (docs/architecture.md, "Verified domains"): the domain must be
+    exactly the address's (verifying example.com says nothing about eu.example.com).
+    """
+    domain = email_domain(email)
+    return bool(domain) and DomainClaim.objects.filter(
+        workspace_id=workspace_id, domain=domain, verified_at__isnull=False
+    ).exists()
+
+
+def verified_workspace_for_email(email: str) -> int | None:
+    """The id of the one workspace holding the domain of ``email`` verified, or None (at most one can)."""
+    domain = email_domain(email)
+    if not domain:
+        return None
+    return (
+        DomainClaim.objects.filter(domain=domain, verified_at__isnull=False)
+        .values_list("workspace_id", flat=True).first()
+    )
+

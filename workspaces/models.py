@@ -462,7 +462,7 @@ class DomainClaim(models.Model):
 
     Several workspaces may claim one domain while pending; at most one holds it verified. Only a verified claim
     routes ``/login/`` discovery and lets the workspace's IdP move an account's email into the domain (the rule:
-    ``workspaces.selectors.email_domain_verified``). ``domain`` is stored normalised (lower case, IDNA A-labels),
+    ``workspaces.domains.email_domain_verified``). ``domain`` is stored normalised (lower case, IDNA A-labels),
     which the check constraint guarantees, so a plain index serves the lookups.
     """
 

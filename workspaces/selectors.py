@@ -8,7 +8,6 @@ from typing import Any
 from django.db.models import Case, Count, Exists, OuterRef, Prefetch, Q, QuerySet, Value, When
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from .domains import email_domain
 from .models import (
     ApiKey,
     DeprovisionJob,
@@ -258,29 +257,6 @@ def deprovision_jobs_recent_done(workspace: Workspace, limit: int = 20) -> Query
     return DeprovisionJob.objects.filter(workspace=workspace, status=DeprovisionStatus.DONE).order_by(
         "-finished_at", "-pk"
     )[:limit]
-
-
-def email_domain_verified(workspace_id: int, email: str) -> bool:
-    """Does workspace ``workspace_id`` hold the domain of ``email`` verified (a DNS TXT record proved it)?
-
-    The one rule for what a verified domain allows (docs/architecture.md, "Verified domains"): the domain must be
-    exactly the address's (verifying example.com says nothing about eu.example.com).
-    """
-    domain = email_domain(email)
-    return bool(domain) and DomainClaim.objects.filter(
-        workspace_id=workspace_id, domain=domain, verified_at__isnull=False
-    ).exists()
-
-
-def verified_workspace_for_email(email: str) -> int | None:
-    """The id of the one workspace holding the domain of ``email`` verified, or None (at most one can)."""
-    domain = email_domain(email)
-    if not domain:
-        return None
-    return (
-        DomainClaim.objects.filter(domain=domain, verified_at__isnull=False)
-        .values_list("workspace_id", flat=True).first()
-    )
 
 
 def domain_claims_of(workspace: Workspace) -> QuerySet[DomainClaim]:

@@ -23,7 +23,7 @@ from saml.models import BreakGlassCode, GroupMapping, SamlSettings
 from scim import credential_selectors
 from scim import selectors as scim_selectors
 from scim.models import ScimCredential
-from workspaces import selectors
+from workspaces import domains, selectors
 from workspaces.models import (
     ApiKey,
     DeprovisionJob,
@@ -409,9 +409,9 @@ def test_sso_workspace_for_an_email_ignores_a_claim_not_verified(twins):
 
 def test_a_verified_domain_of_b_is_not_verified_for_a(twins):
     _saml_settings(twins.w.b, "bravo.test")
-    assert selectors.email_domain_verified(twins.w.b.pk, "x@bravo.test")
-    assert not selectors.email_domain_verified(twins.w.a.pk, "x@bravo.test")
-    assert selectors.verified_workspace_for_email("x@bravo.test") == twins.w.b.pk
+    assert domains.email_domain_verified(twins.w.b.pk, "x@bravo.test")
+    assert not domains.email_domain_verified(twins.w.a.pk, "x@bravo.test")
+    assert domains.verified_workspace_for_email("x@bravo.test") == twins.w.b.pk
 
 
 def test_domain_claims_of_a_include_no_claim_of_b(twins):

@@ -10,10 +10,14 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from tests.dns_server import publish
 from workspaces import services
-from workspaces.domains import InvalidDomain, normalise_domain
+from workspaces.domains import (
+    InvalidDomain,
+    email_domain_verified,
+    normalise_domain,
+    verified_workspace_for_email,
+)
 from workspaces.exceptions import AlreadyExists, NotAllowed, ServiceError
 from workspaces.models import DomainClaim
-from workspaces.selectors import email_domain_verified, verified_workspace_for_email
 from workspaces.services import actor_for_membership
 
 

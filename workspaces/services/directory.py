@@ -9,10 +9,10 @@ from django.utils import timezone
 
 from audit.record import Actor, record_event
 
+from ..domains import email_domain_verified, verified_workspace_for_email
 from ..exceptions import AlreadyExists, NotAllowed, ServiceError
 from ..models import Membership, Team, TeamSource, User, Workspace
 from ..roles import Cap, Role, directory_may_grant
-from ..selectors import email_domain_verified, verified_workspace_for_email
 from ._common import member_target, require_capability, touch
 
 PROFILE_FIELDS = frozenset(
