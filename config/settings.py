@@ -526,6 +526,31 @@ SAML_SP_KEY_ENCRYPTION_KEY = env.str("SAML_SP_KEY_ENCRYPTION_KEY", default="")
 _SAML_METADATA_REFRESH_EVERY = 24 * 3600
 _SAML_PURGE_EVERY = 3600
 
+# ============================================================================ verified email domains
+# A workspace proves an email domain with a TXT record (workspaces/domains.py, docs/saml.md "Verified domains").
+# DNS servers asked, as IP addresses (comma-separated); empty: the system resolver (/etc/resolv.conf).
+DOMAIN_VERIFICATION_NAMESERVERS = env.list("DOMAIN_VERIFICATION_NAMESERVERS", default=[])
+for _nameserver in DOMAIN_VERIFICATION_NAMESERVERS:
+    try:
+        ipaddress.ip_address(_nameserver)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"DOMAIN_VERIFICATION_NAMESERVERS: {_nameserver!r} is not an IP address (example: 1.1.1.1)."
+        ) from None
+# Port of those servers (53; tests run a server of their own on another port).
+DOMAIN_VERIFICATION_PORT = _positive_int("DOMAIN_VERIFICATION_PORT", 53)
+# Seconds one lookup may take in all (a page waits for it: keep it short).
+DOMAIN_VERIFICATION_TIMEOUT = env.float("DOMAIN_VERIFICATION_TIMEOUT", default=3.0)
+# Days a claim may stay unverified before it is removed (audited domain.expired).
+DOMAIN_CLAIM_PENDING_DAYS = _positive_int("DOMAIN_CLAIM_PENDING_DAYS", 7)
+# Seconds between two checks of a verified domain's record.
+DOMAIN_RECHECK_SECONDS = _positive_int("DOMAIN_RECHECK_SECONDS", 24 * 3600)
+# Consecutive checks that find no record before a verified domain loses its verification (DNS errors do not count).
+DOMAIN_LOST_AFTER_FAILURES = _positive_int("DOMAIN_LOST_AFTER_FAILURES", 3)
+_require_positive(DOMAIN_VERIFICATION_TIMEOUT=DOMAIN_VERIFICATION_TIMEOUT)
+# Beat looks for due checks and expired claims hourly (seconds).
+_DOMAIN_RECHECK_EVERY = 3600
+
 # ====================================================================================== deprovisioning
 # Seconds after which the beat sweeper re-enqueues a job that is not done (Redis down, worker died).
 DEPROVISION_RETRY_AFTER = env.int("DEPROVISION_RETRY_AFTER", default=30)
@@ -572,6 +597,7 @@ PERIODIC_JOBS: dict[str, dict[str, Any]] = {
     "audit-retention": {"task": "audit.tasks.purge_expired_audit_events", "every": AUDIT_RETENTION_EVERY_SECONDS},
     "saml-refresh-metadata": {"task": "saml.tasks.refresh_all_metadata", "every": _SAML_METADATA_REFRESH_EVERY},
     "saml-purge-expired": {"task": "saml.tasks.purge_expired_saml_state", "every": _SAML_PURGE_EVERY},
+    "domain-recheck": {"task": "workspaces.tasks.recheck_domain_claims", "every": _DOMAIN_RECHECK_EVERY},
 }
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     name: {

@@ -19,8 +19,6 @@ class SsoSettingsForm(forms.Form):
     )
     metadata_url = forms.URLField(label="or IdP metadata URL", required=False, max_length=500, assume_scheme="https",
                                   help_text="Refreshed daily; a failing refresh keeps the last good metadata.")
-    email_domains = forms.CharField(label="Email domains", required=False,
-                                    help_text="Comma separated. People with these emails get “Log in with SSO” on /login/.")
     email_attribute = forms.CharField(label="Email attribute", required=False, max_length=200,
                                       help_text="Empty: the NameID (Okta: Name ID format EmailAddress).")
     first_name_attribute = forms.CharField(label="First name attribute", required=False, max_length=200, initial="firstName")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models.functions import Lower
 from django.utils import timezone
 
 from workspaces.roles import Role
@@ -106,19 +105,6 @@ class SpKey(models.Model):
 
     def __str__(self) -> str:
         return f"SP key {self.fingerprint_sha256[:23]} ({self.state})"
-
-
-class SsoEmailDomain(models.Model):
-    """An email domain whose people the /login/ page sends to this workspace's IdP. One workspace per domain."""
-
-    saml_settings = models.ForeignKey(SamlSettings, on_delete=models.CASCADE, related_name="email_domains")
-    domain = models.CharField(max_length=253)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(Lower("domain"), name="sso_email_domain_ci_unique")]
-
-    def __str__(self) -> str:
-        return self.domain
 
 
 class GroupMapping(models.Model):

@@ -10,10 +10,11 @@ from django.db.models import Q, QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from workspaces.domains import verified_workspace_for_email
 from workspaces.models import Membership, TeamMembership, TeamSource, Workspace
 
 from . import sp_keys
-from .models import BreakGlassCode, GroupMapping, SamlSettings, SpKey, SpKeyState, SsoEmailDomain
+from .models import BreakGlassCode, GroupMapping, SamlSettings, SpKey, SpKeyState
 
 
 def saml_settings_for(workspace: Workspace) -> SamlSettings | None:
@@ -62,20 +63,15 @@ def sp_decryption_keys(cfg: SamlSettings) -> dict[str, bytes]:
     return pems
 
 
-def email_domain(email: str) -> str:
-    return email.rpartition("@")[2].strip().lower()
-
-
 def sso_workspace_for_email(email: str) -> Workspace | None:
-    """The workspace whose SSO claims this email's domain (``/login/``'s "Log in with SSO")."""
-    domain = email_domain(email)
-    if not domain:
+    """The workspace whose SSO ``/login/``'s "Log in with SSO" sends this email to: the one workspace holding the
+    email's domain verified (a DNS TXT record proved it, ``workspaces.domains``), when it has set up SSO. A
+    claimed but unverified domain routes nowhere, so no workspace can send another company's people to its IdP."""
+    workspace_id = verified_workspace_for_email(email)
+    if workspace_id is None:
         return None
-    row = (
-        SsoEmailDomain.objects.select_related("saml_settings__workspace")
-        .filter(domain__iexact=domain).first()
-    )
-    return row.saml_settings.workspace if row else None
+    cfg = SamlSettings.objects.select_related("workspace").filter(workspace_id=workspace_id).first()
+    return cfg.workspace if cfg else None
 
 
 def _answering_to(members: QuerySet[Membership], email: str) -> QuerySet[Membership]:

@@ -22,6 +22,7 @@ from workspaces.exceptions import ServiceError
 from workspaces.forms import LoginForm, posted_id
 from workspaces.models import Team, User, Workspace
 from workspaces.roles import Cap
+from workspaces.selectors import domain_claims_of
 
 from . import selectors, services, sp_keys, test_result
 from .acs import AcsFailure
@@ -69,7 +70,6 @@ def sso_settings(request: WorkspaceRequest, slug: str) -> HttpResponse:
             "subject_attribute": cfg.subject_attribute,
             "idp_initiated": cfg.idp_initiated,
             "clock_skew_seconds": cfg.clock_skew_seconds,
-            "email_domains": ", ".join(d.domain for d in cfg.email_domains.all()),
         }
     form = SsoSettingsForm(initial=initial)
     codes: list[str] = []
@@ -83,7 +83,6 @@ def sso_settings(request: WorkspaceRequest, slug: str) -> HttpResponse:
                     saved = services.saml_settings_save(
                         workspace=workspace, actor=actor, metadata_xml=data["metadata_xml"],
                         metadata_url=data["metadata_url"],
-                        email_domains=[d for d in data["email_domains"].split(",")],
                         email_attribute=data["email_attribute"], first_name_attribute=data["first_name_attribute"],
                         last_name_attribute=data["last_name_attribute"], groups_attribute=data["groups_attribute"],
                         role_attribute=data["role_attribute"], subject_attribute=data["subject_attribute"],
@@ -151,7 +150,7 @@ def sso_settings(request: WorkspaceRequest, slug: str) -> HttpResponse:
         test_fresh=selectors.test_is_fresh(cfg), last_test=cfg.last_test_result if cfg else {},
         pending=services.pending_summary(cfg), sp_keys=keys, sp_key_next=any(k["state"] == SpKeyState.NEXT for k in keys),
         codes_left=selectors.break_glass_codes_left(workspace),
-        domains=[d.domain for d in cfg.email_domains.all()] if cfg else [],
+        domains=list(domain_claims_of(workspace)),
     ))
 
 

@@ -13,7 +13,7 @@ from workspaces.models import Membership, Workspace
 
 from .factories import TEST_PASSWORD, MembershipFactory, WorkspaceFactory
 
-pytest_plugins = ["tests.loopback"]  # loopback_server, outbound_to_loopback
+pytest_plugins = ["tests.loopback", "tests.dns_server"]  # loopback_server, outbound_to_loopback; dns
 
 
 @dataclass

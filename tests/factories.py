@@ -8,7 +8,7 @@ import factory
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
 
-from workspaces.models import Membership, Repository, Team, User, Workspace
+from workspaces.models import DomainClaim, Membership, Repository, Team, User, Workspace
 from workspaces.roles import Role
 
 TEST_PASSWORD = "correct-horse-battery-staple"  # noqa: S105
@@ -68,3 +68,12 @@ class RepositoryFactory(factory.django.DjangoModelFactory):
 
     workspace = factory.SubFactory(WorkspaceFactory)
     name = factory.Sequence(lambda n: f"repo-{n}")
+
+
+def verified_domain(workspace: Workspace, domain: str) -> DomainClaim:
+    """A domain claim already proven (as after a DNS check): test set-up only, no audit."""
+    from django.utils import timezone
+
+    now = timezone.now()
+    return DomainClaim.objects.create(workspace=workspace, domain=domain, token="t" * 32, verified_at=now,
+                                      last_checked_at=now)

@@ -7,6 +7,7 @@ from .models import (
     ApiKey,
     DeprovisionJob,
     DeprovisionStatus,
+    DomainClaim,
     Membership,
     Repository,
     RepositoryGrant,
@@ -103,6 +104,23 @@ class ApiKeyAdmin(admin.ModelAdmin):
     list_display = ("name", "prefix", "workspace", "membership", "created_at", "last_used_at", "revoked_at")
     readonly_fields = ("key_hash", "prefix")
     exclude = ()
+
+
+@admin.register(DomainClaim)
+class DomainClaimAdmin(admin.ModelAdmin):
+    """Read-only: which workspace claims or holds an email domain. Changes go through the domains page or
+    ``manage.py workspace_domain`` (audited)."""
+
+    list_display = ("domain", "workspace", "verified_at", "last_checked_at", "expires_at", "failures")
+    list_filter = (("verified_at", admin.EmptyFieldListFilter),)
+    search_fields = ("domain", "workspace__slug")
+    readonly_fields = [f.name for f in DomainClaim._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(DeprovisionJob)

@@ -132,3 +132,11 @@ class InvitationPasswordForm(forms.Form):
         if data.get("password") and data.get("password") != data.get("password_again"):
             self.add_error("password_again", "The two passwords differ.")
         return data
+
+
+class DomainClaimForm(forms.Form):
+    domain = forms.CharField(
+        max_length=253, label="Email domain",
+        help_text="The part after the @ in your people's addresses, for example bigcorp.com. You prove it with a "
+                  "DNS TXT record before it sends anyone to your SSO.",
+    )

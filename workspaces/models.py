@@ -504,3 +504,45 @@ class RoleMapping(models.Model):
 
     def __str__(self) -> str:
         return f"{self.value} -> {self.role}"
+
+
+class DomainClaim(models.Model):
+    """A workspace's claim to an email domain, proven by a DNS TXT record (docs/saml.md, "Verified domains").
+
+    Several workspaces may claim one domain while pending; at most one holds it verified. Only a verified claim
+    routes ``/login/`` discovery and lets the workspace's IdP move an account's email into the domain (the rule:
+    ``workspaces.domains.email_domain_verified``). ``domain`` is stored normalised (lower case, IDNA A-labels),
+    which the check constraint guarantees, so a plain index serves the lookups.
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="domain_claims")
+    domain = models.CharField(max_length=253)
+    # Random, shown in the TXT value: gatehouse-verification=<token> at _gatehouse-challenge.<domain>.
+    token = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    # Why the last check failed ("" after a success): what the page shows.
+    last_error = models.CharField(max_length=300, blank=True)
+    # A pending claim is deleted (audited domain.expired) after this; None while verified.
+    expires_at = models.DateTimeField(null=True, blank=True)
+    # Consecutive checks of a verified claim that found no record (DNS server errors do not count).
+    failures = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["domain"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "domain"], name="domain_claim_workspace_unique"),
+            models.UniqueConstraint(
+                fields=["domain"], condition=Q(verified_at__isnull=False), name="domain_claim_verified_unique"
+            ),
+            models.CheckConstraint(condition=Q(domain=Lower("domain")), name="domain_claim_domain_lower"),
+        ]
+        indexes = [models.Index(fields=["expires_at"], name="domain_claim_expires")]
+
+    def __str__(self) -> str:
+        return self.domain
+
+    @property
+    def is_verified(self) -> bool:
+        return self.verified_at is not None

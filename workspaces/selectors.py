@@ -15,6 +15,7 @@ from .models import (
     ApiKey,
     DeprovisionJob,
     DeprovisionStatus,
+    DomainClaim,
     Invitation,
     Membership,
     Repository,
@@ -362,3 +363,8 @@ def invitations_open(workspace: Workspace) -> QuerySet[Invitation]:
         Invitation.objects.filter(workspace=workspace, accepted_at__isnull=True, revoked_at__isnull=True)
         .select_related("membership__user").order_by("-created_at", "-pk")
     )
+
+
+def domain_claims_of(workspace: Workspace) -> QuerySet[DomainClaim]:
+    """The workspace's claims, for its domains page and ``manage.py workspace_domain list``."""
+    return DomainClaim.objects.filter(workspace=workspace).order_by("domain")

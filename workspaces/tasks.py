@@ -6,6 +6,15 @@ names (``workspaces.tasks.run_deprovision_jobs``, ``workspaces.tasks.sweep_depro
 
 from __future__ import annotations
 
-from .deprovisioning.tasks import run_deprovision_jobs, sweep_deprovision_jobs
+from celery import shared_task
 
-__all__ = ["run_deprovision_jobs", "sweep_deprovision_jobs"]
+from .deprovisioning.tasks import run_deprovision_jobs, sweep_deprovision_jobs
+from .services.domains import domain_claims_recheck
+
+__all__ = ["recheck_domain_claims", "run_deprovision_jobs", "sweep_deprovision_jobs"]
+
+
+@shared_task(name="workspaces.tasks.recheck_domain_claims", ignore_result=True)
+def recheck_domain_claims() -> dict[str, int]:
+    """Hourly (PERIODIC_JOBS "domain-recheck"): expire pending domain claims, re-check verified ones when due."""
+    return domain_claims_recheck()

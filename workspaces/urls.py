@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_invitations, views_role_map, views_sessions, views_twofactor
+from . import views, views_domains, views_invitations, views_role_map, views_sessions, views_twofactor
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -24,4 +24,5 @@ urlpatterns = [
     path("w/<slug:slug>/settings/deprovisioning/", views.deprovisioning, name="deprovisioning"),
     path("w/<slug:slug>/settings/sessions/", views_sessions.workspace_sessions, name="workspace_sessions"),
     path("w/<slug:slug>/settings/role-mapping/", views_role_map.role_map, name="role_map"),
+    path("w/<slug:slug>/settings/domains/", views_domains.workspace_domains, name="workspace_domains"),
 ]

@@ -1,4 +1,4 @@
-"""IdP settings: metadata (pasted or fetched from a URL), attribute mapping, email domains, refresh."""
+"""IdP settings: metadata (pasted or fetched from a URL), attribute mapping, refresh."""
 
 from __future__ import annotations
 
@@ -12,13 +12,14 @@ from django.utils import timezone
 
 from audit.record import Actor, record_event
 from workspaces import services as ws
+from workspaces.domains import InvalidDomain, normalise_domain
 from workspaces.exceptions import ServiceError
-from workspaces.models import Workspace
+from workspaces.models import DomainClaim, Workspace
 from workspaces.roles import Cap
 
 from ..fetch import FetchError, fetch_metadata_url
 from ..metadata import MetadataError, ParsedMetadata, cert_info, parse_idp_metadata
-from ..models import SamlSettings, SsoEmailDomain
+from ..models import SamlSettings
 from ._audit import workspace_target
 
 logger = logging.getLogger(__name__)
@@ -39,7 +40,6 @@ def _summary(cfg: SamlSettings) -> dict[str, Any]:
         "idp_initiated": cfg.idp_initiated,
         "allow_sha1": cfg.allow_sha1,
         "clock_skew_seconds": cfg.clock_skew_seconds,
-        "email_domains": sorted(d.domain for d in cfg.email_domains.all()) if cfg.pk else [],
     }
 
 
@@ -149,17 +149,21 @@ def saml_pending_discard(*, workspace: Workspace, actor: Actor) -> None:
                  details={"entity_id": entity_id})
 
 
-def _normalise_domains(domains: list[str]) -> list[str]:
-    out: list[str] = []
+def _claim_domains(workspace: Workspace, actor: Actor, domains: list[str]) -> None:
+    """Claim the domains this workspace does not claim yet (``manage.py sso_configure --email-domain``). A claim
+    routes ``/login/`` only once verified (workspaces.services.domain_claim_verify); each is audited domain.claimed.
+    Nothing is unclaimed here: the Domains page and ``manage.py workspace_domain`` remove claims."""
+    claimed = set(DomainClaim.objects.filter(workspace=workspace).values_list("domain", flat=True))
     for raw in domains:
-        domain = raw.strip().lower().lstrip("@")
-        if not domain:
+        if not raw.strip():
             continue
-        if "." not in domain or any(c.isspace() or c in "/@:" for c in domain):
-            raise ServiceError(f"{raw!r} is not an email domain (example: example.com).", field="email_domains")
-        if domain not in out:
-            out.append(domain)
-    return out
+        try:
+            domain = normalise_domain(raw)
+        except InvalidDomain as exc:
+            raise ServiceError(str(exc), field="email_domains") from None
+        if domain not in claimed:
+            ws.domain_claim_add(workspace=workspace, domain=domain, actor=actor)
+            claimed.add(domain)
 
 
 def _load_metadata(metadata_xml: str, metadata_url: str) -> tuple[ParsedMetadata, str]:
@@ -200,6 +204,7 @@ def saml_settings_save(
     """Validate IdP metadata (entity ID, SSO URL, signing certificate) and save this workspace's SSO settings.
 
     A new IdP identity (entity ID or certificates) voids the last Test SSO: enforcement needs a fresh one.
+    ``email_domains`` are claimed for the workspace (pending until verified by DNS; see ``_claim_domains``).
     """
     ws.require_capability(actor, workspace, Cap.SETTINGS_MANAGE)
     cfg = SamlSettings.objects.select_for_update().filter(workspace=workspace).first()
@@ -252,16 +257,7 @@ def saml_settings_save(
     cfg.save()
     cfg.refresh_from_db()
     if email_domains is not None:
-        domains = _normalise_domains(email_domains)
-        taken = SsoEmailDomain.objects.filter(domain__in=domains).exclude(saml_settings=cfg).first()
-        if taken is not None:
-            raise ServiceError(
-                f"The domain {taken.domain} already sends its people to another workspace's SSO.",
-                field="email_domains",
-            )
-        cfg.email_domains.exclude(domain__in=domains).delete()
-        for domain in domains:
-            SsoEmailDomain.objects.get_or_create(saml_settings=cfg, domain=domain)
+        _claim_domains(workspace, actor, email_domains)
     record_event(
         actor=actor, action="sso.settings_changed", workspace=workspace, **workspace_target(workspace),
         details={"created": created, "changes": _changes(before, _summary(cfg)),

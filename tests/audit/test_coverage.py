@@ -78,6 +78,10 @@ NOT_A_CHANGE: dict[str, str] = {
     "workspaces.enqueue_deprovision_jobs": "publishes job ids to the broker; no database write",
     "workspaces.enqueue_new_deprovision_job": "publishes a job id (coalesced); no database write",
     "workspaces.deprovision_jobs_claim_due": "outbox bookkeeping: pushes due times of unfinished jobs",
+    "workspaces.domain_claim_verify": "looks the TXT record up in DNS outside any transaction (a slow DNS server "
+    "must hold no row lock or chain head), then delegates to domain_claim_record_check (audited)",
+    "workspaces.domain_claims_recheck": "the periodic job: delegates to domain_claims_expire and, one transaction "
+    "per claim, domain_claim_record_check (both audited)",
     "workspaces.user_session_record": "session index written at login (the login itself is audited)",
     "workspaces.user_session_forget": "session index entry removed at logout",
     # field-readiness round (issues 13, 14)
@@ -97,6 +101,24 @@ EXTRA_MODULES = ["audit.retention"]  # the one privileged purge path lives outsi
 
 def _owner(w):
     return as_actor(w.owner_a)
+
+
+def _domain_claim(w, **fields):
+    from workspaces.models import DomainClaim
+
+    return DomainClaim.objects.create(workspace=w.a, domain="bigcorp.test", token="0" * 32,
+                                      expires_at=timezone.now() + timedelta(days=7), **fields)
+
+
+def _domain_claim_found(w):
+    from workspaces.domains import Lookup
+
+    return {"claim": _domain_claim(w), "lookup": Lookup(found=True), "actor": _owner(w)}
+
+
+def _domain_claim_expired(w):
+    _domain_claim(w)
+    return {"actor": Actor.system("domain verification"), "now": timezone.now() + timedelta(days=8)}
 
 
 def _deprovision_job(w, **fields):
@@ -451,6 +473,12 @@ FIXTURES: dict[str, tuple[Callable[[Any], dict[str, Any]], str]] = {
         lambda w: {"user": w.member_a.user, "actor": Actor.system("support"), "reason": "ticket"}, "user.disabled",
     ),
     "workspaces.user_enable": (_disabled_user, "user.enabled"),
+    "workspaces.domain_claim_add": (
+        lambda w: {"workspace": w.a, "domain": "bigcorp.test", "actor": _owner(w)}, "domain.claimed",
+    ),
+    "workspaces.domain_claim_record_check": (_domain_claim_found, "domain.verified"),
+    "workspaces.domain_claim_remove": (lambda w: {"claim": _domain_claim(w), "actor": _owner(w)}, "domain.removed"),
+    "workspaces.domain_claims_expire": (_domain_claim_expired, "domain.expired"),
     "scim.scim_credential_create": (
         lambda w: {"workspace": w.a, "kind": "bearer", "name": "Okta", "actor": _owner(w)}, "scim.credential_created",
     ),

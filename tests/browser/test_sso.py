@@ -85,7 +85,7 @@ def idp():
 
 
 def test_owner_sets_up_tests_and_enforces_sso_then_members_get_in_only_through_it(
-    page, browser, live_server, settings, world, password, idp
+    page, browser, live_server, settings, world, password, idp, dns
 ):
     settings.PUBLIC_BASE_URL = live_server.url  # the SP's entity ID and ACS URL as the browser reaches them
 
@@ -94,11 +94,26 @@ def test_owner_sets_up_tests_and_enforces_sso_then_members_get_in_only_through_i
     expect(page).to_have_url(re.compile(r"/w/alpha/$"))
     page.goto("/w/alpha/settings/sso/")
     page.fill("textarea[name=metadata_xml]", idp.metadata())
-    page.fill("input[name=email_domains]", "alpha.test")
     page.click("text=Save SSO settings")
     expect(page.locator(".msg.success")).to_contain_text("SSO settings saved")
     expect(page.locator("#idp-entity-id")).to_have_text(idp.entity_id)
     expect(page.locator("#acs-url")).to_have_text(f"{live_server.url}/saml/alpha/acs/")
+
+    # Claims alpha.test and proves it: the record the page shows goes into DNS, then Verify now.
+    page.click("text=Claim and verify domains")
+    page.fill("input[name=domain]", "alpha.test")
+    page.click("button:has-text('Claim domain')")
+    name = page.locator("code[id^=record-name-]").inner_text()
+    value = page.locator("code[id^=record-value-]").inner_text()
+    assert name == "_gatehouse-challenge.alpha.test"
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    copy = page.locator("button[data-copy^=record-value-]")
+    copy.click()  # static/js/copy.js (the CSP allows no inline script)
+    expect(copy).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == value
+    dns.set_txt(name, value)
+    page.click("button:has-text('Verify now')")
+    expect(page.locator(".msg.success")).to_contain_text("alpha.test is verified")
 
     # Maps the IdP group "eng" to a team created by the mapping, and turns group sync on.
     page.goto("/w/alpha/settings/group-sync/")

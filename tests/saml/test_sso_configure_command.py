@@ -10,6 +10,7 @@ from django.core.management import CommandError, call_command
 from audit.models import AuditEvent
 from saml.models import SamlSettings
 from saml.sp import acs_url, login_url, sp_entity_id
+from workspaces.models import DomainClaim
 
 from .conftest import IDP_A
 from .idp import idp_metadata, make_key
@@ -23,11 +24,14 @@ def test_it_configures_the_workspace_and_prints_the_sp_values(world, tmp_path):
                  "--idp-initiated", "--group-attribute", "memberOf", stdout=out)
     cfg = SamlSettings.objects.get(workspace=world.a)
     assert (cfg.idp_entity_id, cfg.idp_initiated, cfg.groups_attribute) == (IDP_A, True, "memberOf")
-    assert [d.domain for d in cfg.email_domains.all()] == ["alpha.test"]
+    claim = DomainClaim.objects.get(workspace=world.a)
+    assert claim.domain == "alpha.test" and claim.verified_at is None  # claimed; routes /login/ once verified
     world.a.refresh_from_db()
     assert world.a.jit_provisioning is True
     text = out.getvalue()
     assert sp_entity_id("alpha") in text and acs_url("alpha") in text and login_url("alpha") in text
+    assert (f'Email domain alpha.test: pending, does not route /login/ until verified. Publish TXT '
+            f'_gatehouse-challenge.alpha.test "gatehouse-verification={claim.token}"') in text
     assert AuditEvent.objects.filter(workspace=world.a, action="sso.settings_changed", actor_kind="system").exists()
 
 

@@ -28,8 +28,7 @@ def _metadata(key=None) -> str:
 
 def _save(client: Client, **extra):
     data = {"action": "save", "metadata_xml": _metadata(), "first_name_attribute": "firstName",
-            "last_name_attribute": "lastName", "groups_attribute": "groups", "clock_skew_seconds": 120,
-            "email_domains": "alpha.test"}
+            "last_name_attribute": "lastName", "groups_attribute": "groups", "clock_skew_seconds": 120}
     data.update(extra)
     return client.post(URL, data)
 
@@ -82,10 +81,10 @@ def test_owners_of_another_workspace_cannot_open_it(world):
     assert login_client(world.outsider_b).get(URL).status_code == 404
 
 
-def test_an_email_domain_can_belong_to_one_workspace_only(world, sso_b):
-    client = login_client(world.owner_a)
-    response = _save(client, email_domains="bravo.test")
-    assert "already sends its people" in response.content.decode()
+def test_the_page_shows_claimed_domains_as_pending_until_verified_and_links_to_the_domains_page(world, sso_a):
+    page = login_client(world.owner_a).get(URL).content.decode()
+    assert "alpha.test" in page and "pending: does not route /login/ yet" in page
+    assert 'href="/w/alpha/settings/domains/"' in page
 
 
 def test_sp_metadata_names_the_acs_url(world, sso_a):

@@ -19,14 +19,15 @@ from django.utils import timezone
 from audit import selectors as audit_selectors
 from audit.models import AuditEvent, AuditVerification
 from saml import selectors as saml_selectors
-from saml.models import BreakGlassCode, GroupMapping, SamlSettings, SsoEmailDomain
+from saml.models import BreakGlassCode, GroupMapping, SamlSettings
 from scim import credential_selectors
 from scim import selectors as scim_selectors
 from scim.models import ScimCredential
-from workspaces import selectors
+from workspaces import domains, selectors
 from workspaces.models import (
     ApiKey,
     DeprovisionJob,
+    DomainClaim,
     Membership,
     Repository,
     RepositoryGrant,
@@ -381,9 +382,10 @@ def test_events_after_seq_of_a_include_no_event_of_b(twins):
 # ----------------------------------------------------------------------------- saml.selectors (SAML views)
 
 
-def _saml_settings(workspace, domain: str) -> SamlSettings:
+def _saml_settings(workspace, domain: str, verified: bool = True) -> SamlSettings:
     cfg = SamlSettings.objects.create(workspace=workspace, idp_entity_id="https://idp.lookalike.test")
-    SsoEmailDomain.objects.create(saml_settings=cfg, domain=domain)
+    DomainClaim.objects.create(workspace=workspace, domain=domain, token="t" * 32,
+                               verified_at=timezone.now() if verified else None)
     return cfg
 
 
@@ -398,6 +400,23 @@ def test_sso_workspace_for_an_email_is_the_workspace_claiming_its_domain(twins):
     _saml_settings(twins.w.b, "bravo.test")
     assert saml_selectors.sso_workspace_for_email("someone@ALPHA.test") == twins.w.a
     assert saml_selectors.sso_workspace_for_email("someone@bravo.test") == twins.w.b
+
+
+def test_sso_workspace_for_an_email_ignores_a_claim_not_verified(twins):
+    _saml_settings(twins.w.b, "alpha.test", verified=False)
+    assert saml_selectors.sso_workspace_for_email("someone@alpha.test") is None
+
+
+def test_a_verified_domain_of_b_is_not_verified_for_a(twins):
+    _saml_settings(twins.w.b, "bravo.test")
+    assert domains.email_domain_verified(twins.w.b.pk, "x@bravo.test")
+    assert not domains.email_domain_verified(twins.w.a.pk, "x@bravo.test")
+    assert domains.verified_workspace_for_email("x@bravo.test") == twins.w.b.pk
+
+
+def test_domain_claims_of_a_include_no_claim_of_b(twins):
+    _saml_settings(twins.w.b, "bravo.test", verified=False)
+    assert list(selectors.domain_claims_of(twins.w.a)) == []
 
 
 def test_group_mappings_of_a_include_no_mapping_of_b(twins):

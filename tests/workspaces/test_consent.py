@@ -65,9 +65,10 @@ def test_an_account_left_with_no_password_and_no_other_workspace_needs_no_consen
     assert not again.consent_pending
 
 
-def test_an_existing_account_in_a_verified_email_domain_joins_directly(world, dana, monkeypatch):
-    monkeypatch.setattr("workspaces.consent.email_domain_verified",
-                        lambda workspace_id, email: workspace_id == world.a.pk and email.endswith("@bravo.test"))
+def test_an_existing_account_in_a_verified_email_domain_joins_directly(world, dana):
+    from tests.factories import verified_domain
+
+    verified_domain(world.a, "bravo.test")
     member = membership_add(workspace=world.a, email=DANA, actor=actor_for_membership(world.owner_a, "password"))
     assert not member.consent_pending and not member.invitations.exists()
 
@@ -79,10 +80,12 @@ def test_a_new_account_added_in_the_portal_is_invited_to_choose_a_password(world
     assert message.to == ["newcomer@alpha.test"] and "choose your password" in message.body
 
 
-def test_the_domain_stub_verifies_nothing_until_domain_verification_replaces_it():
-    from workspaces.domains import email_domain_verified
+def test_a_domain_verified_by_another_workspace_waives_nothing_here(world, dana):
+    from tests.factories import verified_domain
 
-    assert email_domain_verified(1, DANA) is False
+    verified_domain(world.b, "bravo.test")
+    member = membership_add(workspace=world.a, email=DANA, actor=actor_for_membership(world.owner_a, "password"))
+    assert member.consent_pending
 
 
 # ----------------------------------------------------------------------------- no access while pending

@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 
 from tests.conftest import login_client
-from tests.factories import MembershipFactory, RepositoryFactory, TeamFactory
+from tests.factories import MembershipFactory, RepositoryFactory, TeamFactory, verified_domain
 from workspaces import services
 from workspaces.access import SESSION_KEY, GrantMethod
 from workspaces.models import Workspace
@@ -151,13 +151,13 @@ def test_a_member_cannot_open_a_private_members_page(world):
     assert client.get(f"/w/alpha/members/{world.member_a.pk}/").status_code == 200
 
 
-def test_a_grant_from_a_removed_membership_does_not_open_a_new_one(world, monkeypatch):
+def test_a_grant_from_a_removed_membership_does_not_open_a_new_one(world):
     client = login_client(world.member_a)
     owner = actor_for_membership(world.owner_a, "password")
     services.membership_remove(membership=world.member_a, actor=owner)
     # Re-added directly, as when the workspace has verified the email's domain; otherwise an account with a password
     # of its own waits for the person's consent (tests/workspaces/test_consent.py).
-    monkeypatch.setattr("workspaces.consent.email_domain_verified", lambda workspace_id, email: True)
+    verified_domain(world.a, "alpha.test")
     services.membership_add(workspace=world.a, email="member@alpha.test", actor=owner)
     response = client.get("/w/alpha/")
     assert response.status_code == 403

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workspaces', '0007_field_ownership'),
+        ('workspaces', '0008_domain_claims'),
     ]
 
     operations = [

@@ -26,6 +26,14 @@ from .directory import (
     membership_update_profile,
     team_update_external_id,
 )
+from .domains import (
+    domain_claim_add,
+    domain_claim_record_check,
+    domain_claim_remove,
+    domain_claim_verify,
+    domain_claims_expire,
+    domain_claims_recheck,
+)
 from .invitations import (
     InvitationUnusable,
     invitation_accept,
@@ -109,6 +117,12 @@ __all__ = [
     "deprovision_jobs_claim_due",
     "deprovision_jobs_run",
     "directory_may_grant_role",
+    "domain_claim_add",
+    "domain_claim_record_check",
+    "domain_claim_remove",
+    "domain_claim_verify",
+    "domain_claims_expire",
+    "domain_claims_recheck",
     "membership_detach",
     "membership_link_subject",
     "membership_rename",

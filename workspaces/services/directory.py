@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from audit.record import Actor, record_event
 
+from ..domains import email_domain_verified, verified_workspace_for_email
 from ..exceptions import AlreadyExists, NotAllowed, ServiceError
 from ..models import Membership, Team, TeamSource, User, Workspace
 from ..roles import Cap, Role, directory_may_grant
@@ -73,15 +74,29 @@ def membership_update_profile(*, membership: Membership, actor: Actor, changes: 
 def _account_may_follow(user: User, membership: Membership, email: str) -> str:
     """Why the account's own email stays as it is when the directory renames this member ("" when it follows).
 
-    The rule (docs/architecture.md, "Directory link"): a workspace's IdP renames the accounts that belong to that
-    workspace alone. An account that is also a member elsewhere keeps its email, so no workspace's IdP renames a
-    person in another workspace; and an address another account holds is never taken from it.
+    The rule (docs/architecture.md, "Directory link"), the one place for it:
+
+    - an address in a domain another workspace has verified is that workspace's to hand out: no other IdP moves
+      an account into it;
+    - an address another account holds is never taken from it;
+    - the account must belong to this workspace alone, unless this workspace has verified the domains of both the
+      old and the new address: then the account is an address of its own domain (BigCorp renaming
+      ann@bigcorp.com to ann.lee@bigcorp.com), and leaving the old address on it would keep a login on an address
+      the domain's owner may give to someone else. An account whose address is outside the workspace's verified
+      domains (a personal address, a partner's) is never renamed by this workspace's IdP while it is a member
+      elsewhere.
     """
     if membership.consent_pending:
         # Consent (workspaces/consent.py): the account existed before this workspace attached it; until the person
         # accepts, the workspace owns nothing of it, its email least of all.
         return "the person has not accepted this workspace's invitation"
-    if Membership.objects.filter(user=user).exclude(pk=membership.pk).exists():
+    workspace_id = membership.workspace_id
+    holder = verified_workspace_for_email(email)
+    if holder is not None and holder != workspace_id:
+        return "the domain is verified by another workspace"
+    if Membership.objects.filter(user=user).exclude(pk=membership.pk).exists() and not (
+        holder == workspace_id and email_domain_verified(workspace_id, user.email)
+    ):
         return "the account is also a member of another workspace"
     if User.objects.filter(email__iexact=email).exclude(pk=user.pk).exists():
         return "another account holds this email"

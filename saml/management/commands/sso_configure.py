@@ -8,8 +8,10 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from audit.record import Actor
+from workspaces.domains import record_name, record_value
 from workspaces.exceptions import ServiceError
 from workspaces.models import Workspace
+from workspaces.selectors import domain_claims_of
 from workspaces.services import workspace_update_policy
 
 from ... import services
@@ -23,7 +25,8 @@ class Command(BaseCommand):
         parser.add_argument("slug")
         parser.add_argument("--metadata", required=True, help="Path to the IdP metadata XML file.")
         parser.add_argument("--email-domain", action="append", default=None, dest="email_domains",
-                            help="Email domain for /login/ discovery (repeatable).")
+                            help="Claim an email domain for /login/ discovery (repeatable); it routes once verified by DNS: "
+                                 "manage.py workspace_domain SLUG verify DOMAIN.")
         parser.add_argument("--jit", action=BooleanOptionalAction, default=None,
                             help="Create unknown members at their first SSO login (--no-jit: refuse them).")
         parser.add_argument("--idp-initiated", action=BooleanOptionalAction, default=None,
@@ -64,3 +67,12 @@ class Command(BaseCommand):
         self.stdout.write(f"SP entity ID (Audience URI): {sp_entity_id(slug)}")
         self.stdout.write(f"ACS URL (Single sign on URL): {acs_url(slug)}")
         self.stdout.write(f"Login URL: {login_url(slug)}")
+        for claim in domain_claims_of(workspace):
+            if claim.verified_at is None:
+                self.stdout.write(
+                    f"Email domain {claim.domain}: pending, does not route /login/ until verified. Publish TXT "
+                    f"{record_name(claim.domain)} \"{record_value(claim.token)}\", then run "
+                    f"manage.py workspace_domain {slug} verify {claim.domain}"
+                )
+            else:
+                self.stdout.write(f"Email domain {claim.domain}: verified")
