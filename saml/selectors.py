@@ -158,3 +158,12 @@ def active_owner_for_email(workspace: Workspace, email: str) -> Membership | Non
     return Membership.objects.filter(
         workspace=workspace, user__email__iexact=email, role="owner", is_active=True, user__is_active=True
     ).select_related("user").first()
+
+
+def members_without_sso_sign_in(workspace: Workspace, limit: int = 20) -> tuple[int, list[Membership]]:
+    """Active members (not pending consent) who have never signed in through this workspace's SSO: enforcing
+    SAML-only leaves them no way in until their IdP account works. The count, and the first ``limit`` by email."""
+    qs = Membership.objects.filter(
+        workspace=workspace, is_active=True, consent_pending_since__isnull=True, last_sso_at__isnull=True,
+    ).select_related("user").order_by("user__email")
+    return qs.count(), list(qs[:limit])

@@ -73,6 +73,7 @@ def sso_settings(request: WorkspaceRequest, slug: str) -> HttpResponse:
         }
     form = SsoSettingsForm(initial=initial)
     codes: list[str] = []
+    preview: services.MetadataPreview | None = None
     if request.method == "POST":
         action = request.POST.get("action", "save")
         try:
@@ -95,16 +96,36 @@ def sso_settings(request: WorkspaceRequest, slug: str) -> HttpResponse:
                     else:
                         messages.success(request, "SSO settings saved. Run Test SSO to check them.")
                     return redirect("sso_settings", slug)
+            elif action == "preview":
+                # Step 2 of the guided set-up: show what the metadata says before anything is saved.
+                form = SsoSettingsForm(request.POST)
+                if form.is_valid():
+                    preview = services.saml_metadata_preview(
+                        workspace=workspace, metadata_xml=form.cleaned_data["metadata_xml"],
+                        metadata_url=form.cleaned_data["metadata_url"],
+                    )
             elif action == "test":
                 if cfg is None:
                     raise ServiceError("Save the IdP metadata first.")
                 return redirect(services.authn_request_issue(
                     workspace=workspace, cfg=cfg, purpose=AuthnRequestPurpose.TEST, user=request.user,
                 ))
-            elif action in ("enforce_on", "enforce_off"):
-                codes = services.saml_only_set(workspace=workspace, actor=actor, enabled=action == "enforce_on")
+            elif action == "enforce_on":
+                step = _enforce_step(request, workspace)
+                if step is not None:
+                    return step
+                services.saml_only_set(workspace=workspace, actor=actor, enabled=True,
+                                       prepared=request.POST.get("prepared", ""))
+                messages.success(request, "SAML-only is now enforced. Password sign-in is refused for this workspace; "
+                                          "keep the recovery codes you stored for break-glass.")
+                return redirect("sso_settings", slug)
+            elif action == "enforce_off":
+                if ask := _confirm_disable(request, workspace):
+                    return ask
+                services.saml_only_set(workspace=workspace, actor=actor, enabled=False)
                 workspace.refresh_from_db()
-                messages.success(request, "SAML-only is now enforced." if action == "enforce_on" else "SAML-only is off.")
+                messages.success(request, "SAML-only is off: members may sign in with a password again; the unused "
+                                          "recovery codes no longer work.")
             elif action == "discard_pending":
                 services.saml_pending_discard(workspace=workspace, actor=actor)
                 messages.success(request, "The staged IdP change is discarded; the live IdP is unchanged.")
@@ -138,7 +159,7 @@ def sso_settings(request: WorkspaceRequest, slug: str) -> HttpResponse:
             else:
                 raise Http404("Unknown action")
         except ServiceError as exc:
-            if action == "save":
+            if action in ("save", "preview"):
                 form.add_error(exc.field if exc.field in form.fields else None, exc.message)
             else:
                 messages.error(request, exc.message)
@@ -146,11 +167,47 @@ def sso_settings(request: WorkspaceRequest, slug: str) -> HttpResponse:
     certs = [cert_info(c) for c in cfg.certificates] if cfg else []
     keys = _sp_key_rows(cfg)
     return render(request, "saml/settings.html", _ctx(
-        request, form=form, cfg=cfg, certs=certs, sp=_sp_info(slug), codes=codes,
+        request, form=form, cfg=cfg, certs=certs, sp=_sp_info(slug), codes=codes, preview=preview,
+        preview_certs=[cert_info(c) for c in preview.parsed.certificates] if preview else [],
         test_fresh=selectors.test_is_fresh(cfg), last_test=cfg.last_test_result if cfg else {},
         pending=services.pending_summary(cfg), sp_keys=keys, sp_key_next=any(k["state"] == SpKeyState.NEXT for k in keys),
         codes_left=selectors.break_glass_codes_left(workspace),
         domains=list(domain_claims_of(workspace)),
+    ))
+
+
+def _enforce_step(request: WorkspaceRequest, workspace: Workspace) -> HttpResponse | None:
+    """Enforcing SAML-only is a step of its own: what happens and to whom, the recovery codes with copy and
+    download, and an "I have stored them" box. None once the Owner has confirmed with the codes in hand."""
+    prepared = request.POST.get("prepared", "")
+    if prepared and request.POST.get("stored") == "on":
+        return None
+    if not selectors.test_is_fresh(selectors.saml_settings_for(workspace)):
+        raise ServiceError("Run Test SSO successfully first (within the last 24 hours), then enforce SAML-only.")
+    error = ""
+    if prepared:
+        codes = services.break_glass_codes_prepared(workspace=workspace, token=prepared)
+        error = "Tick the box once you have stored the recovery codes: they are the only way in if SSO fails."
+    else:
+        codes, prepared = services.break_glass_codes_prepare(workspace=workspace)
+    without_sso, sample = selectors.members_without_sso_sign_in(workspace)
+    return render(request, "saml/enforce_confirm.html", _ctx(
+        request, codes=codes, prepared=prepared, error=error, without_sso=without_sso, without_sso_sample=sample,
+        my_method=request.access.method, sp=_sp_info(workspace.slug),
+    ), status=400 if error else 200)
+
+
+def _confirm_disable(request: WorkspaceRequest, workspace: Workspace) -> HttpResponse | None:
+    if request.POST.get("confirmed") == "yes":
+        return None
+    return render(request, "workspaces/confirm.html", _ctx(
+        request, title=f"Stop enforcing SAML-only in {workspace.name}?", confirm_label="Stop enforcing",
+        cancel_url=reverse("sso_settings", args=[workspace.slug]), action_url=request.get_full_path(),
+        fields=[("action", "enforce_off")],
+        consequences=[
+            "Members may sign in with a password again (where they have one), besides SSO.",
+            "The unused break-glass recovery codes stop working.",
+        ],
     ))
 
 

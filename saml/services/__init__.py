@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from ._audit import saml_actor
 from .enforcement import (
+    break_glass_codes_prepare,
+    break_glass_codes_prepared,
     break_glass_codes_regenerate,
     break_glass_failed_record,
     break_glass_retry_after,
@@ -24,7 +26,9 @@ from .enforcement import (
 )
 from .group_sync import group_mapping_create, group_mapping_delete, group_sync_apply, group_sync_set
 from .idp_settings import (
+    MetadataPreview,
     pending_summary,
+    saml_metadata_preview,
     saml_metadata_refresh,
     saml_pending_discard,
     saml_settings_save,
@@ -44,6 +48,8 @@ from .sp_key import sp_key_activate, sp_key_prepare, sp_key_retire, sp_options_s
 __all__ = [
     "SsoOutcome",
     "authn_request_issue",
+    "break_glass_codes_prepare",
+    "break_glass_codes_prepared",
     "break_glass_codes_regenerate",
     "break_glass_failed_record",
     "break_glass_retry_after",
@@ -60,6 +66,8 @@ __all__ = [
     "saml_only_set",
     "saml_pending_discard",
     "saml_settings_save",
+    "saml_metadata_preview",
+    "MetadataPreview",
     "sp_key_activate",
     "sp_key_prepare",
     "sp_key_retire",

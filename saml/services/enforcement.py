@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import secrets
 
 from django.conf import settings
+from django.core import signing
 from django.db import transaction
 from django.utils import timezone
 
@@ -38,25 +40,67 @@ def _revoke_unused_codes(workspace: Workspace) -> None:
     )
 
 
-def _new_codes(workspace: Workspace, actor: Actor) -> list[str]:
-    """Revoke the unused codes and issue a fresh set (shown once, stored hashed)."""
-    user = actor.membership.user if actor.membership else None
-    _revoke_unused_codes(workspace)
+_CODE_SHAPE = re.compile(r"^[0-9a-f]{5}(?:-[0-9a-f]{5}){3}$")
+# How long recovery codes shown before enforcement stay usable for it (the admin stores them, then confirms).
+PREPARED_CODES_MAX_AGE = 30 * 60
+
+
+def _fresh_codes() -> list[str]:
     codes = []
     for _ in range(settings.SAML_BREAK_GLASS_CODES):
         raw = secrets.token_hex(10)  # 80 random bits, shown once
-        code = "-".join(raw[i : i + 5] for i in range(0, 20, 5))
+        codes.append("-".join(raw[i : i + 5] for i in range(0, 20, 5)))
+    return codes
+
+
+def _signer(workspace: Workspace) -> signing.TimestampSigner:
+    return signing.TimestampSigner(salt=f"gatehouse.saml.prepared-codes.{workspace.pk}")
+
+
+def break_glass_codes_prepare(*, workspace: Workspace) -> tuple[list[str], str]:
+    """Recovery codes to show *before* SAML-only is enforced, so the Owner stores them first; nothing is stored
+    yet. Returns the codes and a token, signed for this workspace and valid PREPARED_CODES_MAX_AGE, that
+    ``saml_only_set(prepared=...)`` turns back into exactly these codes (a client cannot choose its own)."""
+    codes = _fresh_codes()
+    return codes, _signer(workspace).sign_object(codes)
+
+
+def break_glass_codes_prepared(*, workspace: Workspace, token: str) -> list[str]:
+    """The codes a prepare token carries (to show them again on the same step), or ServiceError."""
+    return _prepared_codes(workspace, token)
+
+
+def _prepared_codes(workspace: Workspace, token: str) -> list[str]:
+    try:
+        codes = _signer(workspace).unsign_object(token, max_age=PREPARED_CODES_MAX_AGE)
+    except signing.SignatureExpired:
+        raise ServiceError("The recovery codes shown were not confirmed within 30 minutes: start again.") from None
+    except signing.BadSignature:
+        raise ServiceError("These recovery codes were not issued here: start again.") from None
+    if (not isinstance(codes, list) or len(codes) != settings.SAML_BREAK_GLASS_CODES
+            or not all(isinstance(c, str) and _CODE_SHAPE.match(c) for c in codes)):
+        raise ServiceError("These recovery codes were not issued here: start again.")
+    return codes
+
+
+def _new_codes(workspace: Workspace, actor: Actor, codes: list[str] | None = None) -> list[str]:
+    """Revoke the unused codes and store a set (fresh, or the prepared ones the Owner already holds), hashed."""
+    user = actor.membership.user if actor.membership else None
+    _revoke_unused_codes(workspace)
+    codes = codes if codes is not None else _fresh_codes()
+    for code in codes:
         BreakGlassCode.objects.create(workspace=workspace, code_hash=_hash_code(code), created_by=user)
-        codes.append(code)
     return codes
 
 
 @transaction.atomic
-def saml_only_set(*, workspace: Workspace, actor: Actor, enabled: bool) -> list[str]:
+def saml_only_set(*, workspace: Workspace, actor: Actor, enabled: bool, prepared: str = "") -> list[str]:
     """Switch SAML-only on (only after a successful Test SSO in the last 24 h) or off.
 
-    Turning it on returns fresh one-time break-glass codes for Owners (shown once, stored hashed);
-    existing password sessions die at their next request (``workspaces.access.grant_problem``).
+    Turning it on stores one-time break-glass codes for Owners (hashed) and returns them: the ones shown
+    beforehand by ``break_glass_codes_prepare`` when ``prepared`` carries its token (the web page's flow: the
+    Owner has stored them before confirming), else a fresh set to show once (the management command).
+    Existing password sessions die at their next request (``workspaces.access.grant_problem``).
     """
     ws.require_capability(actor, workspace, Cap.SETTINGS_MANAGE)
     workspace = Workspace.objects.select_for_update().get(pk=workspace.pk)
@@ -67,7 +111,7 @@ def saml_only_set(*, workspace: Workspace, actor: Actor, enabled: bool) -> list[
     if enabled:
         if not selectors.test_is_fresh(cfg):
             raise ServiceError("Run Test SSO successfully first (within the last 24 hours), then enforce SAML-only.")
-        codes = _new_codes(workspace, actor)
+        codes = _new_codes(workspace, actor, _prepared_codes(workspace, prepared) if prepared else None)
     else:
         _revoke_unused_codes(workspace)
     workspace.saml_only = enabled

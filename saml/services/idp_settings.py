@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
@@ -181,6 +182,33 @@ def _load_metadata(metadata_xml: str, metadata_url: str) -> tuple[ParsedMetadata
     except MetadataError as exc:
         raise ServiceError(" ".join(exc.errors), field="metadata_xml") from None
     return parsed, xml
+
+
+@dataclass(frozen=True)
+class MetadataPreview:
+    """What saving this metadata would set, shown before saving: the parsed IdP and what the save would do."""
+
+    parsed: ParsedMetadata
+    staged: bool  # SAML-only is enforced and the IdP changes: saving stages it for a Test SSO
+    voids_test: bool  # another IdP (or certificates): the last Test SSO no longer counts
+    added_certificates: list[str]
+    removed_certificates: list[str]
+
+
+def saml_metadata_preview(*, workspace: Workspace, metadata_xml: str = "", metadata_url: str = "") -> MetadataPreview:
+    """Parse (or fetch, through the guarded client) the metadata an Owner entered and say what saving it would
+    do, without saving anything. ServiceError names the field at fault, as saving would."""
+    parsed, _ = _load_metadata(metadata_xml, metadata_url)
+    cfg = SamlSettings.objects.select_related("workspace").filter(workspace=workspace).first()
+    if cfg is None:
+        return MetadataPreview(parsed, False, False, list(parsed.certificates), [])
+    changed = (cfg.idp_entity_id != parsed.entity_id or _locations(cfg.sso_urls) != _locations(parsed.sso_urls)
+               or set(cfg.certificates) != set(parsed.certificates))
+    return MetadataPreview(
+        parsed=parsed, staged=needs_staging(cfg, parsed), voids_test=changed,
+        added_certificates=[c for c in parsed.certificates if c not in cfg.certificates],
+        removed_certificates=[c for c in cfg.certificates if c not in parsed.certificates],
+    )
 
 
 @transaction.atomic

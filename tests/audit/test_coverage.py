@@ -42,6 +42,10 @@ from .helpers import as_actor, frozen_now, record
 
 # Public functions of services modules that change nothing, or only delegate to an audited one.
 NOT_A_CHANGE: dict[str, str] = {
+    "saml.saml_metadata_preview": "parses the metadata to show it before saving; no write",
+    "saml.break_glass_codes_prepared": "reads the codes back from a prepare token; no write",
+    "saml.break_glass_codes_prepare": "makes codes to show before enforcement and stores nothing; saml_only_set stores"
+                                      " them and records sso.enforcement_changed",
     "workspaces.invitation_url": "builds the link of a token; no write",
     "workspaces.user_get_or_create": "creates the global account only inside membership_add, "
     "whose member.created event records new_account",

@@ -134,8 +134,19 @@ def test_owner_sets_up_tests_and_enforces_sso_then_members_get_in_only_through_i
     page.goto("/w/alpha/settings/sso/")
     expect(page.locator("#last-test")).to_contain_text("owner@alpha.test")
     page.click("#enforce")
-    expect(page.locator("#break-glass-codes li")).to_have_count(8)
-    expect(page.locator("#saml-only-state")).to_be_visible()
+    # The codes come first, with copy and download; enforcement waits for "I have stored them".
+    codes = page.locator("#recovery-codes-text").inner_text().split()
+    assert len(codes) == 8
+    with page.expect_download() as download:
+        page.click("button[data-download=recovery-codes-text]")
+    assert download.value.suggested_filename == "gatehouse-alpha-recovery-codes.txt"
+    assert open(download.value.path()).read().split() == codes
+    page.check("#codes-stored")
+    page.click("#enforce-confirm")
+    # The Owner enforced from a password session, as the step said: it ends, and SSO is the way back.
+    expect(page.locator("main")).to_contain_text("requires single sign-on")
+    world.a.refresh_from_db()
+    assert world.a.saml_only
 
     # A member's password login is now refused for the workspace.
     context = browser.new_context(base_url=live_server.url)

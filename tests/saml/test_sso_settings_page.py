@@ -13,6 +13,7 @@ from saml.models import BreakGlassCode, IssuedAuthnRequest, SamlSettings
 from saml.sp import acs_url
 from tests.conftest import login_client
 from workspaces.access import SESSION_KEY
+from workspaces.models import Workspace
 
 from .conftest import IDP_A, post_acs
 from .idp import idp_metadata, make_key
@@ -136,17 +137,87 @@ def test_enforcing_saml_only_is_refused_when_the_test_is_older_than_24_hours(wor
     assert world.a.saml_only is False
 
 
-def test_enforcing_after_a_test_shows_one_time_recovery_codes(world, sso_a):
+def _codes_step(client):
+    """Press "Enforce SAML-only": the step that shows the recovery codes; returns the page, codes and token."""
+    response = client.post(URL, {"action": "enforce_on"})
+    page = response.content.decode()
+    codes = page.split('id="recovery-codes-text">')[1].split("</pre>")[0].split()
+    prepared = page.split('name="prepared" value="')[1].split('"')[0]
+    return response, codes, prepared
+
+
+def _enforce(client):
+    response, codes, prepared = _codes_step(client)
+    assert client.post(URL, {"action": "enforce_on", "prepared": prepared, "stored": "on"}).status_code == 302
+    return codes
+
+
+def test_enforcing_shows_the_recovery_codes_first_and_changes_nothing_until_confirmed(world, sso_a):
     client = login_client(world.owner_a, method="saml")
     _run_test_sso(world, sso_a, client)
-    response = client.post(URL, {"action": "enforce_on"})
+    response, codes, prepared = _codes_step(client)
+    page = response.content.decode()
+    assert response.status_code == 200 and response["Cache-Control"] == NEVER_CACHE and len(codes) == 8
+    assert 'data-download="recovery-codes-text"' in page and 'data-copy="recovery-codes-text"' in page
+    assert "You signed in through SSO: your session continues." in page
+    world.a.refresh_from_db()
+    assert world.a.saml_only is False and not BreakGlassCode.objects.filter(workspace=world.a).exists()
+
+    unticked = client.post(URL, {"action": "enforce_on", "prepared": prepared})
+    assert unticked.status_code == 400 and "Tick the box" in unticked.content.decode()
+    assert codes == unticked.content.decode().split('id="recovery-codes-text">')[1].split("</pre>")[0].split()
+    world.a.refresh_from_db()
+    assert world.a.saml_only is False
+
+    assert client.post(URL, {"action": "enforce_on", "prepared": prepared, "stored": "on"}).status_code == 302
     world.a.refresh_from_db()
     assert world.a.saml_only is True
-    page = response.content.decode()
-    assert 'id="break-glass-codes"' in page and response["Cache-Control"] == NEVER_CACHE
     assert BreakGlassCode.objects.filter(workspace=world.a, used_at__isnull=True).count() == 8
     assert AuditEvent.objects.filter(action="sso.enforcement_changed", details__after__saml_only=True).exists()
-    assert "no-store" in client.get(URL)["Cache-Control"] and 'id="break-glass-codes"' not in client.get(URL).content.decode()
+    # The codes the Owner stored are the ones that work.
+    from saml.services import break_glass_use
+
+    assert break_glass_use(workspace=world.a, user=world.owner_a.user, code=codes[3]) == world.owner_a
+
+
+def test_the_enforce_step_names_members_who_never_signed_in_through_sso(world, sso_a):
+    from django.utils import timezone as tz
+
+    from workspaces.models import Membership
+
+    Membership.objects.filter(pk=world.manager_a.pk).update(last_sso_at=tz.now())
+    client = login_client(world.owner_a)
+    _run_test_sso(world, sso_a, client)
+    page = _codes_step(client)[0].content.decode()
+    names = page.split('id="enforce-without-sso"')[1].split("</section>")[0]
+    assert "member@alpha.test" in names and "manager@alpha.test" not in names
+    assert "your session ends at your next click" in page and "/saml/alpha/login/" in page
+
+
+def test_recovery_codes_not_issued_here_cannot_enforce(world, sso_a):
+    from django.core import signing
+
+    client = login_client(world.owner_a, method="saml")
+    _run_test_sso(world, sso_a, client)
+    mine = ["aaaaa-bbbbb-ccccc-ddddd"] * 8
+    forged = signing.TimestampSigner(salt="another-salt").sign_object(mine)
+    response = client.post(URL, {"action": "enforce_on", "prepared": forged, "stored": "on"}, follow=True)
+    assert "were not issued here" in response.content.decode()
+    world.a.refresh_from_db()
+    assert world.a.saml_only is False and not BreakGlassCode.objects.filter(workspace=world.a).exists()
+
+
+def test_stopping_enforcement_asks_first(world, sso_a):
+    client = login_client(world.owner_a, method="saml")
+    _run_test_sso(world, sso_a, client)
+    _enforce(client)
+    page = client.post(URL, {"action": "enforce_off"}).content.decode()
+    assert "Stop enforcing SAML-only in" in page
+    world.a.refresh_from_db()
+    assert world.a.saml_only is True
+    client.post(URL, {"action": "enforce_off", "confirmed": "yes"})
+    world.a.refresh_from_db()
+    assert world.a.saml_only is False
 
 
 def test_enforcement_ends_existing_password_sessions_and_refuses_password_login(world, sso_a, password):
@@ -154,7 +225,7 @@ def test_enforcement_ends_existing_password_sessions_and_refuses_password_login(
     assert member_client.get("/w/alpha/").status_code == 200
     owner = login_client(world.owner_a)
     _run_test_sso(world, sso_a, owner)
-    owner.post(URL, {"action": "enforce_on"})
+    _enforce(owner)
     assert member_client.get("/w/alpha/").status_code == 403
     response = Client().post("/login/", {"email": "member@alpha.test", "password": password})
     assert "requires single sign-on" in response.content.decode()
@@ -163,7 +234,7 @@ def test_enforcement_ends_existing_password_sessions_and_refuses_password_login(
 def test_the_owner_who_enforces_from_a_password_session_must_come_back_through_sso(world, sso_a):
     client = login_client(world.owner_a)
     _run_test_sso(world, sso_a, client)
-    assert client.post(URL, {"action": "enforce_on"}).status_code == 200  # the codes are on this response
+    _enforce(client)
     response = client.get("/w/alpha/")
     assert response.status_code == 403 and "/saml/alpha/login/" in response.content.decode()
 
@@ -191,3 +262,39 @@ def test_test_sso_asks_the_idp_to_authenticate_again(world, sso_a):
     response = login_client(world.owner_a).post(URL, {"action": "test"})
     saml_request = parse_qs(urlparse(response["Location"]).query)["SAMLRequest"][0]
     assert b'ForceAuthn="true"' in zlib.decompress(base64.b64decode(saml_request), -15)
+
+
+# ----------------------------------------------------------------------------- guided set-up
+
+
+def test_preview_shows_the_parsed_idp_and_saves_nothing(world):
+    client = login_client(world.owner_a)
+    response = _save(client, action="preview")
+    page = response.content.decode()
+    assert response.status_code == 200 and 'id="metadata-preview"' in page
+    assert f'<code id="preview-entity-id">{IDP_A}</code>' in page
+    assert page.count('class="preview-cert"') == 1 and "SHA-256" in page and "expires" in page
+    assert "Nothing is saved yet" in page
+    assert not SamlSettings.objects.filter(workspace=world.a).exists()
+    assert not AuditEvent.objects.filter(action="sso.settings_changed").exists()
+
+
+def test_preview_says_when_saving_would_stage_or_void_the_test(world, sso_a):
+    other = idp_metadata("http://www.okta.com/exkOTHER", "https://idp.other/sso", make_key("idp-other"))
+    client = login_client(world.owner_a, method="saml")
+    assert 'id="preview-voids-test"' in _save(client, action="preview", metadata_xml=other).content.decode()
+    Workspace.objects.filter(pk=world.a.pk).update(saml_only=True)
+    assert 'id="preview-staged"' in _save(client, action="preview", metadata_xml=other).content.decode()
+    assert SamlSettings.objects.get(workspace=world.a).idp_entity_id == IDP_A
+
+
+def test_preview_of_bad_metadata_names_the_field_and_keeps_what_was_typed(world):
+    client = login_client(world.owner_a)
+    page = _save(client, action="preview", metadata_xml="<not-metadata/>").content.decode()
+    assert 'id="metadata-preview"' not in page and "has-error" in page and "&lt;not-metadata/&gt;" in page
+
+
+def test_the_values_for_the_idp_each_have_a_copy_button(world):
+    page = login_client(world.owner_a).get(URL).content.decode()
+    for target in ("acs-url", "sp-entity-id", "name-id-format", "login-url"):
+        assert f'data-copy="{target}"' in page
