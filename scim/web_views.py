@@ -18,6 +18,7 @@ from django.utils.http import urlencode
 from django.views.decorators.cache import never_cache
 
 from workspaces.access import workspace_view
+from workspaces.confirm import unconfirmed
 from workspaces.exceptions import ServiceError
 from workspaces.forms import posted_id
 from workspaces.roles import Cap
@@ -61,11 +62,27 @@ def provisioning(request: HttpRequest, slug: str) -> HttpResponse:
                         workspace_update_policy(workspace=workspace, actor=access.actor, **changes)
                     messages.success(request, "Provisioning policy saved." if changes else "Nothing changed.")
                     return redirect("scim_provisioning", slug)
+            if action == "disable" and (ask := unconfirmed(
+                request, title="Turn SCIM provisioning off?", confirm_label="Turn SCIM off",
+                cancel_url=reverse("scim_provisioning", args=[slug]),
+                consequences=["Your identity provider's requests are refused (403) until it is on again: new people, "
+                              "changes and deactivations made there do not reach this workspace meanwhile.",
+                              "Credentials and members stay as they are."],
+            )):
+                return ask
             if action in ("enable", "disable"):
                 services.scim_set_enabled(workspace=workspace, enabled=action == "enable", actor=access.actor)
                 messages.success(request, "SCIM provisioning is on." if action == "enable" else "SCIM provisioning is off.")
                 return redirect("scim_provisioning", slug)
             if action == "revoke":
+                doomed = _credential_or_404(request)
+                if ask := unconfirmed(
+                    request, title=f"Revoke the SCIM credential {doomed.name}?", confirm_label="Revoke credential",
+                    cancel_url=reverse("scim_provisioning", args=[slug]),
+                    consequences=["The identity provider using it is refused from its next request, until it is given "
+                                  "a new credential. To replace a credential without a gap, use Rotate instead."],
+                ):
+                    return ask
                 credential = services.scim_credential_revoke(credential=_credential_or_404(request), actor=access.actor)
                 messages.success(request, f"Credential “{credential.name}” revoked. It stops working now.")
                 return redirect("scim_provisioning", slug)

@@ -23,6 +23,7 @@ from audit.selectors import latest_verification, recent_events
 from . import selectors, services
 from .access import AuthenticatedRequest, WorkspaceRequest, granted_workspace_ids, workspace_view
 from .authn import password_login
+from .confirm import unconfirmed
 from .exceptions import ServiceError
 from .forms import (
     AddMemberForm,
@@ -59,21 +60,6 @@ def _apply(request: WorkspaceRequest, form: djforms.Form, fn: Callable[..., Any]
 def _ctx(request: WorkspaceRequest, **extra: Any) -> dict[str, Any]:
     access = request.access
     return {"workspace": access.workspace, "me": access.membership, "can": access.caps, **extra}
-
-
-def _unconfirmed(
-    request: WorkspaceRequest, *, title: str, consequences: list[str], confirm_label: str, cancel_url: str
-) -> HttpResponse | None:
-    """A destructive POST runs only once confirmed: the first POST renders a page that says what will happen
-    and posts the same fields again with ``confirmed=yes``. No script needed (the CSP allows none inline), and
-    a scripted client states its intent with the extra field. None when confirmed."""
-    if request.POST.get("confirmed") == "yes":
-        return None
-    fields = [(k, v) for k, values in request.POST.lists() if k not in ("csrfmiddlewaretoken", "confirmed") for v in values]
-    return render(request, "workspaces/confirm.html", _ctx(
-        request, title=title, consequences=consequences, confirm_label=confirm_label, cancel_url=cancel_url,
-        fields=fields, action_url=request.get_full_path(),
-    ))
 
 
 # ----------------------------------------------------------------------------- login
@@ -214,7 +200,7 @@ def member_detail(request: WorkspaceRequest, slug: str, member_id: int) -> HttpR
                 ok = _apply(request, visibility_form, services.membership_set_visibility, "Visibility changed.",
                             membership=member, visibility=visibility_form.cleaned_data["visibility"])
         elif action in ("deactivate", "reactivate"):
-            if action == "deactivate" and (ask := _unconfirmed(
+            if action == "deactivate" and (ask := unconfirmed(
                 request, title=f"Deactivate {member.email}?", confirm_label="Deactivate",
                 cancel_url=reverse("member_detail", args=[slug, member.pk]),
                 consequences=[
@@ -227,7 +213,7 @@ def member_detail(request: WorkspaceRequest, slug: str, member_id: int) -> HttpR
             fn = services.membership_deactivate if action == "deactivate" else services.membership_reactivate
             ok = _apply(request, role_form, fn, f"Member {action}d.", membership=member)
         elif action == "remove":
-            if ask := _unconfirmed(
+            if ask := unconfirmed(
                 request, title=f"Remove {member.email} from {request.access.workspace.name}?", confirm_label="Remove member",
                 cancel_url=reverse("member_detail", args=[slug, member.pk]),
                 consequences=[
@@ -241,7 +227,7 @@ def member_detail(request: WorkspaceRequest, slug: str, member_id: int) -> HttpR
             if _apply(request, role_form, services.membership_remove, f"{member.email} removed.", membership=member):
                 return redirect("member_list", slug)
         elif action == "detach":
-            if ask := _unconfirmed(
+            if ask := unconfirmed(
                 request, title=f"Detach {member.email} from the identity provider?", confirm_label="Detach",
                 cancel_url=reverse("member_detail", args=[slug, member.pk]),
                 consequences=[
@@ -335,7 +321,7 @@ def team_detail(request: WorkspaceRequest, slug: str, team_id: int) -> HttpRespo
                 ok = _apply(request, rename_form, services.team_rename, "Team renamed.",
                             team=team, name=rename_form.cleaned_data["name"])
         elif action == "delete":
-            if ask := _unconfirmed(
+            if ask := unconfirmed(
                 request, title=f"Delete the team {team.name}?", confirm_label="Delete team",
                 cancel_url=reverse("team_detail", args=[slug, team.pk]),
                 consequences=[
@@ -419,6 +405,13 @@ def api_keys(request: WorkspaceRequest, slug: str) -> HttpResponse:
             key = selectors.api_keys_for(me).filter(pk=posted_id(request.POST, "key")).first()
             if key is None:
                 raise Http404("No such key")
+            if ask := unconfirmed(
+                request, title=f"Revoke the API key {key.name}?", confirm_label="Revoke key",
+                cancel_url=reverse("api_keys", args=[slug]),
+                consequences=["Every script or tool using it is refused from its next request.",
+                              "A revoked key cannot be restored: create a new one if it is needed again."],
+            ):
+                return ask
             _apply(request, form, services.api_key_revoke, f"Key {key.name} revoked.", api_key=key)
             return redirect("api_keys", slug)
         if form.is_valid():

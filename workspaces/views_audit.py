@@ -15,6 +15,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.cache import never_cache
 
@@ -27,6 +28,7 @@ from audit.export import stream_export
 from audit.models import AuditSink
 
 from .access import WorkspaceAccess, workspace_view
+from .confirm import unconfirmed
 from .forms import posted_id
 from .roles import Cap
 
@@ -124,6 +126,13 @@ def audit_sinks(request: HttpRequest, slug: str) -> HttpResponse:
                     services.audit_sink_update(sink=sink, is_active=action == "resume", actor=access.actor)
                     messages.success(request, f"Sink {sink.name} {'resumed' if action == 'resume' else 'paused'}.")
                 elif action == "delete":
+                    if ask := unconfirmed(
+                        request, title=f"Delete the SIEM sink {sink.name}?", confirm_label="Delete sink",
+                        cancel_url=reverse("audit_sinks", args=[slug]),
+                        consequences=["Events not yet delivered to it are dropped from its queue (the audit log keeps "
+                                      "them; a new sink starts at the end of the chain and back-fills through the API)."],
+                    ):
+                        return ask
                     services.audit_sink_delete(sink=sink, actor=access.actor)
                     messages.success(request, f"Sink {sink.name} deleted.")
                 else:

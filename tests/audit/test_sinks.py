@@ -223,7 +223,7 @@ def test_owner_pauses_and_deletes_a_sink_and_both_are_audited(world):
     sink, _ = _sink(world, "https://siem.example.com/in")
     client = login_client(world.owner_a)
     assert client.post("/w/alpha/audit/sinks/", {"action": "pause", "sink": sink.pk}).status_code == 302
-    assert client.post("/w/alpha/audit/sinks/", {"action": "delete", "sink": sink.pk}).status_code == 302
+    assert client.post("/w/alpha/audit/sinks/", {"action": "delete", "sink": sink.pk, "confirmed": "yes"}).status_code == 302
     assert not AuditSink.objects.filter(pk=sink.pk).exists()
     assert AuditEvent.objects.filter(action__in=["audit.sink_updated", "audit.sink_deleted"]).count() == 2
 

@@ -41,7 +41,7 @@ def test_owner_switches_scim_on_and_off(world):
     assert client.post(URL, {"action": "enable"}).status_code == 302
     world.a.refresh_from_db()
     assert world.a.scim_enabled
-    client.post(URL, {"action": "disable"})
+    client.post(URL, {"action": "disable", "confirmed": "yes"})
     world.a.refresh_from_db()
     assert not world.a.scim_enabled
 
@@ -90,7 +90,7 @@ def test_owner_rotates_a_credential_and_sees_the_replacement_once(world):
 
 def test_owner_revokes_a_credential(world):
     credential, _ = scim_credential_create(workspace=world.a, kind="bearer", name="Okta", actor=owner_actor(world.owner_a))
-    assert login_client(world.owner_a).post(URL, {"action": "revoke", "credential": credential.pk}).status_code == 302
+    assert login_client(world.owner_a).post(URL, {"action": "revoke", "credential": credential.pk, "confirmed": "yes"}).status_code == 302
     credential.refresh_from_db()
     assert credential.revoked_at is not None
 

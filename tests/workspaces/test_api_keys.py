@@ -57,7 +57,7 @@ def test_a_key_can_be_revoked_and_the_revocation_is_audited(world):
         workspace=world.a, membership=world.member_a, name="old", actor=actor_for_membership(world.member_a, "password")
     )
     client = login_client(world.member_a)
-    client.post("/w/alpha/api-keys/", {"action": "revoke", "key": key.pk})
+    client.post("/w/alpha/api-keys/", {"action": "revoke", "key": key.pk, "confirmed": "yes"})
     key.refresh_from_db()
     assert key.revoked_at is not None
     from audit.models import AuditEvent

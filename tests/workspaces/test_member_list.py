@@ -209,3 +209,31 @@ def test_a_member_pending_consent_shows_invited_and_nothing_of_its_account(world
     assert "member@alpha.test" not in _emails(owner.get(URL, {"two_factor": "off"}))
     assert _emails(owner.get(URL, {"status": "invited"})) == ["member@alpha.test"]
     assert "member@alpha.test" not in _emails(owner.get(URL, {"status": "active"}))
+
+
+@pytest.mark.parametrize("url, data, title", [
+    ("/w/alpha/settings/provisioning/", {"action": "disable"}, "Turn SCIM provisioning off?"),
+    ("/w/alpha/api-keys/", {"action": "revoke", "key": "KEY"}, "Revoke the API key"),
+    ("/w/alpha/settings/provisioning/", {"action": "revoke", "credential": "CRED"}, "Revoke the SCIM credential"),
+    ("/w/alpha/audit/sinks/", {"action": "delete", "sink": "SINK"}, "Delete the SIEM sink"),
+])
+def test_revoking_and_turning_off_ask_first_and_change_nothing_until_confirmed(world, owner, url, data, title):
+    from audit.models import AuditSink
+    from scim.models import ScimCredential
+    from scim.services import scim_credential_create, scim_set_enabled
+    from workspaces.models import ApiKey, Workspace
+    from workspaces.services import actor_for_membership, api_key_create
+
+    actor = actor_for_membership(world.owner_a, "password")
+    scim_set_enabled(workspace=world.a, enabled=True, actor=actor)
+    key, _ = api_key_create(workspace=world.a, name="ci", membership=world.owner_a, scopes=[], actor=actor)
+    credential, _ = scim_credential_create(workspace=world.a, name="Okta", kind="bearer", actor=actor)
+    sink = AuditSink.objects.create(workspace=world.a, name="SIEM", url="https://siem.example/", secret_encrypted="x",
+                                    created_at=timezone.now())
+    ids = {"KEY": key.pk, "CRED": credential.pk, "SINK": sink.pk}
+    body = owner.post(url, {k: ids.get(v, v) for k, v in data.items()}).content.decode()
+    assert 'id="confirm"' in body and title in body
+    assert Workspace.objects.get(pk=world.a.pk).scim_enabled
+    assert ApiKey.objects.get(pk=key.pk).revoked_at is None
+    assert ScimCredential.objects.get(pk=credential.pk).revoked_at is None
+    assert AuditSink.objects.filter(pk=sink.pk).exists()
