@@ -71,9 +71,14 @@ class RepositoryFactory(factory.django.DjangoModelFactory):
 
 
 def verified_domain(workspace: Workspace, domain: str) -> DomainClaim:
-    """A domain claim already proven (as after a DNS check): test set-up only, no audit."""
+    """A domain claim already proven (as after a DNS check), whether or not it was claimed before: test set-up
+    only, no audit."""
     from django.utils import timezone
 
     now = timezone.now()
-    return DomainClaim.objects.create(workspace=workspace, domain=domain, token="t" * 32, verified_at=now,
-                                      last_checked_at=now)
+    claim, _ = DomainClaim.objects.update_or_create(
+        workspace=workspace, domain=domain,
+        defaults={"verified_at": now, "last_checked_at": now, "expires_at": None},
+        create_defaults={"token": "t" * 32, "verified_at": now, "last_checked_at": now},
+    )
+    return claim

@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 from saml import services
 from saml.models import SamlSettings
 from tests.api.conftest import ApiClient
+from tests.factories import verified_domain
 from workspaces.services import actor_for_membership
 
 from .test_sso import idp  # noqa: F401  (the loopback IdP fixture)
@@ -26,6 +27,7 @@ def test_a_member_signed_in_through_sso_sees_their_new_key_as_personal_and_autho
     owner = actor_for_membership(world.owner_a, "saml")
     cfg = services.saml_settings_save(workspace=world.a, actor=owner, metadata_xml=idp.metadata(),
                                       email_domains=["alpha.test"])
+    verified_domain(world.a, "alpha.test")  # /login/ sends alpha.test people to SSO only once the domain is proven
     SamlSettings.objects.filter(pk=cfg.pk).update(last_test_succeeded_at=timezone.now(), last_test_by=world.owner_a.user)
     services.saml_only_set(workspace=world.a, actor=owner, enabled=True)
 
