@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
+from django.utils import timezone
 from lxml import etree
 from playwright.sync_api import expect
 
@@ -94,7 +95,7 @@ def test_owner_sets_up_tests_and_enforces_sso_then_members_get_in_only_through_i
     expect(page).to_have_url(re.compile(r"/w/alpha/$"))
     page.goto("/w/alpha/settings/sso/")
     page.fill("textarea[name=metadata_xml]", idp.metadata())
-    page.click("text=Save SSO settings")
+    page.click("button[name=action][value=save]")
     expect(page.locator(".msg.success")).to_contain_text("SSO settings saved")
     expect(page.locator("#idp-entity-id")).to_have_text(idp.entity_id)
     expect(page.locator("#acs-url")).to_have_text(f"{live_server.url}/saml/alpha/acs/")
@@ -169,3 +170,68 @@ def test_owner_sets_up_tests_and_enforces_sso_then_members_get_in_only_through_i
     assert TeamMembership.objects.filter(membership=world.member_a, team__name="Engineering", source="saml").exists()
     assert AuditEvent.objects.filter(workspace=world.a, action="sso.login_succeeded", actor_label="member@alpha.test").exists()
     assert AuditEvent.objects.filter(workspace=world.a, action="sso.enforcement_changed").exists()
+
+
+def test_an_idp_change_is_staged_until_tested_and_break_glass_gets_an_owner_in(
+    page, browser, live_server, settings, world, password, idp
+):
+    """The rest of the SSO journey, on an enforced workspace: the Owner signs in through SSO, pastes another IdP's
+    metadata (previewed, then staged: members keep signing in through the live IdP), its Test SSO makes it live;
+    and when the IdP is down, an Owner's recovery code opens the workspace, loudly."""
+    from saml import services as saml_services
+    from saml.models import SamlSettings
+    from tests.factories import verified_domain
+    from workspaces.services import actor_for_membership
+
+    settings.PUBLIC_BASE_URL = live_server.url
+    owner_actor = actor_for_membership(world.owner_a, "saml")
+    cfg = saml_services.saml_settings_save(workspace=world.a, actor=owner_actor, metadata_xml=idp.metadata())
+    verified_domain(world.a, "alpha.test")
+    SamlSettings.objects.filter(pk=cfg.pk).update(last_test_succeeded_at=timezone.now(), last_test_by=world.owner_a.user)
+    codes = saml_services.saml_only_set(workspace=world.a, actor=owner_actor, enabled=True)
+
+    # The Owner signs in through the live IdP and stages a new one, previewed first.
+    idp.user = ("owner@alpha.test", ())
+    page.goto("/login/")
+    page.fill("input[name=email]", "owner@alpha.test")
+    page.click("#sso-login")
+    expect(page).to_have_url(re.compile(r"/w/alpha/$"))
+    with LoopbackIdp() as new_idp:
+        new_idp.user = ("owner@alpha.test", ())
+        page.goto("/w/alpha/settings/sso/")
+        page.fill("textarea[name=metadata_xml]", new_idp.metadata())
+        page.click("#preview-metadata")
+        expect(page.locator("#preview-entity-id")).to_have_text(new_idp.entity_id)
+        expect(page.locator("#preview-staged")).to_be_visible()
+        page.click("button[name=action][value=save]")
+        expect(page.locator("#pending-idp")).to_contain_text(new_idp.entity_id)
+
+        # Meanwhile a member still signs in through the live IdP.
+        member_context = browser.new_context(base_url=live_server.url)
+        member = member_context.new_page()
+        idp.user = ("member@alpha.test", ())
+        member.goto("/login/")
+        member.fill("input[name=email]", "member@alpha.test")
+        member.click("#sso-login")
+        expect(member).to_have_url(re.compile(r"/w/alpha/$"))
+        member_context.close()
+
+        # Test SSO goes to the staged IdP; its answer makes it live.
+        page.click("#test-sso")
+        expect(page.locator("#test-succeeded")).to_contain_text("the staged identity provider is now live")
+        assert SamlSettings.objects.get(workspace=world.a).idp_entity_id == new_idp.entity_id
+
+    # The new IdP is down now: an Owner gets in with a recovery code, and everyone sees that it happened.
+    rescue_context = browser.new_context(base_url=live_server.url)
+    rescue = rescue_context.new_page()
+    rescue.goto("/login/")
+    expect(rescue.locator("#break-glass-hint")).to_contain_text("/saml/<workspace>/break-glass/")
+    rescue.goto("/saml/alpha/break-glass/")
+    rescue.fill("input[name=email]", "owner@alpha.test")
+    rescue.fill("input[name=password]", password)
+    rescue.fill("input[name=code]", codes[0])
+    rescue.click("text=Use recovery code")
+    expect(rescue).to_have_url(re.compile(r"/w/alpha/"))
+    expect(rescue.locator("#break-glass-notice")).to_contain_text("owner@alpha.test")
+    rescue_context.close()
+    assert AuditEvent.objects.filter(workspace=world.a, action="sso.break_glass_used").count() == 1

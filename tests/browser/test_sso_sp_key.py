@@ -98,7 +98,7 @@ def test_owner_turns_on_signed_requests_and_encryption_and_rolls_the_key_without
     sign_in(page, "owner@alpha.test", password)
     page.goto("/w/alpha/settings/sso/")
     page.fill("textarea[name=metadata_xml]", idp.metadata())
-    page.click("text=Save SSO settings")
+    page.click("button[name=action][value=save]")
 
     # The Owner creates the key; the page shows its certificate, never a private key.
     page.click("#sp-key-prepare")
