@@ -157,6 +157,20 @@ def member_list(request: WorkspaceRequest, slug: str) -> HttpResponse:
     ))
 
 
+@workspace_view()
+def team_list(request: WorkspaceRequest, slug: str) -> HttpResponse:
+    """The teams the viewer may see, with their member counts; Managers and Owners create teams here."""
+    return render(request, "workspaces/teams.html", _ctx(request, teams=selectors.teams_visible_to(request.access.membership)))
+
+
+@workspace_view()
+def repository_list(request: WorkspaceRequest, slug: str) -> HttpResponse:
+    """The repositories the viewer may see, each with the grants it may see."""
+    return render(request, "workspaces/repositories.html", _ctx(
+        request, repositories=selectors.repositories_visible_to(request.access.membership),
+    ))
+
+
 @workspace_view(need=Cap.MEMBER_MANAGE)
 def member_add(request: WorkspaceRequest, slug: str) -> HttpResponse:
     form = AddMemberForm(request.POST or None)

@@ -71,3 +71,24 @@ def test_the_navigation_offers_each_role_its_pages_and_one_two_factor_entry(worl
     assert ">SSO and SAML-only</a>" not in member and ">Audit log</a>" not in member
     assert 'href="/w/alpha/" aria-current="page">Overview' in owner
     assert "My 2FA" not in overview()
+
+
+def test_teams_and_repositories_have_pages_of_their_own_scoped_like_the_overview(world):
+    from tests.factories import RepositoryFactory, TeamFactory
+    from workspaces.models import RepositoryGrant, TeamMembership
+
+    core = TeamFactory(workspace=world.a, name="core")
+    TeamFactory(workspace=world.a, name="secret-project")
+    TeamFactory(workspace=world.b, name="bravo-team")
+    TeamMembership.objects.create(team=core, membership=world.collaborator_a)
+    repo = RepositoryFactory(workspace=world.a, name="libs")
+    RepositoryFactory(workspace=world.a, name="private-repo")
+    RepositoryGrant.objects.create(repository=repo, membership=world.collaborator_a, permission="read")
+
+    owner = login_client(world.owner_a)
+    teams = owner.get("/w/alpha/teams/").content.decode()
+    assert "core" in teams and "secret-project" in teams and "bravo-team" not in teams and "Create team" in teams
+    assert 'href="/w/alpha/teams/" aria-current="page"' in teams
+    collaborator = login_client(world.collaborator_a)
+    assert [r.name for r in collaborator.get("/w/alpha/repositories/").context["repositories"]] == ["libs"]
+    assert "Create team" not in collaborator.get("/w/alpha/teams/").content.decode()
