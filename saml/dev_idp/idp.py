@@ -6,6 +6,7 @@ import datetime as dt
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -17,6 +18,7 @@ from saml2.config import IdPConfig
 from saml2.metadata import entity_descriptor
 from saml2.saml import NAME_FORMAT_BASIC, NAMEID_FORMAT_EMAILADDRESS, NameID
 from saml2.server import Server
+from saml2.sigver import RSA_OAEP_MGF1P, get_pem_wrapped_unwrapped, make_temp, pre_encryption_part
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
 from ..models import SamlSettings
@@ -25,6 +27,7 @@ from ..sp import sp_metadata_xml
 
 KEY_NAME = "idp-key.pem"
 CERT_NAME = "idp-cert.pem"
+AES256_CBC = "http://www.w3.org/2001/04/xmlenc#aes256-cbc"
 CERT_DAYS = 3650  # a development key: nobody rotates it, and an expired one would only stop the demo
 
 
@@ -111,9 +114,24 @@ def metadata_xml(slug: str) -> str:
     return str(descriptor.to_string().decode())
 
 
+class _DevServer(Server):
+    """pysaml2's IdP, encrypting assertions with AES-256-CBC: its default content cipher is Triple DES, which
+    Gatehouse refuses (``weak_algorithm``), and ``create_authn_response`` offers no argument to change it."""
+
+    def _encrypt_assertion(self, encrypt_cert: Any, sp_entity_id: str, response: Any, node_xpath: Any = None) -> Any:
+        certs = self.metadata.certs(sp_entity_id, "any", "encryption")
+        if not certs:
+            return response
+        wrapped, unwrapped = get_pem_wrapped_unwrapped(certs[0][1])  # the SP's first published encryption key
+        cert_file = make_temp(wrapped.encode("ascii"), decode=False, delete_tmpfiles=self.config.delete_tmpfiles)
+        template = pre_encryption_part(msg_enc=AES256_CBC, key_enc=RSA_OAEP_MGF1P, encrypt_cert=unwrapped)
+        return self.sec.encrypt_assertion(response, cert_file.name, template, key_type="aes-256",
+                                          node_xpath=node_xpath)
+
+
 def _server(slug: str, cfg: SamlSettings | None) -> Server:
     """pysaml2's IdP, knowing this workspace's SP by the SP metadata Gatehouse publishes."""
-    return Server(config=_config(slug, sp_metadata_xml(slug, cfg, sp_keys_for(cfg))))
+    return _DevServer(config=_config(slug, sp_metadata_xml(slug, cfg, sp_keys_for(cfg))))
 
 
 def read_request(slug: str, cfg: SamlSettings | None, saml_request: str) -> PendingRequest:
@@ -130,7 +148,9 @@ def read_request(slug: str, cfg: SamlSettings | None, saml_request: str) -> Pend
 
 def signed_response(slug: str, cfg: SamlSettings | None, pending: PendingRequest, *, email: str,
                     first_name: str = "", last_name: str = "") -> str:
-    """A SAML Response for ``email``, Response and Assertion both signed (RSA-SHA256), as Okta sends them."""
+    """A SAML Response for ``email``, Response and Assertion both signed (RSA-SHA256), as Okta sends them. When the
+    SP metadata publishes an encryption certificate (the workspace has an SP key), the signed assertion is encrypted
+    to it (RSA-OAEP, AES-CBC) before the Response is signed, as an IdP configured from that metadata does."""
     server = _server(slug, cfg)
     identity = {"firstName": [first_name] if first_name else [], "lastName": [last_name] if last_name else []}
     response = server.create_authn_response(
@@ -142,6 +162,9 @@ def signed_response(slug: str, cfg: SamlSettings | None, pending: PendingRequest
         authn={"class_ref": "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"},
         sign_response=True,
         sign_assertion=True,
+        # Asked for only with a certificate: asked for without one, pysaml2 leaves the assertion unsigned.
+        encrypt_assertion=server.has_encrypt_cert_in_metadata(pending.sp_entity_id),
+        encrypt_assertion_self_contained=True,
         sign_alg=SIG_RSA_SHA256,
         digest_alg=DIGEST_SHA256,
     )

@@ -17,8 +17,10 @@ from lxml import etree
 
 import config.urls
 from audit.models import AuditEvent
+from saml import services
 from saml.models import SamlSettings
 from tests.conftest import login_client
+from workspaces.services import actor_for_membership
 
 DS = "{http://www.w3.org/2000/09/xmldsig#}"
 SAML = "{urn:oasis:names:tc:SAML:2.0:assertion}"
@@ -154,3 +156,17 @@ def test_without_debug_the_command_refuses(world):
     with pytest.raises(CommandError, match="DEBUG"):
         call_command("dev_idp_configure", "alpha", stdout=StringIO())
     assert not SamlSettings.objects.filter(workspace=world.a).exists()
+
+
+def test_signed_requests_and_required_encryption_work_with_the_dev_idp(world, dev_idp):
+    """With an SP key, signing on and encryption required, the dev IdP still answers what the ACS accepts."""
+    actor = actor_for_membership(world.owner_a, "password")
+    services.sp_key_prepare(workspace=world.a, actor=actor)
+    services.sp_options_set(workspace=world.a, actor=actor, sign_authn_requests=True,
+                            require_encrypted_assertions=True)
+    browser = Client()
+    start = browser.get("/saml/alpha/login/")
+    assert "Signature=" in start["Location"]
+    signed_in = _through_dev_idp(browser, start["Location"], "member@alpha.test")
+    assert not AuditEvent.objects.filter(workspace=world.a, action="sso.login_failed").exists()
+    assert signed_in.status_code == 302 and signed_in["Location"] == "/w/alpha/"
