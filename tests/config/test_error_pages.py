@@ -45,6 +45,14 @@ def test_unhandled_exception_under_debug_answers_the_product_500_page_and_logs_t
 
 
 @override_settings(DEBUG=True)
+def test_suspicious_request_under_debug_answers_the_product_400_page(client):
+    response = client.get("/test-errors/suspicious/")
+    assert response.status_code == 400
+    assert "The request could not be understood" in response.content.decode()
+    assert "a forged header" not in response.content.decode()
+
+
+@override_settings(DEBUG=True)
 def test_api_errors_under_debug_stay_json(client):
     missing = client.get("/api/no-such-endpoint/")
     assert missing.status_code == 404
