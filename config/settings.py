@@ -56,6 +56,8 @@ DATA_DIR = Path(env.str("GATEHOUSE_DATA_DIR", default=str(BASE_DIR / "data")))
 
 # Off unless asked for: a forgotten DEBUG in production leaks tracebacks and settings.
 DEBUG = env.bool("DEBUG", default=False)
+# Under DEBUG: Django's technical 404/500 pages instead of the product's (tracebacks are logged either way).
+DEBUG_ERROR_PAGES = env.bool("DEBUG_ERROR_PAGES", default=False)
 
 _DEV_SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # noqa: S105
 # A dev key is tolerated only with DEBUG on; production refuses to start without a real one.
@@ -119,6 +121,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.security_headers.ContentSecurityPolicyMiddleware",
+    # Innermost: under DEBUG, the product's 404/500 pages instead of Django's technical ones (DEBUG_ERROR_PAGES).
+    "config.error_pages.ProductErrorPagesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"

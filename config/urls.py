@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -13,6 +14,10 @@ urlpatterns = [
     path("scim/v2/<slug:slug>/", include("scim.urls")),
     path("", include("saml.urls")),
 ]
+
+if settings.DEBUG:
+    # The development IdP (saml/dev_idp/): never mounted without DEBUG, and its views refuse without it too.
+    urlpatterns.append(path("dev-idp/", include("saml.dev_idp.urls")))
 
 handler400 = errors.bad_request
 handler403 = errors.forbidden
