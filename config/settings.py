@@ -17,12 +17,17 @@ what an operator greps; each section is short and commented.
 from __future__ import annotations
 
 import ipaddress
+import warnings
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+
+# pysaml2 imports the CFB cipher mode from its deprecated place at import time, which printed a warning on every
+# command; Gatehouse never uses CFB (assertions are decrypted with AES-CBC/GCM only, saml/encryption.py).
+warnings.filterwarnings("ignore", message="CFB has been moved", module="saml2.cryptography.symmetric")
 
 env = environ.Env()
 
