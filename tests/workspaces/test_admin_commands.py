@@ -53,3 +53,12 @@ def test_repository_command_creates_and_grants(world):
     assert grants == {("Ops", "write"), ("collab@alpha.test", "read")}
     run("repository", "alpha", "prod", "--revoke", "member:collab@alpha.test")
     assert RepositoryGrant.objects.count() == 1
+
+
+def test_member_remove_removes_the_membership_as_the_page_does_and_keeps_the_last_owner(world):
+    assert "Removed member@alpha.test from alpha" in run("member", "alpha", "member@alpha.test", "--remove")
+    assert not Membership.objects.filter(pk=world.member_a.pk).exists()
+    assert AuditEvent.objects.filter(workspace=world.a, action="member.removed", target_label="member@alpha.test").exists()
+    with pytest.raises(CommandError):
+        run("member", "alpha", "owner@alpha.test", "--remove")
+    assert Membership.objects.filter(pk=world.owner_a.pk).exists()

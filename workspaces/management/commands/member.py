@@ -25,6 +25,8 @@ class Command(BaseCommand):
         state = parser.add_mutually_exclusive_group()
         state.add_argument("--deactivate", action="store_true")
         state.add_argument("--reactivate", action="store_true")
+        state.add_argument("--remove", action="store_true",
+                           help="Remove the member from the workspace (the account stays), as the member page does.")
         parser.add_argument("--detach", action="store_true",
                             help="Detach the member from the identity provider: the portal then owns its fields.")
 
@@ -39,6 +41,10 @@ class Command(BaseCommand):
                 )
                 self.stdout.write(f"Added {member.email} as {member.get_role_display()}.")
             member = get_member(workspace, email)
+            if o["remove"]:
+                services.membership_remove(membership=member, actor=actor)
+                self.stdout.write(f"Removed {member.email} from {workspace.slug}; the account stays.")
+                return
             if o["detach"]:
                 services.membership_detach(membership=member, actor=actor)
                 self.stdout.write(f"{member.email} is detached from the identity provider.")
