@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from audit.models import AuditEvent
 from tests.factories import TeamFactory
 
 from .conftest import sign_in
@@ -76,6 +77,9 @@ def test_no_page_another_role_reaches_scrolls_sideways_on_a_phone(page, world, p
     hrefs = page.eval_on_selector_all("nav[aria-label=Workspace] a", "els => els.map(a => a.getAttribute('href'))")
     paths = [*dict.fromkeys(h.split("#")[0] for h in hrefs), f"/w/alpha/teams/{team.pk}/",
              f"/w/alpha/members/{world.owner_a.pk}/", f"/w/alpha/members/{world.member_a.pk}/"]
+    event = AuditEvent.objects.filter(workspace=world.a).order_by("-pk").first()
+    if world.member_a.is_auditor and event:
+        paths.append(f"/w/alpha/audit/{event.pk}/")
     assert len(paths) >= 5, paths
     for path in paths:
         page.goto(path)
