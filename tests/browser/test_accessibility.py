@@ -108,6 +108,23 @@ def test_every_page_a_role_reaches_has_no_serious_accessibility_violation(axe_pa
     assert not found, found
 
 
+@pytest.mark.parametrize("width", [390])
+def test_the_owners_pages_on_a_phone_have_no_serious_accessibility_violation(axe_page, world, alpha_pages, password, width):
+    """The navigation and tables are laid out differently at 390 px (contrast and names are checked again)."""
+    axe_page.set_viewport_size({"width": width, "height": 800})
+    sign_in(axe_page, "owner@alpha.test", password)
+    axe_page.goto("/w/alpha/")
+    found = _check(axe_page, ["/w/alpha/", *_nav_paths(axe_page), *alpha_pages.values(), "/account/2fa/"])
+    assert not found, found
+
+
+def test_the_check_reports_a_serious_violation_when_a_page_has_one(axe_page, world):
+    """The check itself: a field without a label (critical for axe) is found, so a clean result means something."""
+    axe_page.goto("/login/")
+    axe_page.evaluate("document.querySelector('main').insertAdjacentHTML('beforeend', '<input type=text name=unlabelled>')")
+    assert [v["id"] for v in axe_violations(axe_page)] == ["label"]
+
+
 def test_pages_anyone_reaches_have_no_serious_accessibility_violation(axe_page, world, password):
     found = _check(axe_page, ["/login/", "/saml/alpha/break-glass/", "/", "/w/alpha/"])
     assert not found, found
