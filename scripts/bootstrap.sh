@@ -19,6 +19,8 @@ if [ "$WANT_TEST" = "test" ]; then
   # The multi-node cluster (scripts/cluster, tests/cluster): load balancer and connection pooler.
   command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need_pkgs+=(haproxy)
   command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || need_pkgs+=(pgbouncer)
+  # npm installs axe-core, which tests/browser/test_accessibility.py injects into each page.
+  command -v npm >/dev/null 2>&1 || need_pkgs+=(nodejs npm)
 fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   say "Installing system packages: ${need_pkgs[*]}"
@@ -54,3 +56,9 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 export PATH="$ROOT/.venv/bin:$PATH"
+
+# --- axe-core for the accessibility tests (pinned in package-lock.json, installed into node_modules/) -----
+if [ "$WANT_TEST" = "test" ] && { [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; }; then
+  say "Installing axe-core (npm ci from package-lock.json)"
+  npm ci --no-audit --no-fund --ignore-scripts
+fi

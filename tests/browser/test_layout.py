@@ -6,6 +6,9 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from audit.models import AuditEvent
+from tests.factories import TeamFactory
+
 from .conftest import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -59,3 +62,26 @@ def test_a_member_sees_only_what_it_may_use(page, world, password):
     expect(page.locator("#overview-status")).to_have_count(0)
     # Their own two-factor settings: one entry, in the workspace navigation.
     expect(page.get_by_role("link", name="Two-factor")).to_have_count(1)
+
+
+@pytest.mark.parametrize("email", ["manager@alpha.test", "member@alpha.test", "collab@alpha.test", "auditor"])
+def test_no_page_another_role_reaches_scrolls_sideways_on_a_phone(page, world, password, email):
+    """The Owner's pages are above; here every page in the navigation of the other roles, and the detail pages."""
+    if email == "auditor":  # a Member with the auditor permission
+        world.member_a.is_auditor = True
+        world.member_a.save(update_fields=["is_auditor"])
+        email = "member@alpha.test"
+    team = TeamFactory(workspace=world.a, name="Platform")
+    page.set_viewport_size({"width": 390, "height": 800})
+    sign_in(page, email, password)
+    hrefs = page.eval_on_selector_all("nav[aria-label=Workspace] a", "els => els.map(a => a.getAttribute('href'))")
+    paths = [*dict.fromkeys(h.split("#")[0] for h in hrefs), f"/w/alpha/teams/{team.pk}/",
+             f"/w/alpha/members/{world.owner_a.pk}/", f"/w/alpha/members/{world.member_a.pk}/"]
+    event = AuditEvent.objects.filter(workspace=world.a).order_by("-pk").first()
+    if world.member_a.is_auditor and event:
+        paths.append(f"/w/alpha/audit/{event.pk}/")
+    assert len(paths) >= 5, paths
+    for path in paths:
+        page.goto(path)
+        assert _overflow(page) <= 0, f"{path} scrolls sideways at 390 px for {email}"
+        expect(page.get_by_role("button", name="Sign out")).to_be_visible()
