@@ -87,7 +87,30 @@ def test_deactivated_membership_is_refused_even_with_a_fresh_grant(member):
 def test_a_membership_pending_consent_is_refused_even_with_a_fresh_saml_grant(member):
     member.consent_pending_since = at(NOW - 60)
     reason = problem(grant(access.GrantMethod.SAML), member)
-    assert reason.startswith("You have not joined this workspace yet. Accept the invitation sent to ")
+    assert reason == (f"You have not joined this workspace yet. Accept the invitation sent to {member.user.email} "
+                      "(an Owner can resend it).")
+
+
+def test_a_refusal_says_whether_consent_is_what_is_missing(world, clock):
+    assert access.NoGrant(world.a, "no grant").consent_pending is False  # by default: signing in again may help
+    assert access.NoGrant(world.a, "x", consent_pending=True).consent_pending is True
+    world.member_a.consent_pending_since = at(NOW - 60)
+    world.member_a.save(update_fields=["consent_pending_since"])
+    with pytest.raises(access.NoGrant) as refused:
+        access.access_workspace(request_for(world.member_a.user, live(world.a)), "alpha")
+    assert refused.value.consent_pending is True
+    world.member_a.consent_pending_since = None
+    world.member_a.is_active = False
+    world.member_a.save(update_fields=["consent_pending_since", "is_active"])
+    with pytest.raises(access.NoGrant) as deactivated:
+        access.access_workspace(request_for(world.member_a.user, live(world.a)), "alpha")
+    assert deactivated.value.consent_pending is False
+
+
+def test_marking_a_grant_recorded_without_a_grant_changes_nothing(world, clock):
+    request = request_for(world.member_a.user, {})
+    grants.mark_grant_recorded(request, world.a.pk)  # no grant for this workspace: nothing to mark, no error
+    assert request.session.get(access.SESSION_KEY) == {}
 
 
 def test_an_accepted_membership_is_not_refused_for_consent(member):
