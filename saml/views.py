@@ -18,6 +18,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from audit.middleware import client_ip
 from workspaces.access import GrantMethod, WorkspaceRequest, grant_workspace, workspace_view
+from workspaces.confirm import unconfirmed
 from workspaces.exceptions import ServiceError
 from workspaces.forms import LoginForm, posted_id
 from workspaces.models import Team, User, Workspace
@@ -120,7 +121,12 @@ def sso_settings(request: WorkspaceRequest, slug: str) -> HttpResponse:
                                           "keep the recovery codes you stored for break-glass.")
                 return redirect("sso_settings", slug)
             elif action == "enforce_off":
-                if ask := _confirm_disable(request, workspace):
+                if ask := unconfirmed(
+                    request, title=f"Stop enforcing SAML-only in {workspace.name}?", confirm_label="Stop enforcing",
+                    cancel_url=reverse("sso_settings", args=[slug]),
+                    consequences=["Members may sign in with a password again (where they have one), besides SSO.",
+                                  "The unused break-glass recovery codes stop working."],
+                ):
                     return ask
                 services.saml_only_set(workspace=workspace, actor=actor, enabled=False)
                 workspace.refresh_from_db()
@@ -195,20 +201,6 @@ def _enforce_step(request: WorkspaceRequest, workspace: Workspace) -> HttpRespon
         request, codes=codes, prepared=prepared, error=error, without_sso=without_sso, without_sso_sample=sample,
         my_method=request.access.method, sp=_sp_info(workspace.slug),
     ), status=400 if error else 200)
-
-
-def _confirm_disable(request: WorkspaceRequest, workspace: Workspace) -> HttpResponse | None:
-    if request.POST.get("confirmed") == "yes":
-        return None
-    return render(request, "workspaces/confirm.html", _ctx(
-        request, title=f"Stop enforcing SAML-only in {workspace.name}?", confirm_label="Stop enforcing",
-        cancel_url=reverse("sso_settings", args=[workspace.slug]), action_url=request.get_full_path(),
-        fields=[("action", "enforce_off")],
-        consequences=[
-            "Members may sign in with a password again (where they have one), besides SSO.",
-            "The unused break-glass recovery codes stop working.",
-        ],
-    ))
 
 
 @never_cache
