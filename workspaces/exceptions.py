@@ -22,6 +22,23 @@ class NotAllowed(ServiceError):
     code = "forbidden"
 
 
+class NotFound(ServiceError):
+    """The named object is not in this workspace (or not visible to the actor)."""
+
+    status = 404
+    code = "not_found"
+
+
+class IdpOwned(NotAllowed):
+    """The member's identity provider owns what was to change (``workspaces.ownership``); ``owner`` names it."""
+
+    code = "idp_owned"
+
+    def __init__(self, message: str, *, field: str | None = None, owner: str = "") -> None:
+        super().__init__(message, field=field)
+        self.owner = owner
+
+
 class LastOwnerError(ServiceError):
     """The change would leave the workspace without an active Owner."""
 

@@ -114,6 +114,9 @@ class Workspace(models.Model):
     api_key_sso_window = models.PositiveIntegerField(default=7 * 86400)
     # A role value from the IdP (SCIM ``role``) that neither a RoleMapping nor a Gatehouse role name matches.
     unknown_idp_role = models.CharField(max_length=8, choices=UnknownIdpRole.choices, default=UnknownIdpRole.REJECT)
+    # Off (default): the connector API may not change what the IdP owns (a role it mapped, a team it pushes), the
+    # same rule as the portal's; on: a governance tool's decision wins until the IdP next changes it.
+    api_may_override_idp = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -242,6 +245,8 @@ class Team(models.Model):
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     external_id = models.CharField(max_length=255, blank=True)
+    # Created by a SCIM group push: the IdP owns its member list (workspaces/ownership.py, ``team_owned``).
+    scim_managed = models.BooleanField(default=False)
     members: models.ManyToManyField[Membership, TeamMembership] = models.ManyToManyField(
         Membership, through="TeamMembership", related_name="teams"
     )

@@ -37,6 +37,7 @@ class Cap(models.TextChoices):
     APIKEY_SERVICE = "apikey.service", "Create and revoke workspace service keys"
     SETTINGS_MANAGE = "settings.manage", "Change SSO, provisioning and workspace policy"
     AUDIT_VIEW = "audit.view", "Read the audit log"
+    REVIEW_MANAGE = "review.manage", "Start access reviews and decide keep or revoke"
 
 
 _ALL = set(Cap)
@@ -44,7 +45,8 @@ _ALL = set(Cap)
 MATRIX: dict[str, frozenset[str]] = {
     Role.OWNER: frozenset(_ALL),
     Role.MANAGER: frozenset(
-        _ALL - {Cap.MEMBER_MAKE_OWNER, Cap.MEMBER_SET_AUDITOR, Cap.APIKEY_SERVICE, Cap.SETTINGS_MANAGE}
+        _ALL - {Cap.MEMBER_MAKE_OWNER, Cap.MEMBER_SET_AUDITOR, Cap.APIKEY_SERVICE, Cap.SETTINGS_MANAGE,
+                Cap.REVIEW_MANAGE}
     ),
     # A Member sees public members, the teams it belongs to and every repository.
     Role.MEMBER: frozenset({Cap.WORKSPACE_VIEW, Cap.MEMBERS_LIST, Cap.REPOSITORIES_LIST, Cap.APIKEY_OWN}),
@@ -73,7 +75,8 @@ def can(membership: Membership | None, cap: str) -> bool:
     """True when this active membership's role (or auditor flag) gives the capability."""
     if membership is None or not membership.is_active:
         return False
-    if cap == Cap.AUDIT_VIEW and membership.is_auditor:
+    # An auditor (any role) reads the log and runs access reviews: the evidence an audit asks for.
+    if membership.is_auditor and cap in (Cap.AUDIT_VIEW, Cap.REVIEW_MANAGE):
         return True
     return cap in MATRIX.get(membership.role, frozenset())
 
@@ -113,3 +116,11 @@ class ApiScope(models.TextChoices):
     REPOSITORIES_READ = "repositories:read", "Read repositories and their grants"
     ACCESS_CHECK = "access:check", "Ask whether a member may pull, push or delete a package"
     AUDIT_READ = "audit:read", "Read the workspace's audit log (SIEM pulls)"
+    GRANTS_READ = "grants:read", "Read entitlements and who holds them (roles, teams, repository permissions)"
+    ROLES_WRITE = "roles:write", "Grant and revoke the Manager, Member and Collaborator roles"
+    OWNERS_WRITE = "owners:write", "Also grant and revoke the Owner role, and change or deactivate Owners"
+    TEAMS_WRITE = "teams:write", "Add members to teams and remove them"
+    REPOSITORIES_WRITE = "repositories:write", "Grant and revoke repository permissions"
+    MEMBERS_WRITE = "members:write", "Deactivate and reactivate members"
+    REVIEWS_READ = "reviews:read", "Read access reviews and export them"
+    REVIEWS_WRITE = "reviews:write", "Start access reviews, decide keep or revoke, and complete them"

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from .credentials import hash_secret
+from .entitlements import KIND_RANK, PERMISSION_ORDER, ROLE_ORDER, TEAM_SOURCE, EntitlementKind, GrantSource
 from .models import (
     ApiKey,
     DeprovisionJob,
@@ -18,6 +19,7 @@ from .models import (
     DomainClaim,
     Invitation,
     Membership,
+    Permission,
     Repository,
     RepositoryGrant,
     Team,
@@ -25,8 +27,9 @@ from .models import (
     User,
     Workspace,
 )
+from .ownership import idp_owned, team_membership_owned, team_owned_reason
 from .policy import personal_key_sso_problem, personal_key_sso_until
-from .roles import Cap, can
+from .roles import Cap, Role, can
 
 
 def workspaces_of_user(user: User) -> QuerySet[Membership]:
@@ -368,3 +371,182 @@ def invitations_open(workspace: Workspace) -> QuerySet[Invitation]:
 def domain_claims_of(workspace: Workspace) -> QuerySet[DomainClaim]:
     """The workspace's claims, for its domains page and ``manage.py workspace_domain list``."""
     return DomainClaim.objects.filter(workspace=workspace).order_by("domain")
+
+
+# ----------------------------------------------------------------------------- entitlements and grants (governance)
+
+
+@dataclass(frozen=True)
+class EntitlementRow:
+    """One grantable entitlement (``workspaces.entitlements``) with where it lives."""
+
+    id: str
+    kind: str
+    value: str
+    label: str
+    resource_type: str
+    resource_id: int | None
+    resource_name: str
+    idp_owned: str  # why only the IdP adds holders (a team it pushes or syncs), or ""
+    position: tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class GrantRow:
+    """An entitlement held by a member (or, for a repository permission, a team), and who put it there."""
+
+    entitlement: str
+    kind: str
+    label: str
+    principal_type: str  # "member" or "team"
+    principal_id: int
+    principal_label: str
+    principal_active: bool | None  # None for a team
+    source: str
+    idp_owned: str  # why the portal may not revoke it (workspaces.ownership), or ""
+    granted_at: datetime | None
+    position: tuple[int, int]
+
+    @property
+    def id(self) -> str:
+        return f"{self.entitlement}/{self.principal_type}:{self.principal_id}"
+
+
+def _grant_members(workspace: Workspace, viewer: Membership | None) -> QuerySet[Membership]:
+    """Members whose grants the viewer may see: everyone for a service key and for those who see private members."""
+    if viewer is None or (viewer.workspace_id == workspace.pk and can(viewer, Cap.MEMBERS_VIEW_PRIVATE)):
+        return Membership.objects.filter(workspace=workspace)
+    if viewer.workspace_id != workspace.pk:
+        return Membership.objects.none()
+    return members_visible_to(viewer)
+
+
+def entitlements_page(
+    *, workspace: Workspace, viewer: Membership | None, after: tuple[int, ...] | None, limit: int,
+    kind: str | None = None,
+) -> tuple[list[EntitlementRow], bool]:
+    """One keyset page of the workspace's entitlements (roles, then teams, then repository permissions, by id),
+    and whether more follow. Teams and repositories are those the viewer may see."""
+    start = tuple(after) if after else (-1, -1, -1)
+    rows: list[EntitlementRow] = []
+    want = limit + 1
+    if kind in (None, EntitlementKind.ROLE) and start[0] <= KIND_RANK[EntitlementKind.ROLE]:
+        for index, role in enumerate(ROLE_ORDER):
+            position = (0, index, 0)
+            if position > start:
+                rows.append(EntitlementRow(
+                    id=f"role:{role}", kind=EntitlementKind.ROLE, value=role, label=Role(role).label,
+                    resource_type="workspace", resource_id=workspace.pk, resource_name=workspace.name, idp_owned="",
+                    position=position,
+                ))
+    if len(rows) < want and kind in (None, EntitlementKind.TEAM) and start[0] <= 1:
+        after_id = start[1] if start[0] == 1 else -1
+        teams = (
+            Team.objects.filter(workspace=workspace, pk__in=_visible_team_ids(workspace, viewer), pk__gt=after_id)
+            # saml's GroupMapping, through its reverse relation (this app does not import saml)
+            .annotate(saml_synced=Exists(Team.objects.filter(pk=OuterRef("pk"), saml_group_mappings__isnull=False)))
+            .order_by("pk")[: want - len(rows)]
+        )
+        for team in teams:
+            owned = team_owned_reason(scim=team.scim_managed, saml=team.saml_synced)
+            rows.append(EntitlementRow(
+                id=f"team:{team.pk}", kind=EntitlementKind.TEAM, value="member", label=f"Member of team {team.name}",
+                resource_type="team", resource_id=team.pk, resource_name=team.name, idp_owned=owned,
+                position=(1, team.pk, 0),
+            ))
+    if len(rows) < want and kind in (None, EntitlementKind.REPOSITORY):
+        after_id, after_perm = (start[1], start[2]) if start[0] == 2 else (-1, -1)
+        repos = (
+            api_repositories(workspace=workspace, viewer=viewer).prefetch_related(None)
+            .filter(pk__gte=after_id).order_by("pk")[: (want - len(rows)) // len(PERMISSION_ORDER) + 2]
+        )
+        for repo in repos:
+            for index, permission in enumerate(PERMISSION_ORDER):
+                if (repo.pk, index) <= (after_id, after_perm):
+                    continue
+                rows.append(EntitlementRow(
+                    id=f"repository:{repo.pk}:{permission}", kind=EntitlementKind.REPOSITORY, value=permission,
+                    label=f"{Permission(permission).label} on {repo.name}", resource_type="repository",
+                    resource_id=repo.pk, resource_name=repo.name, idp_owned="", position=(2, repo.pk, index),
+                ))
+    return rows[:limit], len(rows) > limit
+
+
+def grants_page(
+    *, workspace: Workspace, viewer: Membership | None, after: tuple[int, ...] | None, limit: int,
+    kind: str | None = None, member_id: int | None = None, team_id: int | None = None, entitlement: Any = None,
+) -> tuple[list[GrantRow], bool]:
+    """One keyset page of grants (role grants by member id, team memberships by row id, repository grants by row id),
+    and whether more follow.
+
+    Consistent under concurrent changes: each grant has a fixed place in the order, so a walk never repeats one, and
+    a grant that exists for the whole walk is listed exactly once. Filters: ``member_id`` (held by that member),
+    ``team_id`` (held by that team: repository permissions), ``entitlement`` (an ``EntitlementRef``: its holders).
+    """
+    start = tuple(after) if after else (-1, -1)
+    rows: list[GrantRow] = []
+    want = limit + 1
+    ent_kind = entitlement.kind if entitlement is not None else None
+
+    def wanted(k: str) -> bool:
+        return kind in (None, k) and ent_kind in (None, k)
+
+    members = _grant_members(workspace, viewer)
+    if wanted(EntitlementKind.ROLE) and team_id is None and start[0] <= 0:
+        qs = members.filter(pk__gt=start[1] if start[0] == 0 else -1).select_related("user").order_by("pk")
+        if member_id is not None:
+            qs = qs.filter(pk=member_id)
+        if entitlement is not None:
+            qs = qs.filter(role=entitlement.value)
+        for m in qs[: want - len(rows)]:
+            rows.append(GrantRow(
+                entitlement=f"role:{m.role}", kind=EntitlementKind.ROLE, label=Role(m.role).label,
+                principal_type="member", principal_id=m.pk, principal_label=m.user.email,
+                principal_active=m.is_active and not m.consent_pending,
+                source=GrantSource.IDP_ROLE if m.role_from_idp and m.detached_at is None else GrantSource.MANUAL,
+                idp_owned=idp_owned(m, "role"), granted_at=None, position=(0, m.pk),
+            ))
+    if len(rows) < want and wanted(EntitlementKind.TEAM) and team_id is None and start[0] <= 1:
+        links = (
+            TeamMembership.objects.filter(
+                team__workspace=workspace, team_id__in=_visible_team_ids(workspace, viewer),
+                membership_id__in=members.values("pk"), pk__gt=start[1] if start[0] == 1 else -1,
+            ).select_related("team", "membership__user").order_by("pk")
+        )
+        if member_id is not None:
+            links = links.filter(membership_id=member_id)
+        if entitlement is not None:
+            links = links.filter(team_id=entitlement.object_id)
+        for tm in links[: want - len(rows)]:
+            m = tm.membership
+            rows.append(GrantRow(
+                entitlement=f"team:{tm.team_id}", kind=EntitlementKind.TEAM, label=f"Member of team {tm.team.name}",
+                principal_type="member", principal_id=m.pk, principal_label=m.user.email,
+                principal_active=m.is_active and not m.consent_pending,
+                source=TEAM_SOURCE.get(tm.source, GrantSource.MANUAL), idp_owned=team_membership_owned(tm),
+                granted_at=tm.created_at, position=(1, tm.pk),
+            ))
+    if len(rows) < want and wanted(EntitlementKind.REPOSITORY):
+        grants = repository_grants_visible_to(workspace=workspace, viewer=viewer).select_related("repository").filter(
+            pk__gt=start[1] if start[0] == 2 else -1
+        )
+        if member_id is not None:
+            grants = grants.filter(membership_id=member_id)
+        if team_id is not None:
+            grants = grants.filter(team_id=team_id)
+        if entitlement is not None:
+            grants = grants.filter(repository_id=entitlement.object_id, permission=entitlement.value)
+        for g in grants[: want - len(rows)]:
+            if g.team_id is not None:
+                principal = ("team", g.team_id, g.team.name, None)  # type: ignore[union-attr]
+            else:
+                m = g.membership
+                principal = ("member", m.pk, m.user.email, m.is_active and not m.consent_pending)  # type: ignore[union-attr]
+            rows.append(GrantRow(
+                entitlement=f"repository:{g.repository_id}:{g.permission}", kind=EntitlementKind.REPOSITORY,
+                label=f"{Permission(g.permission).label} on {g.repository.name}",
+                principal_type=principal[0], principal_id=principal[1], principal_label=principal[2],
+                principal_active=principal[3], source=GrantSource.MANUAL, idp_owned="", granted_at=g.created_at,
+                position=(2, g.pk),
+            ))
+    return rows[:limit], len(rows) > limit

@@ -34,6 +34,7 @@ from .domains import (
     domain_claims_expire,
     domain_claims_recheck,
 )
+from .entitlements import entitlement_grant, entitlement_revoke
 from .invitations import (
     InvitationUnusable,
     invitation_accept,
@@ -123,6 +124,8 @@ __all__ = [
     "domain_claim_verify",
     "domain_claims_expire",
     "domain_claims_recheck",
+    "entitlement_grant",
+    "entitlement_revoke",
     "membership_detach",
     "membership_link_subject",
     "membership_rename",

@@ -8,9 +8,9 @@ from django.db import transaction
 
 from audit.record import Actor, record_event
 
-from ..exceptions import AlreadyExists, NotAllowed, ServiceError
+from ..exceptions import AlreadyExists, IdpOwned, ServiceError
 from ..models import Membership, Team, TeamMembership, TeamSource, Workspace
-from ..ownership import is_directory, team_membership_owned
+from ..ownership import is_directory, may_override_idp, require_portal_may_add_to_team, team_membership_owned
 from ..roles import Cap
 from ._common import require_capability, touch
 
@@ -25,7 +25,10 @@ def team_create(
         raise ServiceError("A team needs a name.", field="name")
     if Team.objects.filter(workspace=workspace, name__iexact=name).exists():
         raise AlreadyExists(f"A team named {name!r} already exists.", field="name")
-    team = Team.objects.create(workspace=workspace, name=name, description=description, external_id=external_id)
+    team = Team.objects.create(
+        workspace=workspace, name=name, description=description, external_id=external_id,
+        scim_managed=actor.kind == "scim_client",  # a SCIM group push: the IdP owns its member list
+    )
     record_event(
         actor=actor, action="team.created", workspace=workspace,
         target_type="team", target_id=team.pk, target_label=name, details={"name": name},
@@ -80,6 +83,9 @@ def team_add_members(
     """Add several members in one transaction (a SCIM group PATCH with thousands of members is one call)."""
     require_capability(actor, team.workspace, Cap.TEAM_MANAGE)
     team = Team.objects.select_for_update().get(pk=team.pk)  # read-modify-write on membership lists
+    memberships = list(memberships)
+    if memberships:
+        require_portal_may_add_to_team(actor, team)
     existing = set(team.team_memberships.values_list("membership_id", flat=True))
     added = 0
     for membership in memberships:
@@ -106,6 +112,7 @@ def team_remove_members(*, team: Team, memberships: Iterable[Membership], actor:
     team = Team.objects.select_for_update().get(pk=team.pk)
     removed = 0
     portal = not is_directory(actor)
+    overrides = portal and may_override_idp(actor, team.workspace)
     for membership in memberships:
         if not portal and membership.detached_at is not None:
             continue
@@ -113,9 +120,9 @@ def team_remove_members(*, team: Team, memberships: Iterable[Membership], actor:
         existing = row.first() if portal else None
         if existing is not None:
             existing.membership = membership  # the caller's instance: no query for it
-            reason = team_membership_owned(existing)
+            reason = "" if overrides else team_membership_owned(existing)
             if reason:
-                raise NotAllowed(reason, field="member")
+                raise IdpOwned(reason, field="member", owner="SCIM" if existing.source == TeamSource.SCIM else "SAML")
         deleted, _ = row.delete()
         if deleted:
             _team_member_event(actor, team, membership, "team.member_removed", source)

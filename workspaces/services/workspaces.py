@@ -59,7 +59,8 @@ def workspace_create(*, slug: str, name: str, owner: User, actor: Actor) -> Work
 def workspace_update_policy(*, workspace: Workspace, actor: Actor, **changes: Any) -> Workspace:
     """Change policy flags (name, JIT, default role...). SAML-only has its own guarded path in ``saml``."""
     require_capability(actor, workspace, Cap.SETTINGS_MANAGE)
-    allowed = {"name", "jit_provisioning", "default_role", "require_2fa", "audit_retention_days", "scim_may_grant_owner"}
+    allowed = {"name", "jit_provisioning", "default_role", "require_2fa", "audit_retention_days", "scim_may_grant_owner",
+               "api_may_override_idp"}
     unknown = set(changes) - allowed
     if unknown:
         raise ServiceError(f"Unknown setting(s): {', '.join(sorted(unknown))}")
