@@ -349,7 +349,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
-    "ENUM_NAME_OVERRIDES": {"RoleEnum": "workspaces.roles.Role.choices"},
+    "ENUM_NAME_OVERRIDES": {"RoleEnum": "workspaces.roles.Role.choices",
+                            "EntitlementKindEnum": "workspaces.entitlements.EntitlementKind.choices",
+                            "ReviewScopeEnum": "workspaces.models.ReviewScope.choices",
+                            "PrincipalTypeEnum": ["member", "team"],
+                            "ResourceTypeEnum": ["workspace", "team", "repository"]},
 }
 # Issuer shown in authenticator apps next to the account (otpauth:// label).
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Gatehouse")

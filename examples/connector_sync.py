@@ -10,7 +10,19 @@ accounts, not dropped.
 
 Use an Owner's or Manager's personal key, or a service key with the scopes members:read and
 teams:read, to see the whole roster (a Member's key sees only public members and its own teams).
-Exit codes: 0 synced, 1 the API refused or failed, 2 bad usage.
+
+Provisioning, the other half of a governance tool (an access review decided to revoke, a request was approved):
+
+    python examples/connector_sync.py ... --grants                      # every grant with its source
+    python examples/connector_sync.py ... --grant team:12 --member ada@example.com
+    python examples/connector_sync.py ... --revoke role:manager --member ada@example.com
+    python examples/connector_sync.py ... --deactivate ada@example.com
+
+Grants and revocations are idempotent, so a request whose answer was lost (a timeout, a 502 from a proxy, a 429)
+is simply sent again (``--retries``, default 3): the second answer says ``changed: false`` and nothing is recorded
+twice. These need a service key with grants:read plus roles:write, teams:write, repositories:write or members:write
+(owners:write for anything touching an Owner), or a personal key whose member's role allows the change.
+Exit codes: 0 done, 1 the API refused or failed, 2 bad usage.
 """
 
 from __future__ import annotations
@@ -19,6 +31,7 @@ import argparse
 import json
 import os
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -36,19 +49,38 @@ class GatehouseClient:
         self.key = key
         self.timeout = timeout
 
-    def _get(self, url: str) -> dict[str, Any]:
-        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {self.key}", "Accept": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 (the operator's URL)
-                return json.load(response)
-        except urllib.error.HTTPError as exc:
+    retries = 3
+
+    def _request(self, url: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """GET (or POST ``body``). Every call here is safe to repeat (reads, and idempotent grants and revocations),
+        so a lost answer, a 5xx from a proxy or a 429 is retried with backoff."""
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"Authorization": f"Bearer {self.key}", "Accept": "application/json"}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        for attempt in range(self.retries + 1):
+            request = urllib.request.Request(url, data=data, headers=headers, method="POST" if data else "GET")
             try:
-                detail = json.load(exc).get("detail", "")
-            except (ValueError, AttributeError):
-                detail = ""
-            raise ApiError(f"{exc.code} from {url}: {detail or exc.reason}") from exc
-        except urllib.error.URLError as exc:
-            raise ApiError(f"cannot reach {url}: {exc.reason}") from exc
+                with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 (the operator's URL)
+                    return json.load(response)
+            except urllib.error.HTTPError as exc:
+                if (exc.code >= 500 or exc.code == 429) and attempt < self.retries:
+                    time.sleep(min(2**attempt * 0.5, 8))
+                    continue
+                try:
+                    detail = json.load(exc).get("detail", "")
+                except (ValueError, AttributeError):
+                    detail = ""
+                raise ApiError(f"{exc.code} from {url}: {detail or exc.reason}") from exc
+            except (urllib.error.URLError, TimeoutError) as exc:
+                if attempt < self.retries:
+                    time.sleep(min(2**attempt * 0.5, 8))
+                    continue
+                raise ApiError(f"cannot reach {url}: {getattr(exc, 'reason', exc)}") from exc
+        raise AssertionError("unreachable")
+
+    def _get(self, url: str) -> dict[str, Any]:
+        return self._request(url)
 
     def workspace(self) -> dict[str, Any]:
         return self._get(self.base)
@@ -60,6 +92,46 @@ class GatehouseClient:
             page = self._get(url)
             yield from page["results"]
             url = page.get("next")
+
+
+    def member_id(self, email: str) -> int:
+        found = self._get(f"{self.base}members/?email={urllib.parse.quote(email)}")["results"]
+        if not found:
+            raise ApiError(f"no member {email} visible to this key")
+        return int(found[0]["id"])
+
+    def grant(self, entitlement: str, member_id: int) -> dict[str, Any]:
+        return self._request(f"{self.base}grants/", {"entitlement": entitlement, "member": member_id})
+
+    def revoke(self, entitlement: str, member_id: int) -> dict[str, Any]:
+        return self._request(f"{self.base}grants/revoke/", {"entitlement": entitlement, "member": member_id})
+
+    def deactivate(self, member_id: int, reason: str = "") -> dict[str, Any]:
+        return self._request(f"{self.base}members/{member_id}/deactivate/", {"reason": reason})
+
+
+def render_grants(grants: list[dict[str, Any]]) -> list[str]:
+    return [
+        f"GRANT {g['entitlement']} {g['principal']['type']}={g['principal']['label']} source={g['source']}"
+        + (" idp_owned" if g["idp_owned"] else "")
+        for g in grants
+    ]
+
+
+def provision(client: GatehouseClient, args: argparse.Namespace) -> list[str]:
+    """One grant, revocation or deactivation, reported as a governance tool logs it."""
+    if args.deactivate:
+        result = client.deactivate(client.member_id(args.deactivate), reason="governance connector")
+        return [f"{'DEACTIVATED' if result['changed'] else 'UNCHANGED (already inactive)'} {args.deactivate}"]
+    entitlement = args.grant or args.revoke
+    member = client.member_id(args.member)
+    if args.grant:
+        result = client.grant(entitlement, member)
+        verb = "GRANTED" if result["changed"] else "UNCHANGED (already held)"
+    else:
+        result = client.revoke(entitlement, member)
+        verb = "REVOKED" if result["changed"] else "UNCHANGED (not held)"
+    return [f"{verb} {entitlement} {args.member}"]
 
 
 def yes(flag: bool) -> str:
@@ -95,10 +167,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workspace", required=True, help="workspace slug")
     parser.add_argument("--key", default=os.environ.get("GATEHOUSE_API_KEY", ""), help="API key (default: $GATEHOUSE_API_KEY)")
     parser.add_argument("--page-size", type=int, default=200, help="items per page, 1-500")
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument("--grants", action="store_true", help="list every grant with its source instead of the roster")
+    action.add_argument("--grant", metavar="ENTITLEMENT", help="grant it (role:manager, team:12, repository:7:write)")
+    action.add_argument("--revoke", metavar="ENTITLEMENT", help="revoke it")
+    action.add_argument("--deactivate", metavar="EMAIL", help="deactivate this member")
+    parser.add_argument("--member", metavar="EMAIL", help="the member to grant to or revoke from")
+    parser.add_argument("--retries", type=int, default=3, help="retries of a lost or 5xx/429 answer (default 3)")
     args = parser.parse_args(argv)
     if not args.key:
         parser.error("give --key or set GATEHOUSE_API_KEY")
+    if (args.grant or args.revoke) and not args.member:
+        parser.error("--grant and --revoke need --member EMAIL")
     client = GatehouseClient(args.base_url, args.workspace, args.key)
+    client.retries = max(0, args.retries)
+    if args.grants or args.grant or args.revoke or args.deactivate:
+        try:
+            lines = (render_grants(list(client.paginate("grants", args.page_size))) if args.grants
+                     else provision(client, args))
+        except ApiError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print("\n".join(lines))
+        return 0
     try:
         workspace = client.workspace()
         members = list(client.paginate("members", args.page_size))

@@ -40,6 +40,12 @@ class ProvisioningPolicyForm(forms.Form):
         help_text="Off (recommended): SCIM, the role attribute and group sync can never make an Owner, so a "
                   "compromised IdP cannot take the workspace over.",
     )
+    api_may_override_idp = forms.BooleanField(
+        label="Governance tools may override the identity provider", required=False,
+        help_text="Off (recommended): the connector API cannot change what the IdP owns (a role it set, a team it "
+                  "pushes or syncs), as in the portal. On: an access review's or governance tool's revocation wins "
+                  "until the IdP next changes the same thing.",
+    )
 
 
 class RequestLogFilterForm(forms.Form):

@@ -48,7 +48,7 @@ def provisioning(request: HttpRequest, slug: str) -> HttpResponse:
     form = CredentialForm()
     policy_form = ProvisioningPolicyForm(initial={
         "jit_provisioning": workspace.jit_provisioning, "default_role": workspace.default_role,
-        "scim_may_grant_owner": workspace.scim_may_grant_owner,
+        "scim_may_grant_owner": workspace.scim_may_grant_owner, "api_may_override_idp": workspace.api_may_override_idp,
     })
     new_secret: dict[str, Any] | None = None
     if request.method == "POST":

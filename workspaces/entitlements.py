@@ -33,7 +33,7 @@ class EntitlementKind(models.TextChoices):
 
 
 # The order of kinds in listings and cursors.
-KIND_RANK = {EntitlementKind.ROLE: 0, EntitlementKind.TEAM: 1, EntitlementKind.REPOSITORY: 2}
+KIND_RANK: dict[str, int] = {EntitlementKind.ROLE: 0, EntitlementKind.TEAM: 1, EntitlementKind.REPOSITORY: 2}
 RANK_KIND = {rank: kind for kind, rank in KIND_RANK.items()}
 # Roles listed highest first.
 ROLE_ORDER = [Role.OWNER, Role.MANAGER, Role.MEMBER, Role.COLLABORATOR]
@@ -49,12 +49,12 @@ class GrantSource(models.TextChoices):
     IDP_ROLE = "idp_role", "Role from the identity provider (SCIM role, SAML role attribute or group)"
 
 
-TEAM_SOURCE = {TeamSource.MANUAL: GrantSource.MANUAL, TeamSource.SCIM: GrantSource.SCIM_GROUP,
+TEAM_SOURCE: dict[str, str] = {TeamSource.MANUAL: GrantSource.MANUAL, TeamSource.SCIM: GrantSource.SCIM_GROUP,
                TeamSource.SAML: GrantSource.SAML_GROUP_SYNC}
 
 # Revoking a role leaves the member the role below it: an org member always holds exactly one role. Collaborator
 # is the lowest: to take all access away, deactivate the member.
-ROLE_AFTER_REVOKE = {Role.OWNER: Role.MEMBER, Role.MANAGER: Role.MEMBER, Role.MEMBER: Role.COLLABORATOR}
+ROLE_AFTER_REVOKE: dict[str, str] = {Role.OWNER: Role.MEMBER, Role.MANAGER: Role.MEMBER, Role.MEMBER: Role.COLLABORATOR}
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class EntitlementRef:
     """A parsed entitlement id."""
 
     kind: str
-    object_id: int | None = None  # team or repository id
+    object_id: int = 0  # team or repository id (0 for a role)
     value: str = ""  # the role, or the repository permission
 
     @property

@@ -116,7 +116,7 @@ class Workspace(models.Model):
     unknown_idp_role = models.CharField(max_length=8, choices=UnknownIdpRole.choices, default=UnknownIdpRole.REJECT)
     # Off (default): the connector API may not change what the IdP owns (a role it mapped, a team it pushes), the
     # same rule as the portal's; on: a governance tool's decision wins until the IdP next changes it.
-    api_may_override_idp = models.BooleanField(default=False)
+    api_may_override_idp = models.BooleanField(default=False, db_default=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -134,6 +134,7 @@ class Workspace(models.Model):
             "default_role": self.default_role,
             "require_2fa": self.require_2fa,
             "api_key_sso_window_seconds": self.api_key_sso_window,
+            "api_may_override_idp": self.api_may_override_idp,
         }
 
 
@@ -246,7 +247,7 @@ class Team(models.Model):
     description = models.TextField(blank=True)
     external_id = models.CharField(max_length=255, blank=True)
     # Created by a SCIM group push: the IdP owns its member list (workspaces/ownership.py, ``team_owned``).
-    scim_managed = models.BooleanField(default=False)
+    scim_managed = models.BooleanField(default=False, db_default=False)
     members: models.ManyToManyField[Membership, TeamMembership] = models.ManyToManyField(
         Membership, through="TeamMembership", related_name="teams"
     )
@@ -551,3 +552,95 @@ class DomainClaim(models.Model):
     @property
     def is_verified(self) -> bool:
         return self.verified_at is not None
+
+
+# ----------------------------------------------------------------------------- access reviews
+
+
+class ReviewScope(models.TextChoices):
+    WORKSPACE = "workspace", "Whole workspace"
+    TEAM = "team", "One team"
+    REPOSITORY = "repository", "One repository"
+
+
+class ReviewStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    COMPLETED = "completed", "Completed"
+
+
+class ReviewDecision(models.TextChoices):
+    UNDECIDED = "", "Undecided"
+    KEEP = "keep", "Keep"
+    REVOKE = "revoke", "Revoke"
+
+
+class ReviewOutcome(models.TextChoices):
+    PENDING = "", "Not applied yet"
+    KEPT = "kept", "Kept"
+    REVOKED = "revoked", "Revoked"
+    NOT_HELD = "not_held", "No longer held"
+    REFUSED = "refused", "Revocation refused"
+
+
+class AccessReview(models.Model):
+    """One access review of a workspace (docs/access-reviews.md): a snapshot of the grants in scope, each decided
+    keep or revoke, then completed (revocations applied through ``workspaces.services``) and exported as evidence.
+
+    The scope's team or repository may be deleted later: ``scope_label`` keeps its name for the record."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="access_reviews")
+    name = models.CharField(max_length=200)
+    scope_kind = models.CharField(max_length=10, choices=ReviewScope.choices, default=ReviewScope.WORKSPACE)
+    scope_team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    scope_repository = models.ForeignKey(
+        Repository, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    scope_label = models.CharField(max_length=300, blank=True)
+    status = models.CharField(max_length=10, choices=ReviewStatus.choices, default=ReviewStatus.OPEN)
+    created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by_label = models.CharField(max_length=255, blank=True, help_text="The audit label of who started it.")
+    created_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    completed_by = models.CharField(max_length=255, blank=True, help_text="The audit label of who completed it.")
+    # SHA-256 of the JSON export at completion, also in the access_review.completed event: the file handed to an
+    # auditor can be checked against the log.
+    export_sha256 = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["workspace", "status", "created_at"], name="accessreview_ws_status")]
+
+    def __str__(self) -> str:
+        return f"access review {self.name} in {self.workspace_id}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == ReviewStatus.OPEN
+
+
+class AccessReviewItem(models.Model):
+    """One grant as it was when the review started (a snapshot: later changes do not alter the evidence), the
+    reviewer's decision, and what completing the review did with it."""
+
+    review = models.ForeignKey(AccessReview, on_delete=models.CASCADE, related_name="items")
+    entitlement = models.CharField(max_length=64)
+    kind = models.CharField(max_length=16)
+    label = models.CharField(max_length=300)
+    principal_type = models.CharField(max_length=8)  # "member" or "team"
+    principal_id = models.BigIntegerField()
+    principal_label = models.CharField(max_length=254)
+    source = models.CharField(max_length=16)
+    idp_owned = models.TextField(blank=True, help_text="Why the portal may not revoke it, when the IdP owns it.")
+    decision = models.CharField(max_length=8, choices=ReviewDecision.choices, blank=True, default="")
+    decided_by_label = models.CharField(max_length=255, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    note = models.TextField(blank=True)
+    outcome = models.CharField(max_length=8, choices=ReviewOutcome.choices, blank=True, default="")
+    outcome_detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["review", "id"], name="accessreviewitem_review_id")]
+
+    def __str__(self) -> str:
+        return f"{self.entitlement} of {self.principal_type} {self.principal_id}"

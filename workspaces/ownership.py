@@ -66,7 +66,7 @@ def team_owned_reason(*, scim: bool, saml: bool) -> str:
 
 def team_owned(team: Team) -> str:
     """``team_owned_reason`` for one team (the SAML mapping, in the saml app, read through its reverse relation)."""
-    saml = not team.scim_managed and team.saml_group_mappings.exists()  # type: ignore[attr-defined]
+    saml = not team.scim_managed and team.saml_group_mappings.exists()
     return team_owned_reason(scim=team.scim_managed, saml=saml)
 
 

@@ -412,7 +412,7 @@ class GrantRow:
         return f"{self.entitlement}/{self.principal_type}:{self.principal_id}"
 
 
-def _grant_members(workspace: Workspace, viewer: Membership | None) -> QuerySet[Membership]:
+def grant_members(workspace: Workspace, viewer: Membership | None) -> QuerySet[Membership]:
     """Members whose grants the viewer may see: everyone for a service key and for those who see private members."""
     if viewer is None or (viewer.workspace_id == workspace.pk and can(viewer, Cap.MEMBERS_VIEW_PRIVATE)):
         return Membership.objects.filter(workspace=workspace)
@@ -491,7 +491,10 @@ def grants_page(
     def wanted(k: str) -> bool:
         return kind in (None, k) and ent_kind in (None, k)
 
-    members = _grant_members(workspace, viewer)
+    members = grant_members(workspace, viewer)
+    sees_all = viewer is None or (
+        viewer.workspace_id == workspace.pk and can(viewer, Cap.TEAMS_LIST) and can(viewer, Cap.MEMBERS_VIEW_PRIVATE)
+    )
     if wanted(EntitlementKind.ROLE) and team_id is None and start[0] <= 0:
         qs = members.filter(pk__gt=start[1] if start[0] == 0 else -1).select_related("user").order_by("pk")
         if member_id is not None:
@@ -507,12 +510,10 @@ def grants_page(
                 idp_owned=idp_owned(m, "role"), granted_at=None, position=(0, m.pk),
             ))
     if len(rows) < want and wanted(EntitlementKind.TEAM) and team_id is None and start[0] <= 1:
-        links = (
-            TeamMembership.objects.filter(
-                team__workspace=workspace, team_id__in=_visible_team_ids(workspace, viewer),
-                membership_id__in=members.values("pk"), pk__gt=start[1] if start[0] == 1 else -1,
-            ).select_related("team", "membership__user").order_by("pk")
-        )
+        links = TeamMembership.objects.filter(team__workspace=workspace, pk__gt=start[1] if start[0] == 1 else -1)
+        if not sees_all:  # a Member's key: only teams and members it may see
+            links = links.filter(team_id__in=_visible_team_ids(workspace, viewer), membership_id__in=members.values("pk"))
+        links = links.select_related("team", "membership__user").order_by("pk")
         if member_id is not None:
             links = links.filter(membership_id=member_id)
         if entitlement is not None:
@@ -538,10 +539,11 @@ def grants_page(
             grants = grants.filter(repository_id=entitlement.object_id, permission=entitlement.value)
         for g in grants[: want - len(rows)]:
             if g.team_id is not None:
-                principal = ("team", g.team_id, g.team.name, None)  # type: ignore[union-attr]
+                principal: tuple[str, int, str, bool | None] = ("team", g.team_id, g.team.name, None)  # type: ignore[union-attr]
             else:
-                m = g.membership
-                principal = ("member", m.pk, m.user.email, m.is_active and not m.consent_pending)  # type: ignore[union-attr]
+                holder = g.membership
+                assert holder is not None  # a grant has exactly one grantee (a check constraint)
+                principal = ("member", holder.pk, holder.user.email, holder.is_active and not holder.consent_pending)
             rows.append(GrantRow(
                 entitlement=f"repository:{g.repository_id}:{g.permission}", kind=EntitlementKind.REPOSITORY,
                 label=f"{Permission(g.permission).label} on {g.repository.name}",
@@ -550,3 +552,123 @@ def grants_page(
                 position=(2, g.pk),
             ))
     return rows[:limit], len(rows) > limit
+
+
+# ----------------------------------------------------------------------------- access reviews (docs/access-reviews.md)
+
+# The review models, imported with the section that reads them.
+from .models import AccessReview, AccessReviewItem, ReviewDecision, ReviewOutcome  # noqa: E402
+
+REVIEW_ITEMS_PAGE_SIZE = 100
+# The decision filter of an items page: what reviewers and the API ask for.
+REVIEW_DECISION_FILTERS = ("keep", "revoke", "undecided")
+
+
+def _review_counts() -> dict[str, Count]:
+    """Per-review figures, computed in the same query as the reviews (one row each, no N+1)."""
+    return {
+        "item_count": Count("items"),
+        "keep_count": Count("items", filter=Q(items__decision=ReviewDecision.KEEP)),
+        "revoke_count": Count("items", filter=Q(items__decision=ReviewDecision.REVOKE)),
+        "undecided_count": Count("items", filter=Q(items__decision=ReviewDecision.UNDECIDED)),
+        "kept_count": Count("items", filter=Q(items__outcome=ReviewOutcome.KEPT)),
+        "revoked_count": Count("items", filter=Q(items__outcome=ReviewOutcome.REVOKED)),
+        "not_held_count": Count("items", filter=Q(items__outcome=ReviewOutcome.NOT_HELD)),
+        "refused_count": Count("items", filter=Q(items__outcome=ReviewOutcome.REFUSED)),
+    }
+
+
+def access_reviews_of(workspace: Workspace) -> QuerySet[AccessReview]:
+    """The workspace's access reviews, newest first, each with its counts (``item_count``, ``undecided_count``...)."""
+    return AccessReview.objects.filter(workspace=workspace).annotate(**_review_counts()).order_by("-created_at", "-pk")
+
+
+def access_review_for(workspace: Workspace, review_id: int) -> AccessReview | None:
+    """One review of *this* workspace with its counts; None for another workspace's (the caller answers 404)."""
+    return access_reviews_of(workspace).select_related("workspace").filter(pk=review_id).first()
+
+
+def access_review_item_for(review: AccessReview, item_id: int) -> AccessReviewItem | None:
+    """One item of this review; None for an item of any other review."""
+    return review.items.select_related("review__workspace").filter(pk=item_id).first()
+
+
+def access_review_items_page(
+    *, review: AccessReview, after: int | None = None, limit: int = REVIEW_ITEMS_PAGE_SIZE, decision: str | None = None,
+) -> tuple[list[AccessReviewItem], bool]:
+    """One keyset page of the review's items (by id, after ``after``), and whether more follow. ``decision``:
+    ``keep``, ``revoke`` or ``undecided`` (None: all)."""
+    qs = review.items.all().order_by("pk")
+    if after is not None:
+        qs = qs.filter(pk__gt=after)
+    if decision is not None:
+        qs = qs.filter(decision="" if decision == "undecided" else decision)
+    rows = list(qs[: limit + 1])
+    return rows[:limit], len(rows) > limit
+
+
+def access_review_items(review: AccessReview) -> QuerySet[AccessReviewItem]:
+    """Every item of the review, in order (the export; the API pages it with cursors)."""
+    return review.items.all().order_by("pk")
+
+
+def access_review_revoked_kinds(review: AccessReview) -> set[str]:
+    """The entitlement kinds among the review's revoke decisions, plus ``owner`` when one revokes the Owner role:
+    what a service key must be allowed to change for completion to apply them (the API checks its scopes)."""
+    revoking = review.items.filter(decision=ReviewDecision.REVOKE)
+    kinds = set(revoking.values_list("kind", flat=True).distinct())
+    if revoking.filter(entitlement=f"role:{Role.OWNER}").exists():
+        kinds.add("owner")
+    return kinds
+
+
+def access_review_scope_choices(workspace: Workspace) -> tuple[QuerySet[Team], QuerySet[Repository]]:
+    """The teams and repositories a review may be scoped to (every one of the workspace: reviewers see all grants)."""
+    return (Team.objects.filter(workspace=workspace).order_by("name"),
+            Repository.objects.filter(workspace=workspace).order_by("name"))
+
+
+def grant_row_for(*, entitlement: Any, member: Membership | None, team: Team | None) -> GrantRow | None:
+    """The grant of ``entitlement`` (an ``EntitlementRef``) held by ``member`` (or ``team``), or None: the answer to a
+    grant, read with one small query (none for a role)."""
+    if entitlement.kind == EntitlementKind.ROLE:
+        assert member is not None
+        member.refresh_from_db(fields=["role", "role_from_idp", "detached_at"])
+        if member.role != entitlement.value:
+            return None
+        return GrantRow(
+            entitlement=f"role:{member.role}", kind=EntitlementKind.ROLE, label=Role(member.role).label,
+            principal_type="member", principal_id=member.pk, principal_label=member.user.email,
+            principal_active=member.is_active and not member.consent_pending,
+            source=GrantSource.IDP_ROLE if member.role_from_idp and member.detached_at is None else GrantSource.MANUAL,
+            idp_owned=idp_owned(member, "role"), granted_at=None, position=(0, member.pk),
+        )
+    if entitlement.kind == EntitlementKind.TEAM:
+        assert member is not None
+        tm = TeamMembership.objects.filter(team_id=entitlement.object_id, membership=member).select_related("team").first()
+        if tm is None:
+            return None
+        tm.membership = member
+        return GrantRow(
+            entitlement=f"team:{tm.team_id}", kind=EntitlementKind.TEAM, label=f"Member of team {tm.team.name}",
+            principal_type="member", principal_id=member.pk, principal_label=member.user.email,
+            principal_active=member.is_active and not member.consent_pending,
+            source=TEAM_SOURCE.get(tm.source, GrantSource.MANUAL), idp_owned=team_membership_owned(tm),
+            granted_at=tm.created_at, position=(1, tm.pk),
+        )
+    grants = RepositoryGrant.objects.filter(repository_id=entitlement.object_id, permission=entitlement.value)
+    g = (grants.filter(team=team) if team is not None else grants.filter(membership=member)).select_related(
+        "repository").first()
+    if g is None:
+        return None
+    if team is not None:
+        principal: tuple[str, int, str, bool | None] = ("team", team.pk, team.name, None)
+    else:
+        assert member is not None
+        principal = ("member", member.pk, member.user.email, member.is_active and not member.consent_pending)
+    return GrantRow(
+        entitlement=f"repository:{g.repository_id}:{g.permission}", kind=EntitlementKind.REPOSITORY,
+        label=f"{Permission(g.permission).label} on {g.repository.name}", principal_type=principal[0],
+        principal_id=principal[1], principal_label=principal[2], principal_active=principal[3],
+        source=GrantSource.MANUAL, idp_owned="", granted_at=g.created_at, position=(2, g.pk),
+    )

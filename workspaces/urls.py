@@ -1,6 +1,14 @@
 from django.urls import path
 
-from . import views, views_domains, views_invitations, views_role_map, views_sessions, views_twofactor
+from . import (
+    views,
+    views_domains,
+    views_invitations,
+    views_reviews,
+    views_role_map,
+    views_sessions,
+    views_twofactor,
+)
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -27,4 +35,10 @@ urlpatterns = [
     path("w/<slug:slug>/settings/sessions/", views_sessions.workspace_sessions, name="workspace_sessions"),
     path("w/<slug:slug>/settings/role-mapping/", views_role_map.role_map, name="role_map"),
     path("w/<slug:slug>/settings/domains/", views_domains.workspace_domains, name="workspace_domains"),
+    path("w/<slug:slug>/reviews/", views_reviews.review_list, name="review_list"),
+    path("w/<slug:slug>/reviews/<int:review_id>/", views_reviews.review_detail, name="review_detail"),
+    path("w/<slug:slug>/reviews/<int:review_id>/export.csv", views_reviews.review_export_file, {"fmt": "csv"},
+         name="review_export_csv"),
+    path("w/<slug:slug>/reviews/<int:review_id>/export.json", views_reviews.review_export_file, {"fmt": "json"},
+         name="review_export_json"),
 ]

@@ -39,7 +39,7 @@ from .forms import (
     posted_id,
 )
 from .models import Membership, Team
-from .ownership import idp_owned, pushed_team_memberships
+from .ownership import idp_owned, pushed_team_memberships, team_owned
 from .roles import Cap, may_manage_member
 
 
@@ -352,7 +352,7 @@ def team_detail(request: WorkspaceRequest, slug: str, team_id: int) -> HttpRespo
             return redirect("team_detail", slug, team.pk)
     return render(request, "workspaces/team_detail.html", _ctx(
         request, team=team, members=_with_pushed_reason(team, selectors.team_members(team, me)), add_form=add_form,
-        rename_form=rename_form,
+        rename_form=rename_form, team_owned=team_owned(team),
     ))
 
 

@@ -373,6 +373,24 @@ def _invitation(w):
     return membership.invitations.get()
 
 
+def _review(w, decision: str = ""):
+    from workspaces.services import access_review_start
+
+    review = access_review_start(workspace=w.a, actor=_owner(w), name="Q3 review", scope_kind="workspace")
+    if decision:
+        review.items.update(decision=decision)
+    return review
+
+
+def _review_item(w):
+    return {"item": _review(w).items.first(), "decision": "keep", "actor": _owner(w)}
+
+
+def _review_items(w):
+    review = _review(w)
+    return {"review": review, "decisions": {i.pk: ("keep", "") for i in review.items.all()[:2]}, "actor": _owner(w)}
+
+
 FIXTURES: dict[str, tuple[Callable[[Any], dict[str, Any]], str]] = {
     "workspaces.invitation_issue": (lambda w: {"membership": w.member_a, "actor": _owner(w)}, "member.invited"),
     "workspaces.invitation_resend": (
@@ -396,6 +414,23 @@ FIXTURES: dict[str, tuple[Callable[[Any], dict[str, Any]], str]] = {
     ),
     "workspaces.membership_change_role": (
         lambda w: {"membership": w.member_a, "role": "manager", "actor": _owner(w)}, "member.role_changed",
+    ),
+    "workspaces.entitlement_grant": (
+        lambda w: {"workspace": w.a, "entitlement": "role:manager", "member": w.member_a, "actor": _owner(w)},
+        "member.role_changed",
+    ),
+    "workspaces.entitlement_revoke": (
+        lambda w: {"workspace": w.a, "entitlement": "role:manager", "member": w.manager_a, "actor": _owner(w)},
+        "member.role_changed",
+    ),
+    "workspaces.access_review_start": (
+        lambda w: {"workspace": w.a, "name": "Q3 review", "scope_kind": "workspace", "actor": _owner(w)},
+        "access_review.started",
+    ),
+    "workspaces.access_review_decide": (_review_item, "access_review.decided"),
+    "workspaces.access_review_decide_many": (_review_items, "access_review.decided"),
+    "workspaces.access_review_complete": (
+        lambda w: {"review": _review(w, decision="keep"), "actor": _owner(w)}, "access_review.completed",
     ),
     "workspaces.membership_set_visibility": (
         lambda w: {"membership": w.member_a, "visibility": "private", "actor": _owner(w)}, "member.visibility_changed",

@@ -13,6 +13,12 @@ import pytest
 
 from audit.models import AuditEvent
 from tests.factories import RepositoryFactory, TeamFactory
+from workspaces.services import (
+    access_review_complete,
+    access_review_decide,
+    access_review_start,
+    actor_for_membership,
+)
 
 from .conftest import sign_in
 
@@ -107,6 +113,14 @@ def test_every_page_a_role_reaches_has_no_serious_accessibility_violation(
         event = AuditEvent.objects.filter(workspace=world.a).order_by("-pk").first()
         assert event is not None
         paths += [f"/w/alpha/audit/{event.pk}/", "/w/alpha/audit/?action=login"]
+        # An access review, open (decision radios and notes) and completed (outcomes).
+        actor = actor_for_membership(world.owner_a, "password")
+        open_review = access_review_start(workspace=world.a, actor=actor, name="Q4 open", scope_kind="workspace")
+        done = access_review_start(workspace=world.a, actor=actor, name="Q4 done", scope_kind="workspace")
+        for item in done.items.all():
+            access_review_decide(item=item, decision="keep", actor=actor)
+        access_review_complete(review=done, actor=actor)
+        paths += [f"/w/alpha/reviews/{open_review.pk}/", f"/w/alpha/reviews/{done.pk}/"]
     if role == "owner":
         paths += ["/w/alpha/members/add/", "/w/alpha/settings/provisioning/requests/", "/w/alpha/settings/sso/test/"]
     found = _check(axe_page, paths)

@@ -17,7 +17,7 @@ OWNER_PAGES = [
     "/w/alpha/", "/w/alpha/members/", "/w/alpha/members/add/", "/w/alpha/settings/sso/",
     "/w/alpha/settings/provisioning/", "/w/alpha/settings/group-sync/", "/w/alpha/settings/role-mapping/",
     "/w/alpha/settings/two-factor/", "/w/alpha/settings/sessions/", "/w/alpha/settings/deprovisioning/",
-    "/w/alpha/api-keys/", "/w/alpha/audit/", "/w/alpha/audit/sinks/", "/account/2fa/",
+    "/w/alpha/api-keys/", "/w/alpha/audit/", "/w/alpha/audit/sinks/", "/w/alpha/reviews/", "/account/2fa/",
 ]
 
 

@@ -11,7 +11,8 @@ from workspaces.roles import Cap, Role
 C = Cap
 EXPECTED = {
     Role.OWNER: set(Cap),
-    Role.MANAGER: set(Cap) - {C.MEMBER_MAKE_OWNER, C.MEMBER_SET_AUDITOR, C.APIKEY_SERVICE, C.SETTINGS_MANAGE},
+    Role.MANAGER: set(Cap) - {C.MEMBER_MAKE_OWNER, C.MEMBER_SET_AUDITOR, C.APIKEY_SERVICE, C.SETTINGS_MANAGE,
+                              C.REVIEW_MANAGE},
     Role.MEMBER: {C.WORKSPACE_VIEW, C.MEMBERS_LIST, C.REPOSITORIES_LIST, C.APIKEY_OWN},
     Role.COLLABORATOR: {C.WORKSPACE_VIEW, C.APIKEY_OWN},
 }
@@ -43,10 +44,11 @@ def test_unknown_role_has_no_capability():
     assert not any(roles.can(M("superuser"), cap) for cap in Cap)
 
 
-def test_auditor_flag_adds_the_audit_log_and_nothing_else():
+def test_auditor_flag_adds_the_audit_log_and_access_reviews_and_nothing_else():
     auditor = M(Role.COLLABORATOR, is_auditor=True)
-    assert roles.can(auditor, Cap.AUDIT_VIEW)
-    assert {cap for cap in Cap if roles.can(auditor, cap)} == EXPECTED[Role.COLLABORATOR] | {Cap.AUDIT_VIEW}
+    assert roles.can(auditor, Cap.AUDIT_VIEW) and roles.can(auditor, Cap.REVIEW_MANAGE)
+    assert {cap for cap in Cap if roles.can(auditor, cap)} == (
+        EXPECTED[Role.COLLABORATOR] | {Cap.AUDIT_VIEW, Cap.REVIEW_MANAGE})
 
 
 def test_capabilities_lists_every_cap_with_template_keys():

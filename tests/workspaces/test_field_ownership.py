@@ -12,7 +12,7 @@ from scim.models import ScimRequestLog
 from tests.conftest import login_client
 from tests.scim.conftest import ScimClient, make_cred, okta_user, patch_body
 from workspaces import services as ws
-from workspaces.exceptions import NotAllowed
+from workspaces.exceptions import IdpOwned, NotAllowed
 from workspaces.models import Membership, Team, TeamMembership
 
 pytestmark = pytest.mark.django_db
@@ -99,8 +99,14 @@ def test_a_team_membership_a_scim_group_pushed_cannot_be_removed_in_the_portal(w
                                  "members": [{"value": str(ada.pk)}]})
     assert group.status_code == 201, group.content
     team = Team.objects.get(workspace=world.a, name="Eng")
-    ws.team_add_member(team=team, membership=world.member_a, actor=ws.actor_for_membership(world.owner_a, "password"))
+    # The IdP owns the member list of a team its push created: the portal adds nobody (GitHub's team sync rule)...
+    with pytest.raises(IdpOwned, match="SCIM group push"):
+        ws.team_add_member(team=team, membership=world.member_a, actor=ws.actor_for_membership(world.owner_a, "password"))
     client = login_client(world.owner_a)
+    page = client.get(f"/w/alpha/teams/{team.pk}/").content.decode()
+    assert 'data-testid="team-owned"' in page and 'value="add"' not in page
+    # ...but a member added by hand before the team was pushed stays removable in the portal.
+    TeamMembership.objects.create(team=team, membership=world.member_a, source="manual")
     page = client.get(f"/w/alpha/teams/{team.pk}/").content.decode()
     assert page.count('class="managed-reason"') == 1 and "a SCIM group" in page
     client.post(f"/w/alpha/teams/{team.pk}/", {"action": "remove", "member": ada.pk})

@@ -8,6 +8,7 @@ from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from workspaces.entitlements import EntitlementKind
 from workspaces.models import (
     Membership,
     Repository,
@@ -24,6 +25,14 @@ from workspaces.selectors import member_last_login, member_two_factor
 
 class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
+    code = serializers.CharField(
+        required=False,
+        help_text="A refused change's reason as a word: forbidden, idp_owned (the identity provider owns it: see "
+                  "owner), last_owner, not_found, uniqueness, invalid.",
+    )
+    owner = serializers.CharField(
+        required=False, help_text="idp_owned only: what owns it (SCIM or SAML)."
+    )
     errors = serializers.DictField(  # type: ignore[assignment]  # the error document's field, shadows Serializer.errors; schema only
         child=serializers.ListField(child=serializers.CharField()), required=False,
         help_text="400 only: messages per field (query parameter or body field).",
@@ -36,6 +45,10 @@ class PolicySerializer(serializers.Serializer):
     jit_provisioning = serializers.BooleanField()
     default_role = serializers.ChoiceField(choices=Role.choices)
     require_2fa = serializers.BooleanField(help_text="Password logins need a second factor (TOTP).")
+    api_may_override_idp = serializers.BooleanField(
+        help_text="Whether this API may change what the identity provider owns (a role it set, a team it pushes or "
+                  "syncs). False (default): such a change answers 403 with code idp_owned.",
+    )
     api_key_sso_window_seconds = serializers.IntegerField(
         help_text="While saml_only is true, a personal API key works for this many seconds after its member's last "
                   "sign-in through the workspace's IdP; then it is refused (403) until the member signs in through "
@@ -260,3 +273,132 @@ class AuditEventPageSerializer(serializers.Serializer):
     next_after_seq = serializers.IntegerField(
         required=False, help_text="With after_seq paging: pass as after_seq for the next (newer) events."
     )
+
+
+# ----------------------------------------------------------------------------- governance
+
+MAX_ID = 2**63 - 1
+# What an entitlement id looks like (workspaces.entitlements), so the schema itself refuses other strings.
+ENTITLEMENT_PATTERN = (r"^(role:(owner|manager|member|collaborator)|team:[1-9][0-9]{0,17}"
+                       r"|repository:[1-9][0-9]{0,17}:(read|write|admin))$")
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string, never a number or boolean coerced to one: what the schema says is what is accepted."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer, never a string of digits or a float."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class EntitlementIdField(serializers.RegexField, StrictCharField):
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("help_text", ENTITLEMENT_ID_HELP)
+        kwargs.setdefault("error_messages", {"invalid": "Unknown entitlement. " + ENTITLEMENT_ID_HELP.replace(
+            "An entitlement id: ", "Use ")})
+        super().__init__(ENTITLEMENT_PATTERN, max_length=120, **kwargs)
+ENTITLEMENT_ID_HELP = (
+    "An entitlement id: role:<owner|manager|member|collaborator>, team:<team id> or "
+    "repository:<repository id>:<read|write|admin>."
+)
+
+
+class EntitlementFilterSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=EntitlementKind.choices, required=False, allow_blank=True,
+                                   help_text="Only this kind; empty: all kinds.")
+
+
+class EntitlementResourceSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["workspace", "team", "repository"])
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class EntitlementSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text=ENTITLEMENT_ID_HELP + " Stable: ids, never names.")
+    kind = serializers.ChoiceField(choices=EntitlementKind.choices)
+    value = serializers.CharField(help_text="The role, 'member' for a team, or the repository permission.")
+    label = serializers.CharField(help_text="For people: 'Manager', 'Member of team Platform', 'Write on app'.")  # type: ignore[assignment]  # a field named like a Field attribute; DRF collects it
+    resource = EntitlementResourceSerializer()
+    idp_owned = serializers.CharField(
+        allow_null=True,
+        help_text="Set when only the identity provider adds holders (a team a SCIM group push created, or one SAML "
+                  "group sync maps): why, and what to do instead. Null otherwise.",
+    )
+
+
+class GrantFilterSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=EntitlementKind.choices, required=False, allow_blank=True,
+                                   help_text="Only grants of this kind; empty: all kinds.")
+    member = serializers.IntegerField(required=False, help_text="Member id: only grants it holds.", min_value=1, max_value=MAX_ID)
+    team = serializers.IntegerField(required=False, help_text="Team id: only grants it holds (repository "
+                                    "permissions; a team's members are listed under entitlement=team:<id>).", min_value=1, max_value=MAX_ID)
+    entitlement = serializers.CharField(required=False, allow_blank=True, max_length=120,
+                                        help_text="Only holders of this entitlement (role:..., team:<id> or "
+                                                  "repository:<id>:<permission>); empty: no filter.")
+
+
+class PrincipalSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["member", "team"])
+    id = serializers.IntegerField()
+    label = serializers.CharField(help_text="The member's email, or the team's name.")  # type: ignore[assignment]  # a field named like a Field attribute; DRF collects it
+    active = serializers.BooleanField(allow_null=True, help_text="Members: whether the membership opens the "
+                                      "workspace (false when deactivated or pending consent). Null for a team.")
+
+
+class EntitlementGrantSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="<entitlement id>/<member|team>:<id>")
+    entitlement = serializers.CharField(help_text=ENTITLEMENT_ID_HELP)
+    kind = serializers.ChoiceField(choices=EntitlementKind.choices)
+    label = serializers.CharField()  # type: ignore[assignment]  # a field named like a Field attribute; DRF collects it
+    principal = PrincipalSerializer()
+    source = serializers.ChoiceField(  # type: ignore[assignment]
+        choices=["manual", "scim_group", "saml_group_sync", "idp_role"],
+        help_text="manual (portal, API, manage.py), scim_group (pushed by a SCIM group), saml_group_sync, idp_role "
+                  "(a role the identity provider set: SCIM role, SAML role attribute or group).",
+    )
+    idp_owned = serializers.CharField(
+        allow_null=True,
+        help_text="Set when the identity provider owns this grant, so revoking it here is refused (unless the "
+                  "workspace lets the API override the IdP): why, and what to do instead. Null otherwise.",
+    )
+    granted_at = serializers.DateTimeField(allow_null=True, help_text="When it was granted; null for roles.")
+
+
+class GrantRequestSerializer(serializers.Serializer):
+    entitlement = EntitlementIdField()
+    member = StrictIntegerField(required=False, help_text="The member to grant to or revoke from.", min_value=1,
+                                max_value=MAX_ID)
+    team = StrictIntegerField(required=False, help_text="Or a team (repository permissions only).", min_value=1,
+                              max_value=MAX_ID)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("member" in attrs) == ("team" in attrs):
+            raise serializers.ValidationError({"member": ["Give exactly one of member or team."]})
+        return attrs
+
+
+class GrantResultSerializer(serializers.Serializer):
+    changed = serializers.BooleanField(help_text="false: the grant was already held (or, revoking, not held): "
+                                       "nothing changed and nothing was recorded.")
+    grant = EntitlementGrantSerializer(allow_null=True, help_text="The grant as it now stands; null after a revocation.")
+
+
+class MemberStatusRequestSerializer(serializers.Serializer):
+    reason = StrictCharField(required=False, allow_blank=True, max_length=500,
+                                   help_text="Recorded in the audit event (deactivation).")
+
+
+class MemberStatusResultSerializer(serializers.Serializer):
+    changed = serializers.BooleanField(help_text="false: the member already was in that state; nothing recorded.")
+    member = MemberSerializer()

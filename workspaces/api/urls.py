@@ -6,7 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from config.security_headers import content_security_policy
 
-from . import views
+from . import governance, reviews, views
 
 # Swagger UI and Redoc ship inline script and style (and Redoc its fonts and a worker): their pages only.
 _DOCS_POLICY = (
@@ -30,6 +30,19 @@ urlpatterns = [
     path(f"{ws}repositories/", views.RepositoryList.as_view(), name="api_repositories"),
     path(f"{ws}repositories/<int:repo_id>/", views.RepositoryDetail.as_view(), name="api_repository"),
     path(f"{ws}access-check", views.AccessCheck.as_view(), name="api_access_check"),
+    # Identity governance: entitlements, grants, provisioning (docs/api.md, "Governance").
+    path(f"{ws}entitlements/", governance.EntitlementList.as_view(), name="api_entitlements"),
+    path(f"{ws}grants/", governance.GrantList.as_view(), name="api_grants"),
+    path(f"{ws}grants/revoke/", governance.GrantRevoke.as_view(), name="api_grant_revoke"),
+    path(f"{ws}members/<int:member_id>/deactivate/", governance.MemberDeactivate.as_view(), name="api_member_deactivate"),
+    path(f"{ws}members/<int:member_id>/reactivate/", governance.MemberReactivate.as_view(), name="api_member_reactivate"),
+    # Access reviews (workspaces/api/reviews.py).
+    path(f"{ws}reviews/", reviews.ReviewList.as_view(), name="api_reviews"),
+    path(f"{ws}reviews/<int:review_id>/", reviews.ReviewDetail.as_view(), name="api_review"),
+    path(f"{ws}reviews/<int:review_id>/items/", reviews.ReviewItems.as_view(), name="api_review_items"),
+    path(f"{ws}reviews/<int:review_id>/items/<int:item_id>/", reviews.ReviewItemDecide.as_view(), name="api_review_item"),
+    path(f"{ws}reviews/<int:review_id>/complete/", reviews.ReviewComplete.as_view(), name="api_review_complete"),
+    path(f"{ws}reviews/<int:review_id>/export/", reviews.ReviewExport.as_view(), name="api_review_export"),
     # Last: any other /api/ path, whatever the method, is a JSON 404 (not a CSRF refusal: it changes nothing).
     re_path(r"^", csrf_exempt(views.not_found)),
 ]

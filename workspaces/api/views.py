@@ -56,8 +56,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     Service refusals become DRF errors here, in one place.
     """
     if isinstance(exc, ServiceError):
-        body: dict[str, Any] = {"detail": exc.message}
-        if exc.field:
+        body: dict[str, Any] = {"detail": exc.message, "code": exc.code}
+        owner = getattr(exc, "owner", "")
+        if owner:
+            body["owner"] = owner
+        if exc.field and exc.status == 400:
             body["errors"] = {exc.field: [exc.message]}
         return Response(body, status=exc.status)
     response = drf_exception_handler(exc, context)

@@ -1,7 +1,8 @@
 """Connector API provisioning: a workspace may let governance tools override what its IdP owns (off), and a team
 records that a SCIM group push created it, so its member list is the IdP's.
 
-Backfill: a team that already has an externalId or a member pushed by SCIM came from a SCIM group."""
+Backfill: a team that already has an externalId or a member pushed by SCIM came from a SCIM group. Both columns have
+a database default, so rows the previous release inserts during a rolling upgrade get False."""
 
 from django.db import migrations, models
 from django.db.models import Q
@@ -22,12 +23,12 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='team',
             name='scim_managed',
-            field=models.BooleanField(default=False),
+            field=models.BooleanField(default=False, db_default=False),
         ),
         migrations.AddField(
             model_name='workspace',
             name='api_may_override_idp',
-            field=models.BooleanField(default=False),
+            field=models.BooleanField(default=False, db_default=False),
         ),
         migrations.RunPython(mark_scim_teams, migrations.RunPython.noop),
     ]

@@ -55,6 +55,13 @@ from .memberships import (
 )
 from .packages import package_access_check
 from .repositories import repository_create, repository_grant, repository_revoke_grant
+from .reviews import (
+    ReviewCompleted,
+    access_review_complete,
+    access_review_decide,
+    access_review_decide_many,
+    access_review_start,
+)
 from .role_map import (
     ROLE_MAP_PRESETS,
     accepted_role_values,
@@ -102,6 +109,11 @@ __all__ = [
     "PROFILE_FIELDS",
     "RECOVERY_CODE_COUNT",
     "ROLE_MAP_PRESETS",
+    "ReviewCompleted",
+    "access_review_complete",
+    "access_review_decide",
+    "access_review_decide_many",
+    "access_review_start",
     "accepted_role_values",
     "resolve_idp_role",
     "role_map",

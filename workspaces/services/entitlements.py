@@ -31,17 +31,19 @@ def _principal(workspace: Workspace, ref: EntitlementRef, member: Membership | N
         raise NotFound("No such member or team in this workspace.", field="member" if member else "team")
 
 
-def _team(workspace: Workspace, team_id: int | None) -> Team:
-    team = Team.objects.filter(workspace=workspace, pk=team_id).select_related("workspace").first()
+def _team(workspace: Workspace, team_id: int) -> Team:
+    team = Team.objects.filter(workspace=workspace, pk=team_id).first()
     if team is None:
         raise NotFound(f"No team {team_id} in this workspace.", field="entitlement")
+    team.workspace = workspace
     return team
 
 
-def _repository(workspace: Workspace, repo_id: int | None) -> Repository:
-    repo = Repository.objects.filter(workspace=workspace, pk=repo_id).select_related("workspace").first()
+def _repository(workspace: Workspace, repo_id: int) -> Repository:
+    repo = Repository.objects.filter(workspace=workspace, pk=repo_id).first()
     if repo is None:
         raise NotFound(f"No repository {repo_id} in this workspace.", field="entitlement")
+    repo.workspace = workspace
     return repo
 
 

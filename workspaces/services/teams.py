@@ -82,7 +82,9 @@ def team_add_members(
 ) -> int:
     """Add several members in one transaction (a SCIM group PATCH with thousands of members is one call)."""
     require_capability(actor, team.workspace, Cap.TEAM_MANAGE)
+    workspace = team.workspace
     team = Team.objects.select_for_update().get(pk=team.pk)  # read-modify-write on membership lists
+    team.workspace = workspace  # the caller's instance: no query for it
     memberships = list(memberships)
     if memberships:
         require_portal_may_add_to_team(actor, team)
@@ -109,7 +111,9 @@ def team_add_member(*, team: Team, membership: Membership, actor: Actor, source:
 @transaction.atomic
 def team_remove_members(*, team: Team, memberships: Iterable[Membership], actor: Actor, source: str = "manual") -> int:
     require_capability(actor, team.workspace, Cap.TEAM_MANAGE)
+    workspace = team.workspace
     team = Team.objects.select_for_update().get(pk=team.pk)
+    team.workspace = workspace
     removed = 0
     portal = not is_directory(actor)
     overrides = portal and may_override_idp(actor, team.workspace)

@@ -1,5 +1,5 @@
 """Automate the provisioning page's policy card: ``workspace_policy SLUG [--jit/--no-jit] [--default-role R]
-[--idp-may-grant-owner/--no-idp-may-grant-owner]``; with no option, print the policy."""
+[--idp-may-grant-owner/--no-idp-may-grant-owner] [--api-may-override-idp/--no-api-may-override-idp]``; with no option, print the policy."""
 
 from __future__ import annotations
 
@@ -25,12 +25,15 @@ class Command(BaseCommand):
         parser.add_argument("--default-role", choices=Role.values, default=None)
         parser.add_argument("--idp-may-grant-owner", action=BooleanOptionalAction, default=None,
                             help="Let SCIM, the role attribute and group sync make Owners (off is recommended).")
+        parser.add_argument("--api-may-override-idp", action=BooleanOptionalAction, default=None,
+                            help="Let the connector API (governance tools, access reviews) change what the IdP owns "
+                                 "(off is recommended).")
 
     def handle(self, *args: Any, slug: str, **o: Any) -> None:
         workspace = get_workspace(slug)
         changes = {key: value for key, value in (
             ("jit_provisioning", o["jit"]), ("default_role", o["default_role"]),
-            ("scim_may_grant_owner", o["idp_may_grant_owner"]),
+            ("scim_may_grant_owner", o["idp_may_grant_owner"]), ("api_may_override_idp", o["api_may_override_idp"]),
         ) if value is not None}
         if changes:
             try:
@@ -40,5 +43,6 @@ class Command(BaseCommand):
                 raise CommandError(exc.message) from exc
         self.stdout.write(
             f"{workspace.slug}: JIT {'on' if workspace.jit_provisioning else 'off'}, default role "
-            f"{workspace.default_role}, the IdP {'may' if workspace.scim_may_grant_owner else 'may not'} grant Owner"
+            f"{workspace.default_role}, the IdP {'may' if workspace.scim_may_grant_owner else 'may not'} grant Owner, "
+            f"the connector API {'may' if workspace.api_may_override_idp else 'may not'} override the IdP"
         )
