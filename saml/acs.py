@@ -37,10 +37,9 @@ from datetime import UTC, datetime, timedelta
 
 from django.utils import timezone
 from lxml import etree
-from saml2 import BINDING_HTTP_POST
+from saml2 import BINDING_HTTP_POST, time_util
 from saml2.response import StatusError, UnsolicitedResponse, VerificationError
 from saml2.sigver import SigverError
-from saml2.time_util import str_to_time
 from saml2.validate import ResponseLifetimeExceed, ToEarly
 
 from . import encryption, selectors, xmlsafe
@@ -144,7 +143,7 @@ def _ts(value: str | None) -> datetime | None:
     if not value:
         return None
     try:
-        return datetime.fromtimestamp(calendar.timegm(str_to_time(value)), tz=UTC)
+        return datetime.fromtimestamp(calendar.timegm(time_util.str_to_time(value)), tz=UTC)
     except Exception:  # noqa: BLE001
         raise AcsFailure("malformed", f"bad timestamp {value!r}") from None
 
@@ -307,6 +306,8 @@ def _outer_signature(xml: bytes, root: etree._Element, cfg: SamlSettings, slug: 
         client.sec.correctly_signed_response(xml)
     except Exception as exc:  # noqa: BLE001 - a refused signature, never a 500
         raise (_signature_failure(exc, verifier) or AcsFailure("signature_invalid", type(exc).__name__)) from None
+    finally:
+        verifier.release()
 
 
 def _decrypted(xml: bytes, root: etree._Element, cfg: SamlSettings, slug: str) -> tuple[bytes, etree._Element, str]:
@@ -371,10 +372,13 @@ def verify_response(*, cfg: SamlSettings | None, slug: str, workspace_id: int, s
     verifier.prime(xml, root)  # one parse: the verifier checks this very tree, and we read from it
     outstanding = {in_response_to: request.next_url} if request else {}
     try:
-        result = client.parse_authn_request_response(
-            saml_response, BINDING_HTTP_POST, outstanding=outstanding,
-            conv_info={"entity_id": acs_url(slug)},
-        )
+        try:
+            result = client.parse_authn_request_response(
+                saml_response, BINDING_HTTP_POST, outstanding=outstanding,
+                conv_info={"entity_id": acs_url(slug)},
+            )
+        finally:
+            verifier.release()
     except Exception as exc:  # noqa: BLE001 - every failure becomes a precise, audited refusal
         failure = _signature_failure(exc, verifier)
         if failure is None:

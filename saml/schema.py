@@ -57,12 +57,17 @@ def _thread_schema() -> etree.XMLSchema:
 
 
 def validate(doc: str) -> None:
-    """Same contract as ``saml2.xml.schema.validate``: raise ``XMLSchemaError`` when ``doc`` is invalid."""
-    parser = etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False)
-    try:
-        root = etree.fromstring(doc.encode("utf-8") if isinstance(doc, str) else doc, parser)
-    except etree.XMLSyntaxError as exc:
-        raise XMLSchemaError({"error": str(exc)}) from exc
+    """Same contract as ``saml2.xml.schema.validate``: raise ``XMLSchemaError`` when ``doc`` is invalid. The text of
+    an element from the verified tree (``saml.verifier.OriginalXml``) is validated as that element, unparsed."""
+    element = getattr(doc, "element", None)
+    if element is not None:
+        root = element
+    else:
+        parser = etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False)
+        try:
+            root = etree.fromstring(doc.encode("utf-8") if isinstance(doc, str) else doc, parser)
+        except etree.XMLSyntaxError as exc:
+            raise XMLSchemaError({"error": str(exc)}) from exc
     schema = _thread_schema()
     if not schema.validate(root):
         raise XMLSchemaError({"error": str(schema.error_log.last_error)})
@@ -80,4 +85,8 @@ def install() -> bool:
             logger.exception("Could not compile the SAML schemas with lxml; keeping pysaml2's validator")
             return False
     sigver.validate_doc_with_schema = validate
+    from .verifier import install_original_text, install_time_parse_cache
+
+    install_original_text()
+    install_time_parse_cache()
     return True

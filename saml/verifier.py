@@ -21,6 +21,7 @@ read NameID and attributes from the element that was actually verified.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 
@@ -53,6 +54,48 @@ class SignatureRefused(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+class OriginalXml(str):
+    """A signed element's text taken from the verified tree (not pysaml2's re-serialisation of its object), carrying
+    the element itself so the schema check (``saml.schema.validate``) validates that very element without parsing."""
+
+    element: etree._Element
+
+
+# While a response is being verified (between ``prime`` and ``reset``/``release``), the Response and Assertion
+# elements of the primed tree by ID, for this thread only.
+_primed = threading.local()
+_SIGNED_TAGS = frozenset({xmlsafe.qname("samlp", "Response"), xmlsafe.qname("saml", "Assertion")})
+
+
+def original_text(item: object) -> OriginalXml | None:
+    """The primed tree's element for pysaml2's ``item`` (same ID, same element type, ID unique in the document), as
+    ``OriginalXml``; None outside a verification or for anything else (pysaml2 then serialises its object)."""
+    table = getattr(_primed, "by_id", None)
+    if not table:
+        return None
+    element = table.get(getattr(item, "id", None))
+    if element is None or element.tag != f"{{{getattr(item, 'c_namespace', '')}}}{getattr(item, 'c_tag', '')}":
+        return None
+    text = OriginalXml(etree.tostring(element, encoding="unicode"))
+    text.element = element
+    return text
+
+
+def _index_signed_elements(root: etree._Element) -> dict[str, etree._Element]:
+    table: dict[str, etree._Element] = {}
+    duplicated: set[str] = set()
+    for element in root.iter(*_SIGNED_TAGS):
+        element_id = element.get("ID")
+        if element_id is None:
+            continue
+        if element_id in table:
+            duplicated.add(element_id)  # never pick one of two: pysaml2's own text is used, and the verifier refuses
+        table[element_id] = element
+    for element_id in duplicated:
+        del table[element_id]
+    return table
 
 
 _key_cache: dict[str, xmlsec.Key] = {}
@@ -94,10 +137,18 @@ class InProcessVerifier(CryptoBackendXmlSec1):
         self._last_root = None
         self.verified = {}
         self.last_refusal = None
+        self.release()
 
     def prime(self, signedtext: bytes, root: etree._Element) -> None:
-        """Hand over the caller's hardened parse of these exact bytes, so one tree is checked and read."""
+        """Hand over the caller's hardened parse of these exact bytes, so one tree is checked and read. Until
+        ``release``, pysaml2's text of the signed Response and Assertion (what its schema check validates) is taken
+        from this tree too (``original_text``): one parse of the document, not a re-serialisation per element."""
         self._last_text, self._last_root = signedtext, root
+        _primed.by_id = _index_signed_elements(root)
+
+    @staticmethod
+    def release() -> None:
+        _primed.by_id = None
 
     def root_for(self, signedtext: bytes) -> etree._Element:
         if self._last_root is None or self._last_text != signedtext:
@@ -156,3 +207,36 @@ class InProcessVerifier(CryptoBackendXmlSec1):
             return False
         self.verified[node_id] = node
         return True
+
+
+def install_original_text() -> None:
+    """Let pysaml2's Response and Assertion objects answer ``str()`` with ``original_text`` while a response is being
+    verified (pysaml2 passes ``str(item)`` to the schema check before each signature check). Outside a verification,
+    and for any element the primed tree does not hold exactly once, pysaml2's own serialisation is used. Idempotent."""
+    from saml2 import saml, samlp
+
+    for cls in (samlp.Response, saml.Assertion):
+        if getattr(cls.__str__, "_gatehouse", False):
+            continue
+        stock = cls.__str__
+
+        def __str__(self: object, _stock: object = stock) -> str:
+            original = original_text(self)
+            return original if original is not None else _stock(self)  # type: ignore[operator]
+
+        __str__._gatehouse = True  # type: ignore[attr-defined]
+        cls.__str__ = __str__  # type: ignore[method-assign,assignment]
+
+
+def install_time_parse_cache() -> None:
+    """Memoise pysaml2's ``time_util.str_to_time`` (``time.strptime`` underneath): one response parses the same few
+    timestamps about twenty times over (schema validity of every dateTime, then each time check). Same function, same
+    results (``struct_time`` is immutable; a malformed value still raises every time, as exceptions are not cached).
+    Idempotent."""
+    from saml2 import time_util
+
+    if getattr(time_util.str_to_time, "_gatehouse", False):
+        return
+    cached = functools.lru_cache(maxsize=4096)(time_util.str_to_time)
+    cached._gatehouse = True  # type: ignore[attr-defined]
+    time_util.str_to_time = cached
