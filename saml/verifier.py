@@ -225,7 +225,7 @@ def install_original_text() -> None:
             return original if original is not None else _stock(self)  # type: ignore[operator]
 
         __str__._gatehouse = True  # type: ignore[attr-defined]
-        cls.__str__ = __str__  # type: ignore[method-assign,assignment]
+        cls.__str__ = __str__
 
 
 def install_time_parse_cache() -> None:
