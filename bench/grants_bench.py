@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings_test")
 
-from members_page_bench import drop_database, ensure_database, seed  # noqa: E402
+from members_page_bench import drop_database, seed, start_on_fresh_database  # noqa: E402
 
 PAGE_TARGET_MS = 50.0
 WRITE_RATIO_TARGET = 2.0
@@ -90,17 +90,8 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database afterwards")
     args = parser.parse_args()
 
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith("postgres"):
-        sys.exit("Set DATABASE_URL to a PostgreSQL database used only by this benchmark (it is dropped and re-created).")
-    ensure_database(url)
-
-    import django
-
-    django.setup()
-    from django.conf import settings
+    url = start_on_fresh_database("grants_bench.py")
     from django.contrib.auth.hashers import make_password
-    from django.core.management import call_command
     from django.db import connection
     from django.test import Client
 
@@ -108,12 +99,6 @@ def main() -> None:
     from scim.services import scim_credential_create
     from workspaces.models import Membership, Team, User, Workspace
     from workspaces.services import api_key_create
-
-    settings.ALLOWED_HOSTS = ["*"]
-    call_command("migrate", verbosity=0)
-    print(f"command: DATABASE_URL={url} .venv/bin/python bench/grants_bench.py {' '.join(sys.argv[1:])}")
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"PostgreSQL: {connection.cursor().connection.info.server_version}; {os.cpu_count()} cores, load average {load}")
 
     setup = Actor.system("bench set-up")
     ws = Workspace.objects.create(slug="bench", name="Bench", scim_enabled=True)
@@ -178,7 +163,7 @@ def main() -> None:
     print(f"  Python gen-2 collections during the walk: {len(gc_pauses)}"
           + (f", longest {max(gc_pauses):.1f} ms" if gc_pauses else ""), flush=True)
 
-    member = Membership.objects.filter(workspace=ws, role="member", is_active=True).order_by("pk")[5000]
+    member = Membership.objects.filter(workspace=ws, role="member", is_active=True).order_by("pk")[args.members // 2]
     team = Team.objects.filter(workspace=ws, scim_managed=False).order_by("pk")[10]
     n = len(page_urls)
     cases = [(f"page {i + 1} of {n}", page_urls[i]) for i in sorted({0, n // 4, n // 2, (3 * n) // 4, n - 1})]
@@ -203,7 +188,7 @@ def main() -> None:
 
     # ------------------------------------------------------------------ part 2: writes vs SCIM PATCH
     print("\n== part 2: grant/revoke vs SCIM PATCH of the same member (interleaved rounds)", flush=True)
-    target = Membership.objects.filter(workspace=ws, role="member", is_active=True, scim_username="").order_by("pk")[1000]
+    target = Membership.objects.filter(workspace=ws, role="member", is_active=True, scim_username="").order_by("pk")[args.members // 10]
     Membership.objects.filter(pk=target.pk).update(scim_username=target.user.email)  # SCIM knows it; still no role from the IdP
     free_team = Team.objects.filter(workspace=ws, scim_managed=False).exclude(team_memberships__membership=target).first()
     assert free_team is not None

@@ -51,6 +51,29 @@ def drop_database(url: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{parts.path.lstrip("/")}"')
 
 
+def start_on_fresh_database(script: str) -> str:
+    """Drop and re-create ``DATABASE_URL`` (PostgreSQL only), set Django up, migrate, and print the command and the
+    machine's state. Returns the URL (for ``drop_database`` at the end)."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        sys.exit("Set DATABASE_URL to a PostgreSQL database used only by this benchmark (it is dropped and re-created).")
+    ensure_database(url)
+
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection
+
+    settings.ALLOWED_HOSTS = ["*"]
+    call_command("migrate", verbosity=0)
+    print(f"command: DATABASE_URL={url} .venv/bin/python bench/{script} {' '.join(sys.argv[1:])}")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"PostgreSQL: {connection.cursor().connection.info.server_version}; {os.cpu_count()} cores, load average {load}")
+    return url
+
+
 def seed(workspace, start: int, count: int, password_hash: str) -> None:
     """``count`` members numbered from ``start`` in ``workspace``, in batches (progress on stdout)."""
     from django.utils import timezone
@@ -105,17 +128,8 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database afterwards")
     args = parser.parse_args()
 
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith("postgres"):
-        sys.exit("Set DATABASE_URL to a PostgreSQL database used only by this benchmark (it is dropped and re-created).")
-    ensure_database(url)
-
-    import django
-
-    django.setup()
-    from django.conf import settings
+    url = start_on_fresh_database("members_page_bench.py")
     from django.contrib.auth.hashers import make_password
-    from django.core.management import call_command
     from django.db import connection
     from django.test.utils import setup_test_environment
 
@@ -123,11 +137,6 @@ def main() -> None:
     from workspaces.models import Membership, User, Workspace
 
     setup_test_environment()  # the test client records each response's template context (rows shown)
-    settings.ALLOWED_HOSTS = ["*"]
-    call_command("migrate", verbosity=0)
-    print(f"command: DATABASE_URL={url} .venv/bin/python bench/members_page_bench.py {' '.join(sys.argv[1:])}")
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"PostgreSQL: {connection.cursor().connection.info.server_version}; {os.cpu_count()} cores, load average {load}")
 
     ws = Workspace.objects.create(slug="bench", name="Bench")
     other = Workspace.objects.create(slug="other", name="Other")

@@ -34,7 +34,6 @@ class EntitlementKind(models.TextChoices):
 
 # The order of kinds in listings and cursors.
 KIND_RANK: dict[str, int] = {EntitlementKind.ROLE: 0, EntitlementKind.TEAM: 1, EntitlementKind.REPOSITORY: 2}
-RANK_KIND = {rank: kind for kind, rank in KIND_RANK.items()}
 # Roles listed highest first.
 ROLE_ORDER = [Role.OWNER, Role.MANAGER, Role.MEMBER, Role.COLLABORATOR]
 PERMISSION_ORDER = [Permission.READ, Permission.WRITE, Permission.ADMIN]

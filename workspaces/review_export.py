@@ -14,6 +14,8 @@ import json
 from datetime import datetime
 from typing import Any
 
+from django.http import HttpResponse
+
 from audit.export import _cell as csv_cell  # the one CSV-injection rule of the portal's exports
 
 from . import selectors
@@ -126,5 +128,11 @@ def export_csv(review: AccessReview) -> str:
     return out.getvalue()
 
 
-def export_filename(review: AccessReview, extension: str) -> str:
-    return f"access-review-{review.workspace.slug}-{review.pk}.{extension}"
+def export_response(review: AccessReview, fmt: str) -> HttpResponse:
+    """The download of the portal's export links and the API's export: ``fmt`` ``json`` or ``csv``."""
+    if fmt == "json":
+        response = HttpResponse(export_json(review), content_type="application/json; charset=utf-8")
+    else:
+        response = HttpResponse(export_csv(review), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="access-review-{review.workspace.slug}-{review.pk}.{fmt}"'
+    return response

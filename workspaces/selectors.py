@@ -13,6 +13,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from .credentials import hash_secret
 from .entitlements import KIND_RANK, PERMISSION_ORDER, ROLE_ORDER, TEAM_SOURCE, EntitlementKind, GrantSource
 from .models import (
+    AccessReview,
+    AccessReviewItem,
     ApiKey,
     DeprovisionJob,
     DeprovisionStatus,
@@ -22,6 +24,8 @@ from .models import (
     Permission,
     Repository,
     RepositoryGrant,
+    ReviewDecision,
+    ReviewOutcome,
     Team,
     TeamMembership,
     User,
@@ -244,6 +248,12 @@ def _visible_members(workspace: Workspace, viewer: Membership | None) -> QuerySe
     return members_visible_to(viewer)
 
 
+def visible_members(workspace: Workspace, viewer: Membership | None) -> QuerySet[Membership]:
+    """Members of ``workspace`` the viewer may see (``viewer`` None: a service key, everyone); nobody for a viewer of
+    another workspace. The roster, the grants list and the principal a grant names all use it."""
+    return _visible_members(workspace, viewer).filter(workspace=workspace)
+
+
 def api_members(*, workspace: Workspace, viewer: Membership | None) -> QuerySet[Membership]:
     """The roster a key may read, inactive members included (connectors sync them as disabled).
 
@@ -254,8 +264,7 @@ def api_members(*, workspace: Workspace, viewer: Membership | None) -> QuerySet[
         .select_related("team")
         .order_by("team__name")
     )
-    qs = _visible_members(workspace, viewer).filter(workspace=workspace)
-    return _with_two_factor(qs).prefetch_related(Prefetch("team_memberships", queryset=team_links, to_attr="visible_teams"))
+    return _with_two_factor(visible_members(workspace, viewer)).prefetch_related(Prefetch("team_memberships", queryset=team_links, to_attr="visible_teams"))
 
 
 def api_teams(*, workspace: Workspace, viewer: Membership | None) -> QuerySet[Team]:
@@ -412,13 +421,47 @@ class GrantRow:
         return f"{self.entitlement}/{self.principal_type}:{self.principal_id}"
 
 
-def grant_members(workspace: Workspace, viewer: Membership | None) -> QuerySet[Membership]:
-    """Members whose grants the viewer may see: everyone for a service key and for those who see private members."""
-    if viewer is None or (viewer.workspace_id == workspace.pk and can(viewer, Cap.MEMBERS_VIEW_PRIVATE)):
-        return Membership.objects.filter(workspace=workspace)
-    if viewer.workspace_id != workspace.pk:
-        return Membership.objects.none()
-    return members_visible_to(viewer)
+_ROLE, _TEAM, _REPOSITORY = (KIND_RANK[k] for k in (EntitlementKind.ROLE, EntitlementKind.TEAM,
+                                                        EntitlementKind.REPOSITORY))
+
+
+def _member_principal(m: Membership) -> dict[str, Any]:
+    return {"principal_type": "member", "principal_id": m.pk, "principal_label": m.user.email,
+            "principal_active": m.is_active and not m.consent_pending}
+
+
+def _role_grant(m: Membership) -> GrantRow:
+    """A member's role as a grant (``m.user`` loaded)."""
+    return GrantRow(
+        entitlement=f"role:{m.role}", kind=EntitlementKind.ROLE, label=Role(m.role).label, **_member_principal(m),
+        source=GrantSource.IDP_ROLE if m.role_from_idp and m.detached_at is None else GrantSource.MANUAL,
+        idp_owned=idp_owned(m, "role"), granted_at=None, position=(_ROLE, m.pk),
+    )
+
+
+def _team_grant(tm: TeamMembership) -> GrantRow:
+    """A team membership as a grant (``tm.team`` and ``tm.membership.user`` loaded)."""
+    return GrantRow(
+        entitlement=f"team:{tm.team_id}", kind=EntitlementKind.TEAM, label=f"Member of team {tm.team.name}",
+        **_member_principal(tm.membership), source=TEAM_SOURCE.get(tm.source, GrantSource.MANUAL),
+        idp_owned=team_membership_owned(tm), granted_at=tm.created_at, position=(_TEAM, tm.pk),
+    )
+
+
+def _repository_grant(g: RepositoryGrant) -> GrantRow:
+    """A repository grant (``g.repository`` and its team, or its member's user, loaded)."""
+    if g.team_id is not None:
+        assert g.team is not None
+        principal: dict[str, Any] = {"principal_type": "team", "principal_id": g.team_id,
+                                     "principal_label": g.team.name, "principal_active": None}
+    else:
+        assert g.membership is not None  # a grant has exactly one grantee (a check constraint)
+        principal = _member_principal(g.membership)
+    return GrantRow(
+        entitlement=f"repository:{g.repository_id}:{g.permission}", kind=EntitlementKind.REPOSITORY,
+        label=f"{Permission(g.permission).label} on {g.repository.name}", **principal, source=GrantSource.MANUAL,
+        idp_owned="", granted_at=g.created_at, position=(_REPOSITORY, g.pk),
+    )
 
 
 def entitlements_page(
@@ -430,17 +473,17 @@ def entitlements_page(
     start = tuple(after) if after else (-1, -1, -1)
     rows: list[EntitlementRow] = []
     want = limit + 1
-    if kind in (None, EntitlementKind.ROLE) and start[0] <= KIND_RANK[EntitlementKind.ROLE]:
+    if kind in (None, EntitlementKind.ROLE) and start[0] <= _ROLE:
         for index, role in enumerate(ROLE_ORDER):
-            position = (0, index, 0)
+            position = (_ROLE, index, 0)
             if position > start:
                 rows.append(EntitlementRow(
                     id=f"role:{role}", kind=EntitlementKind.ROLE, value=role, label=Role(role).label,
                     resource_type="workspace", resource_id=workspace.pk, resource_name=workspace.name, idp_owned="",
                     position=position,
                 ))
-    if len(rows) < want and kind in (None, EntitlementKind.TEAM) and start[0] <= 1:
-        after_id = start[1] if start[0] == 1 else -1
+    if len(rows) < want and kind in (None, EntitlementKind.TEAM) and start[0] <= _TEAM:
+        after_id = start[1] if start[0] == _TEAM else -1
         teams = (
             Team.objects.filter(workspace=workspace, pk__in=_visible_team_ids(workspace, viewer), pk__gt=after_id)
             # saml's GroupMapping, through its reverse relation (this app does not import saml)
@@ -452,10 +495,10 @@ def entitlements_page(
             rows.append(EntitlementRow(
                 id=f"team:{team.pk}", kind=EntitlementKind.TEAM, value="member", label=f"Member of team {team.name}",
                 resource_type="team", resource_id=team.pk, resource_name=team.name, idp_owned=owned,
-                position=(1, team.pk, 0),
+                position=(_TEAM, team.pk, 0),
             ))
     if len(rows) < want and kind in (None, EntitlementKind.REPOSITORY):
-        after_id, after_perm = (start[1], start[2]) if start[0] == 2 else (-1, -1)
+        after_id, after_perm = (start[1], start[2]) if start[0] == _REPOSITORY else (-1, -1)
         repos = (
             api_repositories(workspace=workspace, viewer=viewer).prefetch_related(None)
             .filter(pk__gte=after_id).order_by("pk")[: (want - len(rows)) // len(PERMISSION_ORDER) + 2]
@@ -467,7 +510,7 @@ def entitlements_page(
                 rows.append(EntitlementRow(
                     id=f"repository:{repo.pk}:{permission}", kind=EntitlementKind.REPOSITORY, value=permission,
                     label=f"{Permission(permission).label} on {repo.name}", resource_type="repository",
-                    resource_id=repo.pk, resource_name=repo.name, idp_owned="", position=(2, repo.pk, index),
+                    resource_id=repo.pk, resource_name=repo.name, idp_owned="", position=(_REPOSITORY, repo.pk, index),
                 ))
     return rows[:limit], len(rows) > limit
 
@@ -491,26 +534,19 @@ def grants_page(
     def wanted(k: str) -> bool:
         return kind in (None, k) and ent_kind in (None, k)
 
-    members = grant_members(workspace, viewer)
+    members = visible_members(workspace, viewer)
     sees_all = viewer is None or (
         viewer.workspace_id == workspace.pk and can(viewer, Cap.TEAMS_LIST) and can(viewer, Cap.MEMBERS_VIEW_PRIVATE)
     )
-    if wanted(EntitlementKind.ROLE) and team_id is None and start[0] <= 0:
-        qs = members.filter(pk__gt=start[1] if start[0] == 0 else -1).select_related("user").order_by("pk")
+    if wanted(EntitlementKind.ROLE) and team_id is None and start[0] <= _ROLE:
+        qs = members.filter(pk__gt=start[1] if start[0] == _ROLE else -1).select_related("user").order_by("pk")
         if member_id is not None:
             qs = qs.filter(pk=member_id)
         if entitlement is not None:
             qs = qs.filter(role=entitlement.value)
-        for m in qs[: want - len(rows)]:
-            rows.append(GrantRow(
-                entitlement=f"role:{m.role}", kind=EntitlementKind.ROLE, label=Role(m.role).label,
-                principal_type="member", principal_id=m.pk, principal_label=m.user.email,
-                principal_active=m.is_active and not m.consent_pending,
-                source=GrantSource.IDP_ROLE if m.role_from_idp and m.detached_at is None else GrantSource.MANUAL,
-                idp_owned=idp_owned(m, "role"), granted_at=None, position=(0, m.pk),
-            ))
-    if len(rows) < want and wanted(EntitlementKind.TEAM) and team_id is None and start[0] <= 1:
-        links = TeamMembership.objects.filter(team__workspace=workspace, pk__gt=start[1] if start[0] == 1 else -1)
+        rows += [_role_grant(m) for m in qs[: want - len(rows)]]
+    if len(rows) < want and wanted(EntitlementKind.TEAM) and team_id is None and start[0] <= _TEAM:
+        links = TeamMembership.objects.filter(team__workspace=workspace, pk__gt=start[1] if start[0] == _TEAM else -1)
         if not sees_all:  # a Member's key: only teams and members it may see
             links = links.filter(team_id__in=_visible_team_ids(workspace, viewer), membership_id__in=members.values("pk"))
         links = links.select_related("team", "membership__user").order_by("pk")
@@ -518,18 +554,10 @@ def grants_page(
             links = links.filter(membership_id=member_id)
         if entitlement is not None:
             links = links.filter(team_id=entitlement.object_id)
-        for tm in links[: want - len(rows)]:
-            m = tm.membership
-            rows.append(GrantRow(
-                entitlement=f"team:{tm.team_id}", kind=EntitlementKind.TEAM, label=f"Member of team {tm.team.name}",
-                principal_type="member", principal_id=m.pk, principal_label=m.user.email,
-                principal_active=m.is_active and not m.consent_pending,
-                source=TEAM_SOURCE.get(tm.source, GrantSource.MANUAL), idp_owned=team_membership_owned(tm),
-                granted_at=tm.created_at, position=(1, tm.pk),
-            ))
+        rows += [_team_grant(tm) for tm in links[: want - len(rows)]]
     if len(rows) < want and wanted(EntitlementKind.REPOSITORY):
         grants = repository_grants_visible_to(workspace=workspace, viewer=viewer).select_related("repository").filter(
-            pk__gt=start[1] if start[0] == 2 else -1
+            pk__gt=start[1] if start[0] == _REPOSITORY else -1
         )
         if member_id is not None:
             grants = grants.filter(membership_id=member_id)
@@ -537,27 +565,11 @@ def grants_page(
             grants = grants.filter(team_id=team_id)
         if entitlement is not None:
             grants = grants.filter(repository_id=entitlement.object_id, permission=entitlement.value)
-        for g in grants[: want - len(rows)]:
-            if g.team_id is not None:
-                principal: tuple[str, int, str, bool | None] = ("team", g.team_id, g.team.name, None)  # type: ignore[union-attr]
-            else:
-                holder = g.membership
-                assert holder is not None  # a grant has exactly one grantee (a check constraint)
-                principal = ("member", holder.pk, holder.user.email, holder.is_active and not holder.consent_pending)
-            rows.append(GrantRow(
-                entitlement=f"repository:{g.repository_id}:{g.permission}", kind=EntitlementKind.REPOSITORY,
-                label=f"{Permission(g.permission).label} on {g.repository.name}",
-                principal_type=principal[0], principal_id=principal[1], principal_label=principal[2],
-                principal_active=principal[3], source=GrantSource.MANUAL, idp_owned="", granted_at=g.created_at,
-                position=(2, g.pk),
-            ))
+        rows += [_repository_grant(g) for g in grants[: want - len(rows)]]
     return rows[:limit], len(rows) > limit
 
 
 # ----------------------------------------------------------------------------- access reviews (docs/access-reviews.md)
-
-# The review models, imported with the section that reads them.
-from .models import AccessReview, AccessReviewItem, ReviewDecision, ReviewOutcome  # noqa: E402
 
 REVIEW_ITEMS_PAGE_SIZE = 100
 # The decision filter of an items page: what reviewers and the API ask for.
@@ -634,41 +646,21 @@ def grant_row_for(*, entitlement: Any, member: Membership | None, team: Team | N
     if entitlement.kind == EntitlementKind.ROLE:
         assert member is not None
         member.refresh_from_db(fields=["role", "role_from_idp", "detached_at"])
-        if member.role != entitlement.value:
-            return None
-        return GrantRow(
-            entitlement=f"role:{member.role}", kind=EntitlementKind.ROLE, label=Role(member.role).label,
-            principal_type="member", principal_id=member.pk, principal_label=member.user.email,
-            principal_active=member.is_active and not member.consent_pending,
-            source=GrantSource.IDP_ROLE if member.role_from_idp and member.detached_at is None else GrantSource.MANUAL,
-            idp_owned=idp_owned(member, "role"), granted_at=None, position=(0, member.pk),
-        )
+        return _role_grant(member) if member.role == entitlement.value else None
     if entitlement.kind == EntitlementKind.TEAM:
         assert member is not None
         tm = TeamMembership.objects.filter(team_id=entitlement.object_id, membership=member).select_related("team").first()
         if tm is None:
             return None
         tm.membership = member
-        return GrantRow(
-            entitlement=f"team:{tm.team_id}", kind=EntitlementKind.TEAM, label=f"Member of team {tm.team.name}",
-            principal_type="member", principal_id=member.pk, principal_label=member.user.email,
-            principal_active=member.is_active and not member.consent_pending,
-            source=TEAM_SOURCE.get(tm.source, GrantSource.MANUAL), idp_owned=team_membership_owned(tm),
-            granted_at=tm.created_at, position=(1, tm.pk),
-        )
+        return _team_grant(tm)
     grants = RepositoryGrant.objects.filter(repository_id=entitlement.object_id, permission=entitlement.value)
     g = (grants.filter(team=team) if team is not None else grants.filter(membership=member)).select_related(
         "repository").first()
     if g is None:
         return None
     if team is not None:
-        principal: tuple[str, int, str, bool | None] = ("team", team.pk, team.name, None)
+        g.team = team
     else:
-        assert member is not None
-        principal = ("member", member.pk, member.user.email, member.is_active and not member.consent_pending)
-    return GrantRow(
-        entitlement=f"repository:{g.repository_id}:{g.permission}", kind=EntitlementKind.REPOSITORY,
-        label=f"{Permission(g.permission).label} on {g.repository.name}", principal_type=principal[0],
-        principal_id=principal[1], principal_label=principal[2], principal_active=principal[3],
-        source=GrantSource.MANUAL, idp_owned="", granted_at=g.created_at, position=(2, g.pk),
-    )
+        g.membership = member
+    return _repository_grant(g)

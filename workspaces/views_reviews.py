@@ -184,10 +184,4 @@ def review_detail(request: WorkspaceRequest, slug: str, review_id: int) -> HttpR
 @workspace_view(need=Cap.REVIEW_MANAGE)
 def review_export_file(request: WorkspaceRequest, slug: str, review_id: int, fmt: str) -> HttpResponse:
     """The review as CSV or JSON (the JSON of a completed review is the file whose SHA-256 the log holds)."""
-    review = _review_or_404(request, review_id)
-    if fmt == "json":
-        response = HttpResponse(review_export.export_json(review), content_type="application/json; charset=utf-8")
-    else:
-        response = HttpResponse(review_export.export_csv(review), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{review_export.export_filename(review, fmt)}"'
-    return response
+    return review_export.export_response(_review_or_404(request, review_id), fmt)

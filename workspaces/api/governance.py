@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -74,10 +73,12 @@ _GRANT_BODY = PolymorphicProxySerializer(
     resource_type_field_name=None,
 )
 
-_WRITE_SCOPE = {
+# The scope a key needs to change each kind of entitlement; "owner": also anything that touches an Owner.
+WRITE_SCOPE: dict[str, ApiScope] = {
     EntitlementKind.ROLE: ApiScope.ROLES_WRITE,
     EntitlementKind.TEAM: ApiScope.TEAMS_WRITE,
     EntitlementKind.REPOSITORY: ApiScope.REPOSITORIES_WRITE,
+    "owner": ApiScope.OWNERS_WRITE,
 }
 _WRITE_ERRORS = {
     **_ERRORS_404,
@@ -172,7 +173,7 @@ def _resolve_principal(view: ApiView, member_id: int | None, team_id: int | None
     """The member or team named in the body, as the key may see it (404 otherwise, as for any other object)."""
     workspace = view.principal.workspace
     if member_id is not None:
-        member = selectors.grant_members(workspace, view.viewer).filter(pk=member_id).select_related("user").first()
+        member = selectors.visible_members(workspace, view.viewer).filter(pk=member_id).first()
         if member is not None:
             member.workspace = workspace  # the key's own (authentication checked it): no query for it
         if member is None:
@@ -189,9 +190,9 @@ def _resolve_principal(view: ApiView, member_id: int | None, team_id: int | None
 def _require_write_scope(view: ApiView, ref: EntitlementRef, member: Membership | None) -> None:
     """A key needs the write scope of the entitlement's kind, and owners:write for anything touching an Owner."""
     principal = view.principal
-    needed = [_WRITE_SCOPE[EntitlementKind(ref.kind)]]
+    needed = [WRITE_SCOPE[ref.kind]]
     if ref.kind == EntitlementKind.ROLE and (ref.value == Role.OWNER or (member is not None and member.role == Role.OWNER)):
-        needed.append(ApiScope.OWNERS_WRITE)
+        needed.append(WRITE_SCOPE["owner"])
     missing = [s for s in needed if not principal.has_scope(s)]
     if missing:
         raise exceptions.PermissionDenied(f"This API key lacks the '{ApiScope(missing[0]).value}' scope.")
@@ -223,8 +224,7 @@ class _GrantWrite(ApiView, APIView):
         _require_write_scope(self, ref, member)
         workspace = self.principal.workspace
         change = services.entitlement_grant if grant else services.entitlement_revoke
-        with transaction.atomic():
-            changed = change(workspace=workspace, entitlement=ref, actor=self.principal.actor, member=member, team=team)
+        changed = change(workspace=workspace, entitlement=ref, actor=self.principal.actor, member=member, team=team)
         doc = None
         if grant:
             row = selectors.grant_row_for(entitlement=ref, member=member, team=team)
@@ -297,12 +297,11 @@ class _MemberStatus(ApiView, APIView):
         if member.role == Role.OWNER and not self.principal.has_scope(ApiScope.OWNERS_WRITE):
             raise exceptions.PermissionDenied("This API key lacks the 'owners:write' scope.")
         actor = self.principal.actor
-        with transaction.atomic():
-            before = member.is_active
-            if self.activate:
-                services.membership_reactivate(membership=member, actor=actor)
-            else:
-                services.membership_deactivate(membership=member, actor=actor, reason=body.validated_data.get("reason", ""))
+        before = member.is_active
+        if self.activate:
+            services.membership_reactivate(membership=member, actor=actor)
+        else:
+            services.membership_deactivate(membership=member, actor=actor, reason=body.validated_data.get("reason", ""))
         fresh = selectors.api_members(workspace=self.principal.workspace, viewer=self.viewer).get(pk=member.pk)
         return Response({"changed": before != self.activate, "member": MemberSerializer(fresh).data})
 

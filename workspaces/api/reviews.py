@@ -23,15 +23,13 @@ from workspaces.entitlements import EntitlementKind
 from workspaces.models import AccessReview, ReviewDecision, ReviewScope
 from workspaces.roles import ApiScope, Cap
 
-from .governance import _PAGING, _page_params, _paged, _paginated
+from .governance import _PAGING, WRITE_SCOPE, _page_params, _paged, _paginated
 from .serializers import MAX_ID, ErrorSerializer, StrictCharField, StrictIntegerField
 from .views import _ERRORS, _ERRORS_404, _SLUG, ApiView, _filters
 
 _REVIEW_ID = OpenApiParameter("review_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Access review id.")
 _ITEM_ID = OpenApiParameter("item_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Item id (a grant).")
 _DECISIONS = [ReviewDecision.KEEP.value, ReviewDecision.REVOKE.value]
-_REVOKE_SCOPE = {"role": ApiScope.ROLES_WRITE, "team": ApiScope.TEAMS_WRITE,
-                 "repository": ApiScope.REPOSITORIES_WRITE, "owner": ApiScope.OWNERS_WRITE}
 
 
 class ReviewCountsSerializer(serializers.Serializer):
@@ -233,8 +231,8 @@ class ReviewComplete(_ReviewsView):
     def post(self, request: Request, slug: str, review_id: int) -> Response:
         review = self.review(review_id)
         if review.is_open:
-            missing = sorted({_REVOKE_SCOPE[k].value for k in selectors.access_review_revoked_kinds(review)
-                              if k in _REVOKE_SCOPE and not self.principal.has_scope(_REVOKE_SCOPE[k])})
+            missing = sorted({WRITE_SCOPE[k].value for k in selectors.access_review_revoked_kinds(review)
+                              if k in WRITE_SCOPE and not self.principal.has_scope(WRITE_SCOPE[k])})
             if missing:
                 raise exceptions.PermissionDenied(
                     f"This API key lacks the scope{'s' if len(missing) > 1 else ''} to apply these revocations: "
@@ -257,9 +255,4 @@ class ReviewExport(_ReviewsView):
     def get(self, request: Request, slug: str, review_id: int) -> HttpResponse:
         review = self.review(review_id)
         fmt = _filters(ReviewExportFilterSerializer, request).get("format") or "json"
-        if fmt == "csv":
-            response = HttpResponse(review_export.export_csv(review), content_type="text/csv; charset=utf-8")
-        else:
-            response = HttpResponse(review_export.export_json(review), content_type="application/json")
-        response["Content-Disposition"] = f'attachment; filename="{review_export.export_filename(review, fmt)}"'
-        return response
+        return review_export.export_response(review, fmt)

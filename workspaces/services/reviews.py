@@ -239,9 +239,9 @@ def access_review_complete(*, review: AccessReview, actor: Actor) -> AccessRevie
     counts[ReviewOutcome.KEPT.value] = locked.items.filter(decision=ReviewDecision.KEEP).update(
         outcome=ReviewOutcome.KEPT, outcome_detail="")
     locked.status, locked.completed_at, locked.completed_by = ReviewStatus.COMPLETED, timezone.now(), actor.label
-    locked.save(update_fields=["status", "completed_at", "completed_by"])
+    # The export reads the review from this instance and its items (outcomes just written) from the database.
     locked.export_sha256 = review_export.export_sha256(locked)
-    locked.save(update_fields=["export_sha256"])
+    locked.save(update_fields=["status", "completed_at", "completed_by", "export_sha256"])
     record_event(
         actor=actor, action="access_review.completed", workspace=workspace, **_target(locked),
         details={"items": len(revoking) + counts[ReviewOutcome.KEPT.value], **counts,
