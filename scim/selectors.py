@@ -80,9 +80,9 @@ def _member_query(build: Callable[[], QuerySet[Membership]], sentinels: list[obj
     query = _member_queries.get((build, groups))
     if query is None:
         if groups:
-            query = CompiledQuery(lambda conn: with_groups(build(), conn), sentinels=sentinels)
+            query = CompiledQuery(lambda conn: with_groups(build(), conn), sentinels=sentinels, prepare=True)
         else:
-            query = CompiledQuery(lambda conn: build(), sentinels=sentinels)
+            query = CompiledQuery(lambda conn: build(), sentinels=sentinels, prepare=True)
         _member_queries[(build, groups)] = query
     return query
 
@@ -99,7 +99,7 @@ def _members_by_pks_query(size: int, groups: bool) -> CompiledQuery:
             qs = scim_users(Workspace(pk=_WS)).filter(pk__in=sentinels[1:]).order_by()
             return with_groups(qs, conn) if groups else qs
 
-        query = _by_pks[(size, groups)] = CompiledQuery(build, sentinels=sentinels)
+        query = _by_pks[(size, groups)] = CompiledQuery(build, sentinels=sentinels, prepare=True)
     return query
 
 

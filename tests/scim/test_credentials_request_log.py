@@ -130,7 +130,8 @@ def test_pruning_drops_rows_older_than_the_maximum_age(world):
 
 
 @override_settings(SCIM_REQUEST_LOG_KEEP=3, SCIM_REQUEST_LOG_UNAUTHENTICATED_KEEP=3)
-def test_the_write_path_prunes_every_fiftieth_row(world):
+def test_the_write_path_prunes_every_prune_every_th_row(world, monkeypatch):
+    monkeypatch.setattr("scim.request_log.PRUNE_EVERY", 50)
     request = RequestFactory().get("/scim/v2/alpha/Users")
     for _ in range(60):
         log_scim_request(request, "alpha", None, HttpResponse(status=200))
