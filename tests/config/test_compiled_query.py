@@ -108,3 +108,34 @@ def test_prepare_makes_a_server_side_prepared_statement_on_postgresql(db, settin
         cursor.execute("SELECT statement FROM pg_prepared_statements")
         statements = [row[0] for row in cursor.fetchall() if marker in row[0]]
     assert len(statements) == (1 if prepared else 0), statements
+
+
+# ----------------------------------------------------------------------------- update_returning
+
+
+def test_update_returning_writes_the_fields_and_returns_the_new_value_in_one_statement(db):
+    from django.db.models import F
+    from django.test.utils import CaptureQueriesContext
+
+    from config.db import update_returning
+
+    member = MembershipFactory(given_name="Ada", family_name="Lovelace")
+    before = Membership.objects.get(pk=member.pk).version
+    member.given_name, member.version = "Grace", F("version") + 1
+    with CaptureQueriesContext(connection) as queries:
+        assert update_returning(member, ["given_name", "version"], "version") == before + 1
+    assert member.version == before + 1  # an int on the instance again, not the F() expression
+    fresh = Membership.objects.get(pk=member.pk)
+    assert (fresh.given_name, fresh.family_name, fresh.version) == ("Grace", "Lovelace", before + 1)
+    assert len(queries) == (1 if is_postgresql() else 2)
+
+
+def test_update_returning_a_row_that_is_gone_is_an_error_as_save_is(db):
+    from django.db import DatabaseError
+
+    from config.db import update_returning
+
+    member = MembershipFactory()
+    Membership.objects.filter(pk=member.pk).delete()
+    with pytest.raises(DatabaseError, match="did not affect any rows"):
+        update_returning(member, ["given_name"], "version")

@@ -11,6 +11,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from audit.record import Actor
+from config.db import update_returning
 
 from ..exceptions import LastOwnerError, NotAllowed
 from ..models import Membership, Team, Workspace
@@ -46,14 +47,14 @@ def acting_membership(actor: Actor, workspace: Workspace) -> Membership | None:
 def touch(obj: Membership | Team, *fields: str) -> None:
     """Save ``fields`` of ``obj``, stamp ``updated_at`` and bump ``version`` (SCIM ``meta.version``).
 
-    An ordinary ``save(update_fields=...)``: signals fire as for any save, and the SCIM list index hears
-    the change through its database triggers (``scim/list_index_triggers.py``). The version is incremented in the
-    database (two concurrent changes never produce the same version) and read back for the ETag.
+    One ``UPDATE ... RETURNING version`` (``config.db.update_returning``): the version is incremented in the
+    database (two concurrent changes never produce the same version) and comes back in the same statement
+    for the ETag. No model signals are sent (none are connected to members or teams); the SCIM list index
+    hears the change through its database triggers (``scim/list_index_triggers.py``).
     """
     obj.updated_at = timezone.now()
     obj.version = F("version") + 1
-    obj.save(update_fields=[*fields, "updated_at", "version"])
-    obj.refresh_from_db(fields=["version"])
+    update_returning(obj, [*fields, "updated_at", "version"], "version")
 
 
 def lock_workspace(workspace: Workspace) -> Workspace:
