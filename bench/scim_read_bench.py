@@ -3,8 +3,8 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/gatehouse_scimread \
         .venv/bin/python bench/scim_read_bench.py --sizes 10000,200000,1000000 --rounds 3 --duration 5
 
-Seeds one workspace per size in SQL (``INSERT ... SELECT generate_series``: a million members in about a
-minute; reruns reuse them), starts gunicorn (2 sync workers, the bench settings: the portal plus
+Seeds one workspace per size in SQL (``INSERT ... SELECT generate_series``: a million members in about seven
+minutes; reruns reuse them), starts gunicorn (2 sync workers, the bench settings: the portal plus
 ``/bench/floor/<id>/``, one indexed SELECT through DRF and the same middleware) and drives it with wrk (Debian's
 ``wrk``; ``--connections`` 4, 2 threads) for ``--duration`` seconds per request kind: the floor,
 ``GET /Users/{id}`` and ``GET /Users?filter=userName eq "..."`` over 2,000 members picked at random. Rounds
