@@ -228,8 +228,12 @@ def events_after_seq(workspace: Any, qs: QuerySet[AuditEvent], *, after_seq: int
 # ----------------------------------------------------------------------------- serialisation
 
 
-def event_as_dict(event: AuditEvent) -> dict[str, Any]:
-    """The public shape of an event (API, JSON Lines export, SIEM sinks)."""
+_STORED = object()
+
+
+def event_as_dict(event: AuditEvent, details: Any = _STORED) -> dict[str, Any]:
+    """The public shape of an event (API, JSON Lines export, SIEM sinks). ``details``: the event's details when the
+    caller already decoded them (the export reads them as JSON text), instead of ``event.details``."""
     return {
         "id": event.pk,
         "seq": event.seq,
@@ -244,7 +248,7 @@ def event_as_dict(event: AuditEvent) -> dict[str, Any]:
         "ip": event.ip,
         "user_agent": event.user_agent,
         "request_id": event.request_id,
-        "details": event.details,
+        "details": event.details if details is _STORED else details,
         "prev_hash": event.prev_hash,
         "hash": event.hash,
     }

@@ -76,11 +76,90 @@ def floor_once(workspace) -> dict[str, float]:
     return {"first": first or 0.0, "rate": n / elapsed, "events": n}
 
 
+def http_session(workspace) -> str:
+    """A signed-in Owner of ``workspace`` (a database session with a password grant for it): its session key."""
+    import time as _time
+
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from workspaces.access import SESSION_KEY
+    from workspaces.models import Membership, User
+
+    user = User.objects.create(email=f"auditor@{workspace.slug}.bench", password="!")
+    Membership.objects.create(workspace=workspace, user=user, role="owner")
+    store = SessionStore()
+    store.update({
+        "_auth_user_id": str(user.pk), "_auth_user_backend": "workspaces.auth_backends.EmailBackend",
+        "_auth_user_hash": user.get_session_auth_hash(),
+        SESSION_KEY: {str(workspace.pk): {"method": "password", "at": _time.time() + 1, "exp": None}},
+    })
+    store.create()
+    return str(store.session_key)
+
+
+class Gunicorn:
+    """gunicorn (2 sync workers, ``gunicorn.conf.py``) on the benchmark's database, production settings."""
+
+    def __init__(self) -> None:
+        import socket
+        import subprocess
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        from django.conf import settings
+
+        root = Path(__file__).resolve().parent.parent
+        # The same signing key as this process, which wrote the session.
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "false",
+               "SECRET_KEY": settings.SECRET_KEY, "ALLOWED_HOSTS": "127.0.0.1",
+               "CELERY_TASK_ALWAYS_EAGER": "true", "LOG_LEVEL": "WARNING"}
+        env.pop("REDIS_URL", None)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "config.wsgi", "--workers", "2", "--bind", f"127.0.0.1:{self.port}",
+             "--log-level", "warning", "--timeout", "600"], cwd=root, env=env)
+        import requests
+
+        for _ in range(150):
+            try:
+                requests.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1)
+                return
+            except requests.RequestException:
+                time.sleep(0.2)
+        raise SystemExit("gunicorn did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(30)
+
+
+def http_once(server: Gunicorn, workspace, session_key: str, fmt: str, events: int) -> dict[str, float]:
+    """One export over HTTP as a browser downloads it: time to the first byte of the body, events per second over
+    the whole download (the workspace's event count over the wall time)."""
+    import requests
+
+    started = time.perf_counter()
+    first = None
+    size = 0
+    with requests.get(f"http://127.0.0.1:{server.port}/w/{workspace.slug}/audit/export.{fmt}",
+                      cookies={"sessionid": session_key}, stream=True, timeout=600, allow_redirects=False) as r:
+        if r.status_code != 200:
+            raise SystemExit(f"export answered {r.status_code}: {r.text[:300]}")
+        for block in r.iter_content(chunk_size=1 << 16):
+            if first is None and block:
+                first = time.perf_counter() - started
+            size += len(block)
+    elapsed = time.perf_counter() - started
+    return {"first": first or 0.0, "rate": events / elapsed, "events": events, "mb": size / 1e6}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database afterwards")
+    parser.add_argument("--http", action="store_true",
+                        help="also export over HTTP through gunicorn (2 sync workers), as a signed-in Owner downloads it")
     args = parser.parse_args()
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith("postgres"):
@@ -110,13 +189,29 @@ def main() -> None:
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE audit_auditevent")
 
-    results: dict[str, list[dict[str, float]]] = {"floor": [], "csv": [], "jsonl": []}
+    names = ("floor", "csv", "jsonl", *(("http csv", "http jsonl") if args.http else ()))
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+    server = None
+    if args.http:
+        from audit.models import AuditEvent
+
+        session_key = http_session(workspace)
+        server = Gunicorn()
     for round_no in range(1, args.rounds + 1):
-        for name in ("floor", "csv", "jsonl"):
-            r = floor_once(workspace) if name == "floor" else export_once(workspace, name)
+        for name in names:
+            if name.startswith("http"):
+                # Each HTTP export records an audit.exported event: count the workspace's events at each export.
+                count = AuditEvent.objects.filter(workspace=workspace).count() + 1
+                r = http_once(server, workspace, session_key, name.split()[1], count)
+            elif name == "floor":
+                r = floor_once(workspace)
+            else:
+                r = export_once(workspace, name)
             results[name].append(r)
             print(f"  round {round_no} {name:5s}: first row {r['first'] * 1000:7.1f} ms, {r['events']:,.0f} events, "
                   f"{r['rate']:,.0f} events/s", flush=True)
+    if server is not None:
+        server.stop()
     peaks = {name: export_once(workspace, name, trace=True)["peak_mb"] for name in ("csv", "jsonl")}
     print(f"  heap peak (one traced export each, untimed): csv {peaks['csv']:.1f} MB, jsonl {peaks['jsonl']:.1f} MB")
 
@@ -124,8 +219,11 @@ def main() -> None:
     print(f"\n== medians over {args.rounds} rounds, {args.size:,} events (targets: first row < 1 s, >= 50,000 events/s)")
     print("| export | first row ms | events/s | / COPY floor | heap peak MB |")
     print("|---|---:|---:|---:|---:|")
-    for name, label in (("floor", "COPY ... TO STDOUT (floor)"), ("csv", "CSV (export.csv_rows)"),
-                        ("jsonl", "JSON Lines (export.jsonl_rows)")):
+    labels = {"floor": "COPY ... TO STDOUT (floor)", "csv": "CSV (export.csv_rows)",
+              "jsonl": "JSON Lines (export.jsonl_rows)", "http csv": "CSV over HTTP (gunicorn, first byte)",
+              "http jsonl": "JSON Lines over HTTP (gunicorn, first byte)"}
+    for name in names:
+        label = labels[name]
         rows = results[name]
         first = statistics.median(r["first"] for r in rows) * 1000
         rate = statistics.median(r["rate"] for r in rows)
