@@ -48,6 +48,8 @@ else:
 
 import django  # noqa: E402
 
+from bench import floor_server  # noqa: E402
+
 django.setup()
 
 import requests  # noqa: E402
@@ -165,21 +167,7 @@ def run(name: str, make_request, duration: float, concurrency: int, first: int =
 
 
 def start_gunicorn() -> subprocess.Popen:
-    gunicorn = str(Path(sys.executable).parent / "gunicorn")
-    proc = subprocess.Popen(
-        [gunicorn, "config.wsgi:application", "-w", "2", "-b", f"127.0.0.1:{PORT}", "--chdir", str(ROOT),
-         "--log-level", "warning"],
-        env={**os.environ}, cwd=str(ROOT),
-    )
-    for _ in range(100):
-        try:
-            if requests.get(f"{BASE}/bench/floor/1/", timeout=1).status_code == 200:
-                return proc
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    proc.terminate()
-    raise SystemExit("gunicorn did not start")
+    return floor_server.start_gunicorn(PORT)
 
 
 def scenarios(workspace: Workspace, token: str, size: int) -> dict:

@@ -41,9 +41,10 @@ os.environ["CELERY_TASK_ALWAYS_EAGER"] = "1"
 
 import django  # noqa: E402
 
+from bench import floor_server  # noqa: E402
+
 django.setup()
 
-import requests  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
@@ -119,21 +120,7 @@ def seed(size: int) -> Workspace:
 
 
 def start_gunicorn() -> subprocess.Popen:
-    gunicorn = str(Path(sys.executable).parent / "gunicorn")
-    proc = subprocess.Popen(
-        [gunicorn, "config.wsgi:application", "-w", "2", "-b", f"127.0.0.1:{PORT}", "--chdir", str(ROOT),
-         "--log-level", "warning"],
-        env={**os.environ}, cwd=str(ROOT),
-    )
-    for _ in range(150):
-        try:
-            if requests.get(f"{BASE}/bench/floor/1/", timeout=1).status_code == 200:
-                return proc
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    proc.terminate()
-    raise SystemExit("gunicorn did not start")
+    return floor_server.start_gunicorn(PORT)
 
 
 def _cpu_seconds(pid: int) -> float:

@@ -1,0 +1,33 @@
+"""gunicorn on the bench settings (the portal plus ``/bench/floor/<id>/``): shared by the SCIM benches."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def start_gunicorn(port: int, workers: int = 2) -> subprocess.Popen:
+    """gunicorn (``workers`` sync workers, ``gunicorn.conf.py``) with this process's environment, once its floor
+    view answers."""
+    gunicorn = str(Path(sys.executable).parent / "gunicorn")
+    proc = subprocess.Popen(
+        [gunicorn, "config.wsgi:application", "-w", str(workers), "-b", f"127.0.0.1:{port}", "--chdir", str(ROOT),
+         "--log-level", "warning"],
+        env={**os.environ}, cwd=str(ROOT),
+    )
+    for _ in range(150):
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/bench/floor/1/", timeout=1).status_code == 200:
+                return proc
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    proc.terminate()
+    raise SystemExit("gunicorn did not start")
