@@ -15,6 +15,8 @@ governance tool's decision (an access review's revocation) then wins until the I
 
 from __future__ import annotations
 
+from django.db.models import Exists, OuterRef, QuerySet
+
 from audit.record import Actor
 
 from .exceptions import IdpOwned
@@ -65,9 +67,17 @@ def team_owned_reason(*, scim: bool, saml: bool) -> str:
 
 
 def team_owned(team: Team) -> str:
-    """``team_owned_reason`` for one team (the SAML mapping, in the saml app, read through its reverse relation)."""
-    saml = not team.scim_managed and team.saml_group_mappings.exists()
+    """``team_owned_reason`` for one team (the SAML mapping, in the saml app, read through its reverse relation, or
+    from ``saml_mapped`` when the team was read with ``with_saml_mapped``)."""
+    mapped = getattr(team, "saml_mapped", None)
+    saml = not team.scim_managed and (team.saml_group_mappings.exists() if mapped is None else bool(mapped))
     return team_owned_reason(scim=team.scim_managed, saml=saml)
+
+
+def with_saml_mapped(teams: QuerySet[Team]) -> QuerySet[Team]:
+    """``teams`` each with ``saml_mapped`` (a SAML group maps to it), read in the same statement: ``team_owned`` then
+    needs no query of its own."""
+    return teams.annotate(saml_mapped=Exists(Team.objects.filter(pk=OuterRef("pk"), saml_group_mappings__isnull=False)))
 
 
 def require_portal_may_change(actor: Actor, membership: Membership, what: str) -> None:

@@ -8,6 +8,9 @@ nothing, records nothing and returns False.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django.db import transaction
 
 from audit.record import Actor
@@ -31,12 +34,13 @@ def _principal(workspace: Workspace, ref: EntitlementRef, member: Membership | N
         raise NotFound("No such member or team in this workspace.", field="member" if member else "team")
 
 
-def _team(workspace: Workspace, team_id: int) -> Team:
-    team = Team.objects.filter(workspace=workspace, pk=team_id).first()
-    if team is None:
-        raise NotFound(f"No team {team_id} in this workspace.", field="entitlement")
-    team.workspace = workspace
-    return team
+def _team_change(change: Callable[..., bool], workspace: Workspace, team_id: int, **kwargs: Any) -> bool:
+    """``team_add_member`` or ``team_remove_member`` on the team ``team_id``: the service reads (and locks) the
+    row once; an id that names no team of this workspace is the entitlement's ``NotFound``."""
+    try:
+        return change(team=Team(pk=team_id, workspace=workspace), **kwargs)
+    except NotFound as exc:
+        raise NotFound(exc.message, field="entitlement") from exc
 
 
 def _repository(workspace: Workspace, repo_id: int) -> Repository:
@@ -53,7 +57,6 @@ def _held_grant(repo: Repository, member: Membership | None, team: Team | None) 
     return grants.select_for_update().first()
 
 
-@transaction.atomic
 def entitlement_grant(
     *, workspace: Workspace, entitlement: str | EntitlementRef, actor: Actor,
     member: Membership | None = None, team: Team | None = None,
@@ -61,28 +64,31 @@ def entitlement_grant(
     """Give ``member`` (or, for a repository permission, ``team``) the entitlement; False when already held.
 
     A role replaces the member's role (a member holds one); a repository permission replaces the holder's other
-    permission on that repository (a holder has one per repository)."""
+    permission on that repository (a holder has one per repository).
+
+    Each kind runs in one transaction; a team membership in ``team_add_member``'s own (no savepoint inside
+    another: two round trips fewer on the hottest grant)."""
     ref = entitlement if isinstance(entitlement, EntitlementRef) else parse_entitlement(entitlement)
     _principal(workspace, ref, member, team)
-    if ref.kind == EntitlementKind.ROLE:
-        assert member is not None
-        member = Membership.objects.select_for_update().select_related("user", "workspace").get(pk=member.pk)
-        if member.role == ref.value:
-            return False
-        membership_change_role(membership=member, role=ref.value, actor=actor)
-        return True
     if ref.kind == EntitlementKind.TEAM:
         assert member is not None
-        return team_add_member(team=_team(workspace, ref.object_id), membership=member, actor=actor)
-    repo = _repository(workspace, ref.object_id)
-    held = _held_grant(repo, member, team)
-    if held is not None and held.permission == ref.value:
-        return False
-    repository_grant(repository=repo, permission=ref.value, actor=actor, team=team, membership=member)
-    return True
+        return _team_change(team_add_member, workspace, ref.object_id, membership=member, actor=actor)
+    with transaction.atomic():
+        if ref.kind == EntitlementKind.ROLE:
+            assert member is not None
+            member = Membership.objects.select_for_update().select_related("user", "workspace").get(pk=member.pk)
+            if member.role == ref.value:
+                return False
+            membership_change_role(membership=member, role=ref.value, actor=actor)
+            return True
+        repo = _repository(workspace, ref.object_id)
+        held = _held_grant(repo, member, team)
+        if held is not None and held.permission == ref.value:
+            return False
+        repository_grant(repository=repo, permission=ref.value, actor=actor, team=team, membership=member)
+        return True
 
 
-@transaction.atomic
 def entitlement_revoke(
     *, workspace: Workspace, entitlement: str | EntitlementRef, actor: Actor,
     member: Membership | None = None, team: Team | None = None,
@@ -90,27 +96,29 @@ def entitlement_revoke(
     """Take the entitlement from ``member`` (or ``team``); False when it was not held.
 
     Revoking a role leaves the role below it (Owner or Manager -> Member, Member -> Collaborator); Collaborator is
-    the lowest role and cannot be revoked: deactivate the member to take all access away."""
+    the lowest role and cannot be revoked: deactivate the member to take all access away. Transactions as in
+    ``entitlement_grant``."""
     ref = entitlement if isinstance(entitlement, EntitlementRef) else parse_entitlement(entitlement)
     _principal(workspace, ref, member, team)
-    if ref.kind == EntitlementKind.ROLE:
-        assert member is not None
-        member = Membership.objects.select_for_update().select_related("user", "workspace").get(pk=member.pk)
-        if member.role != ref.value:
-            return False
-        after = ROLE_AFTER_REVOKE.get(ref.value)
-        if after is None:
-            raise ServiceError("Collaborator is the lowest role and cannot be revoked: deactivate the member to take "
-                               "their access away.", field="entitlement")
-        membership_change_role(membership=member, role=after, actor=actor)
-        return True
     if ref.kind == EntitlementKind.TEAM:
         assert member is not None
-        return team_remove_member(team=_team(workspace, ref.object_id), membership=member, actor=actor)
-    repo = _repository(workspace, ref.object_id)
-    held = _held_grant(repo, member, team)
-    if held is None or held.permission != ref.value:
-        return False
-    held.repository = repo
-    repository_revoke_grant(grant=held, actor=actor)
-    return True
+        return _team_change(team_remove_member, workspace, ref.object_id, membership=member, actor=actor)
+    with transaction.atomic():
+        if ref.kind == EntitlementKind.ROLE:
+            assert member is not None
+            member = Membership.objects.select_for_update().select_related("user", "workspace").get(pk=member.pk)
+            if member.role != ref.value:
+                return False
+            after = ROLE_AFTER_REVOKE.get(ref.value)
+            if after is None:
+                raise ServiceError("Collaborator is the lowest role and cannot be revoked: deactivate the member to "
+                                   "take their access away.", field="entitlement")
+            membership_change_role(membership=member, role=after, actor=actor)
+            return True
+        repo = _repository(workspace, ref.object_id)
+        held = _held_grant(repo, member, team)
+        if held is None or held.permission != ref.value:
+            return False
+        held.repository = repo
+        repository_revoke_grant(grant=held, actor=actor)
+        return True

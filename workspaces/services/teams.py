@@ -5,12 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.db import transaction
+from django.db.models import QuerySet
 
 from audit.record import Actor, record_event
 
-from ..exceptions import AlreadyExists, IdpOwned, ServiceError
+from ..exceptions import AlreadyExists, IdpOwned, NotFound, ServiceError
 from ..models import Membership, Team, TeamMembership, TeamSource, Workspace
-from ..ownership import is_directory, may_override_idp, require_portal_may_add_to_team, team_membership_owned
+from ..ownership import (
+    is_directory,
+    may_override_idp,
+    require_portal_may_add_to_team,
+    team_membership_owned,
+    with_saml_mapped,
+)
 from ..roles import Cap
 from ._common import require_capability, touch
 
@@ -76,19 +83,32 @@ def _team_member_event(actor: Actor, team: Team, membership: Membership, action:
     )
 
 
+def _locked_team(teams: QuerySet[Team], team: Team) -> Team:
+    """``team``'s row from ``teams`` (locked), if it is still a team of ``team.workspace``: callers may pass
+    ``Team(pk=<id>, workspace=<workspace>)`` for a team named by id, and a team that is gone, or another
+    workspace's, is ``NotFound``."""
+    workspace = team.workspace
+    found = teams.filter(pk=team.pk, workspace_id=workspace.pk).first()
+    if found is None:
+        raise NotFound(f"No team {team.pk} in this workspace.", field="team")
+    found.workspace = workspace  # the caller's instance: no query for it
+    return found
+
+
 @transaction.atomic
 def team_add_members(
     *, team: Team, memberships: Iterable[Membership], actor: Actor, source: str = TeamSource.MANUAL
 ) -> int:
     """Add several members in one transaction (a SCIM group PATCH with thousands of members is one call)."""
     require_capability(actor, team.workspace, Cap.TEAM_MANAGE)
-    workspace = team.workspace
-    team = Team.objects.select_for_update().get(pk=team.pk)  # read-modify-write on membership lists
-    team.workspace = workspace  # the caller's instance: no query for it
+    # Locked (read-modify-write on membership lists), with whether a SAML group maps to it (the ownership check).
+    team = _locked_team(with_saml_mapped(Team.objects.select_for_update()), team)
     memberships = list(memberships)
     if memberships:
         require_portal_may_add_to_team(actor, team)
-    existing = set(team.team_memberships.values_list("membership_id", flat=True))
+    # Only the named members' rows: a team of thousands is not read to add one.
+    existing = set(team.team_memberships.filter(membership_id__in=[m.pk for m in memberships])
+                   .values_list("membership_id", flat=True)) if memberships else set()
     added = 0
     for membership in memberships:
         if membership.workspace_id != team.workspace_id:
@@ -111,9 +131,7 @@ def team_add_member(*, team: Team, membership: Membership, actor: Actor, source:
 @transaction.atomic
 def team_remove_members(*, team: Team, memberships: Iterable[Membership], actor: Actor, source: str = "manual") -> int:
     require_capability(actor, team.workspace, Cap.TEAM_MANAGE)
-    workspace = team.workspace
-    team = Team.objects.select_for_update().get(pk=team.pk)
-    team.workspace = workspace
+    team = _locked_team(Team.objects.select_for_update(), team)
     removed = 0
     portal = not is_directory(actor)
     overrides = portal and may_override_idp(actor, team.workspace)
