@@ -102,31 +102,20 @@ class Gunicorn:
 
     def __init__(self) -> None:
         import socket
-        import subprocess
+
+        from django.conf import settings
+
+        from bench.floor_server import start_gunicorn
 
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        from django.conf import settings
-
-        root = Path(__file__).resolve().parent.parent
         # The same signing key as this process, which wrote the session.
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "false",
                "SECRET_KEY": settings.SECRET_KEY, "ALLOWED_HOSTS": "127.0.0.1",
                "CELERY_TASK_ALWAYS_EAGER": "true", "LOG_LEVEL": "WARNING"}
         env.pop("REDIS_URL", None)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "config.wsgi", "--workers", "2", "--bind", f"127.0.0.1:{self.port}",
-             "--log-level", "warning", "--timeout", "600"], cwd=root, env=env)
-        import requests
-
-        for _ in range(150):
-            try:
-                requests.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1)
-                return
-            except requests.RequestException:
-                time.sleep(0.2)
-        raise SystemExit("gunicorn did not start")
+        self.proc = start_gunicorn(self.port, env=env, ready_path="/healthz", extra=("--timeout", "600"))
 
     def stop(self) -> None:
         self.proc.terminate()

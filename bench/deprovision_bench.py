@@ -90,7 +90,6 @@ local ids = {%(ids)s}
 local threads = %(threads)d
 local body = '%(body)s'
 local index, mine, answered, base = 0, 0, 0, "%(base)s"
-local statuses = {}
 local counter = 0
 
 function setup(thread)

@@ -123,7 +123,7 @@ def update_returning(obj: Model, fields: Sequence[str], returning: str) -> Any:
         return field
 
     query = UpdateQuery(model)
-    query.add_update_fields([(concrete(name), None, getattr(obj, concrete(name).attname)) for name in fields])
+    query.add_update_fields([(field, None, getattr(obj, field.attname)) for field in map(concrete, fields)])
     query.add_q(Q(pk=obj.pk))
     compiler = query.get_compiler(connection=conn)
     column = concrete(returning)

@@ -27,9 +27,7 @@ def _pending(sock: socket.socket) -> bool:
     """Whether the peer sent bytes that were not read yet (or closed: an end of stream counts as not pending)."""
     try:
         return bool(sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
-    except (BlockingIOError, InterruptedError):
-        return False
-    except OSError:
+    except OSError:  # nothing to read now (BlockingIOError), or the socket is already unusable
         return False
 
 
